@@ -1,0 +1,255 @@
+"""The schema: campaigns, contacts and their campaign membership, attempts, DNC list, dialers.
+
+Status columns hold the codes of ``agi.outcomes``. Times are stored as naive UTC
+and come back as aware UTC (``UTCDateTime``), the same on PostgreSQL and SQLite.
+The schema only changes through Alembic migrations (``migrations/``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from agi.outcomes import CampaignMode, CampaignState, ContactState
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC out; stored naive UTC on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; use an aware datetime")
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def new_attempt_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    mode: Mapped[str] = mapped_column(String(20), default=CampaignMode.BROADCAST.value)
+    state: Mapped[str] = mapped_column(String(30), default=CampaignState.UNSCHEDULED.value)
+
+    # who is dialed
+    phone_field: Mapped[str] = mapped_column(String(10), default="phone")  # home|work|cell|phone|any
+    default_region: Mapped[str] = mapped_column(String(2), default="US")
+    allowed_countries: Mapped[list] = mapped_column(JSON, default=list)  # ISO 3166 alpha-2; [] = any
+
+    # when: calling window in the number's local time, intersected with the schedule
+    window_start: Mapped[dt.time] = mapped_column(Time, default=dt.time(8, 0))
+    window_end: Mapped[dt.time] = mapped_column(Time, default=dt.time(21, 0))
+    start_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    stop_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # daily windows in the campaign's time zone: {"mon": [["09:00", "17:00"]], ...}; null = every day
+    schedule: Mapped[dict | None] = mapped_column(JSON)
+    schedule_tz: Mapped[str] = mapped_column(String(64), default="UTC")
+
+    # how fast
+    lines: Mapped[int] = mapped_column(Integer, default=10)
+    cps: Mapped[float] = mapped_column(Float, default=5.0)
+    pacing_ratio: Mapped[float] = mapped_column(Float, default=1.0)
+    ring_timeout: Mapped[int] = mapped_column(Integer, default=25)  # seconds; never under 15
+    drop_cap_pct: Mapped[float] = mapped_column(Float, default=3.0)  # FTC TSR 310.4(b)(4)(i)
+    drop_window_hours: Mapped[int] = mapped_column(Integer, default=720)  # 30 days (US)
+
+    # retry (call recycling): {"busy": 5, "no_answer": 60, ...} minutes; null = SPEC defaults
+    retry_rules: Mapped[dict | None] = mapped_column(JSON)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+
+    # what happens on answer
+    caller_id: Mapped[str] = mapped_column(String(120), default="")
+    message: Mapped[str] = mapped_column(String(200), default="dialer/message")
+    voicemail_message: Mapped[str | None] = mapped_column(String(200))
+    drop_message: Mapped[str] = mapped_column(String(200), default="dialer/drop")
+    optout_message: Mapped[str] = mapped_column(String(200), default="dialer/optout-confirm")
+    callback_message: Mapped[str] = mapped_column(String(200), default="dialer/callback-confirm")
+    wait_for_beep: Mapped[bool] = mapped_column(Boolean, default=True)
+    notsure_as: Mapped[str] = mapped_column(String(20), default="human")  # human|machine
+    key_map: Mapped[dict | None] = mapped_column(JSON)  # {"1": "interested"}; null = default
+    key_tries: Mapped[int] = mapped_column(Integer, default=3)
+    key_timeout: Mapped[int] = mapped_column(Integer, default=5)  # seconds after the message
+    callback_delay_minutes: Mapped[int | None] = mapped_column(Integer)  # null = next day same time
+    queue_name: Mapped[str | None] = mapped_column(String(80))  # null = no agents
+    drop_timeout: Mapped[int] = mapped_column(Integer, default=2)  # seconds in the agent queue
+
+    # call log: target calls (seed 002)
+    target_seconds: Mapped[int] = mapped_column(Integer, default=60)
+    sales_cycle_days: Mapped[int] = mapped_column(Integer, default=1)
+
+    source_campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # identity for idempotent re-import: the CSV's id column, else derived from name + phones
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(120))
+    first_name: Mapped[str] = mapped_column(String(120), default="")
+    last_name: Mapped[str] = mapped_column(String(120), default="")
+    home: Mapped[str | None] = mapped_column(String(40))
+    work: Mapped[str | None] = mapped_column(String(40))
+    cell: Mapped[str | None] = mapped_column(String(40))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    dnc: Mapped[bool] = mapped_column(Boolean, default=False)
+    custom: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CampaignContact(Base):
+    """A contact's membership in one campaign: its state, attempt count and next attempt."""
+
+    __tablename__ = "campaign_contacts"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "contact_id", name="uq_campaign_contacts_campaign_contact"),
+        # the claim query: due contacts of a campaign in a state, oldest due first
+        Index("ix_campaign_contacts_claim", "campaign_id", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(20), default=ContactState.PENDING.value)
+    number: Mapped[str | None] = mapped_column(String(20))  # E.164 chosen for this campaign
+    timezone: Mapped[str | None] = mapped_column(String(64))  # derived from the number
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # counted against max_attempts
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_result: Mapped[str | None] = mapped_column(String(30))
+    last_attempt_id: Mapped[str | None] = mapped_column(String(36))
+    claimed_by: Mapped[str | None] = mapped_column(String(80))  # dialer name
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Attempt(Base):
+    """One dial attempt (or one pre-dial result); its id travels with the call as ChannelId."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        Index("ix_attempts_campaign_result", "campaign_id", "result"),
+        Index("ix_attempts_campaign_queued", "campaign_id", "queued_at"),
+        Index("ix_attempts_number", "number"),
+        Index("ix_attempts_ended", "ended_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_attempt_id)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    membership_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaign_contacts.id", ondelete="CASCADE")
+    )
+    dialer: Mapped[str | None] = mapped_column(String(80))
+    number: Mapped[str | None] = mapped_column(String(40))
+    attempt_no: Mapped[int] = mapped_column(Integer, default=1)
+
+    queued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    originated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    result: Mapped[str | None] = mapped_column(String(30))  # Result code; final once set
+    routing: Mapped[str | None] = mapped_column(String(20))  # Routing code
+    disposition: Mapped[str | None] = mapped_column(String(20))  # Disposition code
+    caller_abandoned: Mapped[bool] = mapped_column(Boolean, default=False)
+    callback_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    amd_status: Mapped[str | None] = mapped_column(String(10))
+    amd_cause: Mapped[str | None] = mapped_column(String(40))
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)  # Q.850
+    originate_reason: Mapped[int | None] = mapped_column(Integer)  # OriginateResponse Reason
+    talk_seconds: Mapped[int | None] = mapped_column(Integer)
+    ivr_keys: Mapped[str] = mapped_column(String(40), default="")
+    agent: Mapped[str | None] = mapped_column(String(120))
+    charged: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[str | None] = mapped_column(Text)  # why, when the code alone does not say
+
+
+class DncEntry(Base):
+    __tablename__ = "dnc"
+
+    number: Mapped[str] = mapped_column(String(20), primary_key=True)  # E.164
+    source: Mapped[str] = mapped_column(String(40), default="manual")  # manual|import|opt_out|agent
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Dialer(Base):
+    """One originator (one Asterisk box)."""
+
+    __tablename__ = "dialers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    ami_host: Mapped[str] = mapped_column(String(200), default="127.0.0.1")
+    ami_port: Mapped[int] = mapped_column(Integer, default=5038)
+    lines: Mapped[int] = mapped_column(Integer, default=30)
+    cps: Mapped[float] = mapped_column(Float, default=10.0)
+    dial_template: Mapped[str] = mapped_column(String(200), default="PJSIP/{number}@trunk")
+    last_heartbeat: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DialerCampaign(Base):
+    """A campaign assigned to a dialer: its lines there and its state on that dialer."""
+
+    __tablename__ = "dialer_campaigns"
+
+    dialer_id: Mapped[int] = mapped_column(
+        ForeignKey("dialers.id", ondelete="CASCADE"), primary_key=True
+    )
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    lines: Mapped[int | None] = mapped_column(Integer)  # null = the campaign's lines
+    state: Mapped[str] = mapped_column(String(30), default=CampaignState.SCHEDULED.value)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

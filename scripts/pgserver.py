@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Start a throw-away PostgreSQL on a free loopback port in a temp dir (tests, benchmarks).
+
+Uses the machine's binaries (``pg_config --bindir``, or /usr/lib/postgresql/*/bin).
+initdb and pg_ctl refuse to run as root, so as root they run through
+``runuser -u postgres`` on a data dir that user owns.
+
+    python scripts/pgserver.py            # start, print the SQLAlchemy URL, wait for Ctrl-C
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def find_bindir() -> Path:
+    candidates = []
+    if shutil.which("pg_config"):
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        if out.returncode == 0:
+            candidates.append(out.stdout.strip())
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    for c in candidates:
+        if (Path(c) / "initdb").exists() and (Path(c) / "pg_ctl").exists():
+            return Path(c)
+    raise RuntimeError(
+        "PostgreSQL server binaries not found (initdb, pg_ctl). "
+        "Install them with: apt-get install -y postgresql"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PgServer:
+    """A private PostgreSQL cluster; ``url`` is a SQLAlchemy psycopg URL to its database."""
+
+    def __init__(self) -> None:
+        self.bindir = find_bindir()
+        self.tmp = Path(tempfile.mkdtemp(prefix="dialer-pg-"))
+        self.datadir = self.tmp / "data"
+        self.port = free_port()
+        self.as_root = os.geteuid() == 0
+        self.user = "postgres" if self.as_root else (os.environ.get("USER") or "postgres")
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = list(args)
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+    def start(self) -> "PgServer":
+        if self.as_root:
+            shutil.chown(self.tmp, "postgres", "postgres")
+        os.chmod(self.tmp, 0o700)
+        self._run(
+            str(self.bindir / "initdb"), "-D", str(self.datadir), "-A", "trust",
+            "-U", "postgres", "-E", "UTF8", "--no-locale",
+        )
+        opts = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} -k {self.tmp} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c max_connections=300 -c shared_buffers=128MB"
+        )
+        res = self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", opts,
+            "-l", str(self.tmp / "log"), "-w", "-t", "60", "start", check=False,
+        )
+        if res.returncode != 0:
+            log = (self.tmp / "log").read_text() if (self.tmp / "log").exists() else ""
+            raise RuntimeError(f"pg_ctl start failed: {res.stderr}\n{log}")
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("PostgreSQL did not start listening in 30 s")
+
+    @property
+    def url(self) -> str:
+        return self.database_url("postgres")
+
+    def database_url(self, name: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.database_url(name)
+
+    def stop(self) -> None:
+        self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w",
+            "stop", check=False,
+        )
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    pg = PgServer().start()
+    print(pg.url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pg.stop()
+        sys.exit(0)

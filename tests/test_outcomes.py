@@ -1,0 +1,71 @@
+"""The outcome model holds every code of SPEC.md, with its label, exactly once."""
+
+import pytest
+
+from agi.outcomes import (
+    DIAL_RESULTS, PREDIAL_RESULTS, SUMMARY_ROWS, CampaignState, ContactState, Disposition,
+    Result, Routing, parse_key_map, DEFAULT_KEY_MAP,
+)
+
+SPEC_RESULTS = {
+    "live_answer": "Live Answer", "machine_answer": "Machine Answer", "fax": "Fax",
+    "busy": "Line Busy", "no_answer": "No Answer", "rejected": "Rejected",
+    "disconnected": "Disc. Number", "service_error": "Service Error", "other": "Other",
+    "no_phone": "Contact No Phone", "dnc": "Contact DNC", "invalid_number": "Invalid Record",
+    "forbidden_destination": "Forbidden Destination",
+}
+
+
+def test_every_spec_result_has_its_label():
+    assert {r.value: r.label for r in Result} == SPEC_RESULTS
+
+
+def test_dial_and_predial_results_partition_the_results():
+    assert DIAL_RESULTS | PREDIAL_RESULTS == set(Result)
+    assert not DIAL_RESULTS & PREDIAL_RESULTS
+
+
+def test_service_errors_and_predial_results_are_not_charged():
+    charged = {r for r in Result if r.charged}
+    assert charged == DIAL_RESULTS - {Result.SERVICE_ERROR}
+
+
+def test_live_answer_outcomes_and_states_match_spec():
+    assert {r.value for r in Routing} == {"agent_connected", "dropped"}
+    assert {d.value for d in Disposition} == {
+        "opt_out", "interested", "not_interested", "call_back", "no_key", "wrong_key"}
+    assert {s.value for s in ContactState} == {
+        "pending", "dialing", "in_call", "waiting_agent", "done", "retry_scheduled",
+        "skipped", "cancelled", "deleted"}
+    assert {s.value for s in CampaignState} == {
+        "unscheduled", "scheduled", "running", "paused_no_agents", "stopped",
+        "stopped_by_admin", "stopped_by_dialer", "completed"}
+
+
+def test_summary_has_the_three_rows_of_the_seed():
+    labels = [[label for _, label in row] for row in SUMMARY_ROWS]
+    assert labels == [
+        ["Finished", "Live Answer", "Machine Answer", "Contact No Phone", "Contact DNC"],
+        ["Line Busy", "No Answer", "Fax", "Disc. Number", "Service Error", "Other"],
+        ["Agent Connected", "Dropped", "Opt Out", "Interested", "Not Interested", "Call Back"],
+    ]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("busy", Result.BUSY), ("Line Busy", Result.BUSY), ("NO-ANSWER", Result.NO_ANSWER),
+    ("Disc. Number", Result.DISCONNECTED),
+])
+def test_results_parse_from_code_or_label(text, expected):
+    assert Result.parse(text) is expected
+
+
+def test_unknown_code_names_the_choices():
+    with pytest.raises(ValueError, match="choose one of: live_answer"):
+        Result.parse("answered")
+
+
+def test_key_map_defaults_and_rejects_bad_keys():
+    assert parse_key_map(None) == DEFAULT_KEY_MAP
+    assert parse_key_map({"5": "opt_out"}) == {"5": Disposition.OPT_OUT}
+    with pytest.raises(ValueError):
+        parse_key_map({"12": "interested"})
