@@ -32,3 +32,31 @@ def db_url(request, tmp_path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
     server = request.getfixturevalue("pg_server")
     return server.create_database("t_" + uuid.uuid4().hex[:12])
+
+
+@pytest.fixture
+async def db_engine(db_url):
+    """An AsyncEngine on a database with the current schema, on each backend.
+
+    Schema comes from the Alembic migrations (agi.db.migrate) once they exist.
+    """
+    from agi.db.engine import make_engine
+    from agi.db.models import Base
+
+    engine = make_engine(db_url)
+    try:
+        from agi.db.migrate import upgrade  # noqa: F401  (provided by the migrations work)
+        await _upgrade(db_url)
+    except ImportError:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+    yield engine
+    await engine.dispose()
+
+
+async def _upgrade(url: str) -> None:
+    import asyncio
+
+    from agi.db.migrate import upgrade
+
+    await asyncio.to_thread(upgrade, url)
