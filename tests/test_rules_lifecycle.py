@@ -1,0 +1,73 @@
+"""Campaign states per dialer and overall (seed 003), as pure functions."""
+
+import datetime as dt
+
+import pytest
+
+from agi.outcomes import CampaignState as S
+from agi.rules.lifecycle import DialerView, dialer_state, heartbeat_stale, may_dial, overall_state
+
+NOW = dt.datetime(2026, 11, 22, 15, 0, tzinfo=dt.timezone.utc)
+HOUR = dt.timedelta(hours=1)
+
+
+def view(**kw) -> DialerView:
+    kw.setdefault("campaign_state", S.RUNNING)
+    return DialerView(now=NOW, **kw)
+
+
+@pytest.mark.parametrize("kw,expected", [
+    ({}, S.RUNNING),
+    ({"campaign_state": S.SCHEDULED}, S.RUNNING),
+    ({"campaign_state": S.STOPPED}, S.STOPPED),
+    ({"campaign_state": S.STOPPED_BY_ADMIN}, S.STOPPED_BY_ADMIN),
+    ({"campaign_state": S.UNSCHEDULED}, S.UNSCHEDULED),
+    ({"campaign_state": S.COMPLETED}, S.COMPLETED),
+    ({"start_at": NOW + HOUR}, S.SCHEDULED),
+    ({"start_at": NOW - HOUR}, S.RUNNING),
+    ({"in_schedule": False}, S.SCHEDULED),
+    ({"stop_at": NOW - HOUR}, S.COMPLETED),
+    ({"stop_at": NOW - HOUR, "calls_in_progress": 2}, S.STOPPED),
+    ({"work_left": False}, S.COMPLETED),
+    ({"work_left": False, "calls_in_progress": 1}, S.RUNNING),
+    ({"lines": 0}, S.UNSCHEDULED),
+    ({"agent_campaign": True, "no_agents_for_s": 11}, S.PAUSED_NO_AGENTS),
+    ({"agent_campaign": True, "no_agents_for_s": 5}, S.RUNNING),
+    ({"agent_campaign": False, "no_agents_for_s": 99}, S.RUNNING),
+    ({"agent_campaign": True, "no_agents_for_s": 99, "in_schedule": False}, S.SCHEDULED),
+])
+def test_dialer_state(kw, expected):
+    assert dialer_state(view(**kw)) is expected
+
+
+def test_paused_campaign_resumes_by_itself_when_an_agent_frees_up():
+    paused = view(agent_campaign=True, no_agents_for_s=30)
+    assert dialer_state(paused) is S.PAUSED_NO_AGENTS
+    assert dialer_state(view(agent_campaign=True, no_agents_for_s=0)) is S.RUNNING
+
+
+def test_only_running_dials():
+    assert [s for s in S if may_dial(s)] == [S.RUNNING]
+
+
+@pytest.mark.parametrize("states,expected", [
+    ([S.RUNNING, S.PAUSED_NO_AGENTS], S.RUNNING),  # seed 003: one dialer paused, the other dials
+    ([S.PAUSED_NO_AGENTS, S.COMPLETED], S.PAUSED_NO_AGENTS),
+    ([S.COMPLETED, S.COMPLETED], S.COMPLETED),
+    ([S.COMPLETED, S.STOPPED_BY_DIALER], S.STOPPED_BY_DIALER),
+    ([S.SCHEDULED, S.COMPLETED], S.SCHEDULED),
+    ([S.STOPPED, S.STOPPED], S.STOPPED),
+])
+def test_overall_state_of_a_campaign_on_several_dialers(states, expected):
+    assert overall_state(states, S.RUNNING) is expected
+
+
+def test_campaign_without_dialers_is_unscheduled_until_assigned():
+    assert overall_state([], S.RUNNING) is S.UNSCHEDULED
+    assert overall_state([], S.STOPPED) is S.STOPPED
+
+
+def test_heartbeat_goes_stale_after_30_s():
+    assert heartbeat_stale(None, NOW)
+    assert not heartbeat_stale(NOW - dt.timedelta(seconds=29), NOW)
+    assert heartbeat_stale(NOW - dt.timedelta(seconds=31), NOW)
