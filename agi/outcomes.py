@@ -295,3 +295,5 @@ SUMMARY_ROWS: tuple[tuple[tuple[str, str], ...], ...] = (
 )
 
 PHONE_FIELDS = ("home", "work", "cell", "phone")
+# A campaign's phone_field may also be "any": the first non-empty phone (agi.rules.predial)
+PHONE_FIELD_ANY = "any"
