@@ -1,0 +1,398 @@
+"""Pacing: how many calls a campaign should start now, from its lines, agents and recent history.
+
+Pure: the originator (and the pacing simulator) build a ``PacingState`` from their live counters
+every tick (~0.2-1 s) and call ``calls_to_start``; time only comes in as ``state.now``.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import deque
+from dataclasses import dataclass, field
+
+from agi.outcomes import CampaignMode
+
+# FTC Telemarketing Sales Rule 16 CFR 310.4(b)(4)(i): at most 3% of live answers abandoned, 30 days.
+DEFAULT_DROP_CAP_PCT = 3.0
+DEFAULT_DROP_WINDOW_HOURS = 720.0
+# History needed before the predictive mode over-dials (below this it paces progressive).
+MIN_RESOLVED_CALLS = 150
+MIN_HUMANS = 12
+MIN_TALK_SAMPLES = 10
+
+
+@dataclass(frozen=True)
+class PacingStats:
+    """Recent call history, as measured by ``PacingHistory.stats``.
+
+    Distributions are kept as sorted samples so that conditional probabilities ("this call has rung
+    for 12 s, how likely is a person to answer in the next 10 s?") need no distribution model.
+    """
+
+    resolved: int = 0  # dials whose ringing ended (answered with an AMD verdict, or not answered)
+    humans: int = 0  # of those, answered by a person
+    machines: int = 0  # of those, answered by a machine (or fax)
+    agent_share: float = 1.0  # share of persons that asked for an agent after AMD/IVR
+    amd_delay: float = 2.0  # mean seconds from answer to the agent request (AMD + IVR)
+    resolve_ages: tuple[float, ...] = ()  # sorted: seconds from Originate to the end of ringing, every dial
+    human_ages: tuple[float, ...] = ()  # sorted: seconds from Originate to answer, persons only
+    talk_times: tuple[float, ...] = ()  # sorted: agent talk durations
+    acw_times: tuple[float, ...] = ()  # sorted: agent after-call-work durations
+    connects: int = 0  # persons connected to an agent, in the window
+    drops: int = 0  # persons dropped, in the window
+
+    @property
+    def human_rate(self) -> float:
+        """Persons per dial."""
+        return self.humans / self.resolved if self.resolved else 0.0
+
+    @property
+    def answer_rate(self) -> float:
+        """Answers (person or machine) per dial."""
+        return (self.humans + self.machines) / self.resolved if self.resolved else 0.0
+
+    @property
+    def ring_mean(self) -> float:
+        """Mean seconds from Originate to a person's answer."""
+        return sum(self.human_ages) / len(self.human_ages) if self.human_ages else 0.0
+
+    @property
+    def talk_mean(self) -> float:
+        return sum(self.talk_times) / len(self.talk_times) if self.talk_times else 0.0
+
+    @property
+    def acw_mean(self) -> float:
+        return sum(self.acw_times) / len(self.acw_times) if self.acw_times else 0.0
+
+
+@dataclass(frozen=True)
+class PacingState:
+    """Everything ``calls_to_start`` looks at, as one tick's snapshot.
+
+    Counts are for this campaign on this dialer. "In flight" means originated and not yet either
+    ended or bridged to an agent: ``len(ringing_ages) + detecting + queue_waiting``.
+    """
+
+    mode: CampaignMode
+    now: float  # seconds on the clock the PacingHistory is fed with (monotonic; any origin)
+    lines_free: int  # min(dialer lines - dialer channels up, campaign lines here - campaign channels up)
+    cps_budget: int  # Originates the calls-per-second limiter allows right now (whole tokens)
+    # age in seconds (now - Originate sent) of every call not yet answered nor ended
+    ringing_ages: tuple[float, ...] = ()
+    detecting: int = 0  # answered, still in AMD/IVR: not yet queued for an agent, not ended
+    queue_waiting: int = 0  # persons waiting in the agent queue (QueueSummary ``Callers``)
+    agents_logged_in: int = 0  # QueueSummary ``LoggedIn``
+    agents_available: int = 0  # ready now: not in call, not in ACW, not paused, not ringing (``Available``)
+    agents_in_call: int = 0  # talking to a person
+    agents_in_acw: int = 0  # after-call work (wrap-up)
+    # optional, for predictive: per agent in call, seconds since the bridge; per agent in ACW,
+    # seconds since the call ended. Leave empty if unknown (an average model is used instead).
+    talk_ages: tuple[float, ...] = ()
+    acw_ages: tuple[float, ...] = ()
+    ratio: float = 1.0  # campaign ``pacing_ratio``: progressive calls in flight per available agent
+    drop_timeout: float = 2.0  # campaign ``drop_timeout``: seconds a person may wait in the queue
+    stats: PacingStats | None = None  # ``PacingHistory.stats(now)``; None = no history yet
+    # persons dropped / live answers over the regulatory window (campaign ``drop_window_hours``)
+    dropped_window: int = 0
+    live_window: int = 0
+    drop_cap_pct: float = DEFAULT_DROP_CAP_PCT  # campaign ``drop_cap_pct``
+    drop_window_hours: float = DEFAULT_DROP_WINDOW_HOURS  # informational: the counts' window
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.ringing_ages) + self.detecting + self.queue_waiting
+
+    @property
+    def limit(self) -> int:
+        """The most calls that may start now: never beyond free lines or the CPS budget."""
+        return max(0, min(self.lines_free, self.cps_budget))
+
+
+def calls_to_start(state: PacingState) -> int:
+    """How many Originates to send now; always within ``0 .. state.limit``."""
+    if state.mode is CampaignMode.BROADCAST:
+        return state.limit
+    if state.mode is CampaignMode.PROGRESSIVE:
+        return progressive(state, state.ratio)
+    if state.mode is CampaignMode.PREDICTIVE:
+        return predictive(state)
+    raise ValueError(f"unknown pacing mode {state.mode!r}: use a CampaignMode")
+
+
+def progressive(state: PacingState, ratio: float) -> int:
+    """Keep ``available agents x ratio`` calls in flight."""
+    want = math.floor(state.agents_available * max(ratio, 0.0) + 1e-9) - state.in_flight
+    return max(0, min(want, state.limit))
+
+
+def drop_budget_used(state: PacingState, prior_lives: float = 100.0, prior_used: float = 0.8) -> float:
+    """Measured drop rate as a share of the cap (1.0 = at the cap), smoothed by a prior.
+
+    The prior (``prior_lives`` live answers at ``prior_used`` of the cap) keeps the first few drops
+    of a new campaign from swinging the pacing wildly; it fades as live answers accumulate.
+    """
+    cap = state.drop_cap_pct / 100.0
+    if cap <= 0:
+        return math.inf
+    drops = state.dropped_window + prior_used * cap * prior_lives
+    return drops / (cap * (state.live_window + prior_lives))
+
+
+def has_history(stats: PacingStats | None) -> bool:
+    return (
+        stats is not None
+        and stats.resolved >= MIN_RESOLVED_CALLS
+        and stats.humans >= MIN_HUMANS
+        and len(stats.talk_times) >= MIN_TALK_SAMPLES
+    )
+
+
+@dataclass(frozen=True)
+class PredictiveTuning:
+    """Knobs of the predictive mode (defaults tuned with scripts/bench_pacing.py)."""
+
+    ring_quantile: float = 0.5  # horizon: persons answering within this quantile of ring time
+    aggression: float = 1.0  # allowed drop share per new person at the target budget use, x cap
+    target_use: float = 0.85  # budget use (drop rate / cap) the controller settles around
+    max_drop_share: float = 0.35  # never accept more than this expected drop share per new person
+
+
+DEFAULT_TUNING = PredictiveTuning()
+
+
+def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) -> int:
+    """Over-dial so that an agent is free when a person answers, within the drop budget.
+
+    Queueing view: at the horizon ``T`` (AMD delay + typical ring + drop timeout from now) the agents
+    free are a sum of Bernoullis (available ones, plus each busy agent whose talk + ACW, given its
+    age, ends by then); the persons wanting an agent by then are another (queued callers, calls in
+    AMD, each ringing call given its age, and the new calls). With a normal approximation the
+    expected overflow (persons with no agent) has a closed form. We add calls while the extra
+    expected overflow per extra expected person stays under an allowed drop share ``theta``, which
+    follows the drop budget: generous far under the cap, zero at it (then plain 1:1).
+    """
+    floor_1to1 = progressive(state, min(state.ratio, 1.0))
+    stats = state.stats
+    if not has_history(stats):
+        return progressive(state, state.ratio)
+    assert stats is not None
+    used = drop_budget_used(state)
+    if used >= 1.0 or state.drop_cap_pct <= 0:
+        return floor_1to1
+    limit = state.limit
+    if limit <= 0:
+        return 0
+    cap = state.drop_cap_pct / 100.0
+    slack = (1.0 - used) / (1.0 - tuning.target_use)
+    theta = min(tuning.max_drop_share, cap * tuning.aggression * slack * slack)
+
+    share = stats.agent_share
+    amd = stats.amd_delay
+    ring_h = _quantile(stats.human_ages, tuning.ring_quantile)
+    horizon = amd + ring_h + state.drop_timeout  # agents must be free by now + horizon
+
+    # agents free by the horizon
+    free_mean = float(state.agents_available)
+    free_var = 0.0
+    acw_mean = stats.acw_mean
+    talk_mean = stats.talk_mean
+    in_call = state.agents_in_call
+    ages = state.talk_ages
+    if ages:
+        for a in ages[:in_call] if len(ages) > in_call else ages:
+            p = _conditional_by(stats.talk_times, a, a + horizon - acw_mean, talk_mean)
+            free_mean += p
+            free_var += p * (1.0 - p)
+        missing = in_call - min(len(ages), in_call)
+    else:
+        missing = in_call
+    if missing > 0:  # no ages: a busy agent ends within the horizon with probability ~ horizon/handle time
+        p = min(1.0, max(0.0, (horizon - acw_mean / 2) / max(talk_mean + acw_mean, 1e-9)))
+        free_mean += missing * p
+        free_var += missing * p * (1.0 - p)
+    in_acw = state.agents_in_acw
+    aages = state.acw_ages
+    if aages:
+        for b in aages[:in_acw] if len(aages) > in_acw else aages:
+            p = _conditional_by(stats.acw_times, b, b + horizon, acw_mean)
+            free_mean += p
+            free_var += p * (1.0 - p)
+        missing = in_acw - min(len(aages), in_acw)
+    else:
+        missing = in_acw
+    if missing > 0:
+        free_mean += missing
+    # persons wanting an agent by the horizon
+    need_mean = float(state.queue_waiting)
+    need_var = 0.0
+    answered = stats.humans + stats.machines
+    if state.detecting and answered:
+        p = share * stats.humans / answered
+        need_mean += state.detecting * p
+        need_var += state.detecting * p * (1.0 - p)
+    res = stats.resolve_ages
+    hum = stats.human_ages
+    n_res = len(res)
+    for g in state.ringing_ages:
+        alive = n_res - bisect_right(res, g)
+        if alive <= 0:
+            continue
+        p = share * (bisect_right(hum, g + ring_h) - bisect_right(hum, g)) / alive
+        need_mean += p
+        need_var += p * (1.0 - p)
+    # scale: the samples of ages are a subsample of resolved calls when the history trims them
+    p_new = share * stats.human_rate * (bisect_right(hum, ring_h) / len(hum) if hum else 0.0)
+    if p_new <= 0:
+        return floor_1to1
+
+    m0 = need_mean - free_mean
+    v0 = need_var + free_var
+    base = _overflow(m0, v0)
+    n = 0
+    var_new = p_new * (1.0 - p_new)
+    while n < limit:
+        k = n + 1
+        extra = _overflow(m0 + k * p_new, v0 + k * var_new) - base
+        if extra > theta * k * p_new:
+            break
+        n = k
+    return max(n, floor_1to1)
+
+
+def _overflow(mean: float, var: float) -> float:
+    """E[max(X, 0)] for X ~ Normal(mean, var)."""
+    if var <= 1e-12:
+        return max(mean, 0.0)
+    s = math.sqrt(var)
+    z = mean / s
+    return mean * 0.5 * math.erfc(-z / math.sqrt(2.0)) + s * math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def _conditional_by(sorted_sample: tuple[float, ...], age: float, by: float, mean: float) -> float:
+    """P(duration <= by | duration > age) from a sorted sample; exponential tail beyond it."""
+    if by <= age:
+        return 0.0
+    n = len(sorted_sample)
+    above = n - bisect_right(sorted_sample, age)
+    if above <= 0 or n == 0:
+        return 1.0 - math.exp(-(by - age) / max(mean, 1e-9))
+    return (bisect_right(sorted_sample, by) - (n - above)) / above
+
+
+def _quantile(sorted_sample: tuple[float, ...], q: float) -> float:
+    if not sorted_sample:
+        return 0.0
+    i = min(len(sorted_sample) - 1, max(0, int(q * len(sorted_sample))))
+    return sorted_sample[i]
+
+
+@dataclass
+class PacingHistory:
+    """Accumulates call events into ``PacingStats``; fed by the originator and the simulator.
+
+    Pure: every method takes ``now`` (the same clock as ``PacingState.now``). Dial outcomes are kept
+    for ``window`` seconds (at most ``max_calls``); talk/ACW durations for the last ``max_agent_samples``
+    calls whatever their age (agents finish calls slowly). ``stats`` is recomputed at most every
+    ``refresh`` seconds.
+    """
+
+    window: float = 1800.0
+    max_calls: int = 3000
+    max_agent_samples: int = 400
+    refresh: float = 5.0
+    live_total: int = 0  # persons answered since the start (drop-rate denominator)
+    dropped_total: int = 0  # persons dropped since the start
+    connected_total: int = 0
+    placed_total: int = 0
+    _resolved: deque = field(default_factory=deque)  # (t, age, kind) kind 0 no answer, 1 machine, 2 person
+    _requests: deque = field(default_factory=deque)  # (t, answer->request delay)
+    _routed: deque = field(default_factory=deque)  # (t, connected: bool)
+    _talk: deque = field(default_factory=deque)
+    _acw: deque = field(default_factory=deque)
+    _cache: PacingStats | None = None
+    _cache_at: float = -math.inf
+
+    def placed(self, now: float) -> None:
+        """An Originate was sent."""
+        self.placed_total += 1
+
+    def answered(self, now: float, ring: float, human: bool) -> None:
+        """AMD's verdict on an answered call; ``ring`` = seconds from Originate to answer."""
+        self._resolved.append((now, ring, 2 if human else 1))
+        if human:
+            self.live_total += 1
+        self._dirty(now)
+
+    def unanswered(self, now: float, ring: float) -> None:
+        """Busy, no answer, rejected, failed: ``ring`` = seconds from Originate to the end."""
+        self._resolved.append((now, ring, 0))
+        self._dirty(now)
+
+    def to_agent(self, now: float, delay: float) -> None:
+        """A person asked for an agent ``delay`` seconds after answering (AMD + IVR)."""
+        self._requests.append((now, delay))
+
+    def connected(self, now: float) -> None:
+        self.connected_total += 1
+        self._routed.append((now, True))
+
+    def dropped(self, now: float) -> None:
+        self.dropped_total += 1
+        self._routed.append((now, False))
+
+    def agent_freed(self, now: float, talk: float, acw: float) -> None:
+        """An agent finished a call: ``talk`` seconds bridged, then ``acw`` seconds of wrap-up."""
+        self._talk.append(talk)
+        self._acw.append(acw)
+        while len(self._talk) > self.max_agent_samples:
+            self._talk.popleft()
+            self._acw.popleft()
+
+    def _dirty(self, now: float) -> None:
+        q = self._resolved
+        while len(q) > self.max_calls:
+            q.popleft()
+
+    def stats(self, now: float) -> PacingStats:
+        if self._cache is not None and now - self._cache_at < self.refresh:
+            return self._cache
+        start = now - self.window
+        for q in (self._resolved, self._requests, self._routed):
+            while q and q[0][0] < start:
+                q.popleft()
+        ages = sorted(r[1] for r in self._resolved)
+        hum = sorted(r[1] for r in self._resolved if r[2] == 2)
+        machines = sum(1 for r in self._resolved if r[2] == 1)
+        humans = len(hum)
+        reqs = len(self._requests)
+        routed_ok = sum(1 for r in self._routed if r[1])
+        self._cache = PacingStats(
+            resolved=len(ages),
+            humans=humans,
+            machines=machines,
+            agent_share=min(1.0, reqs / humans) if humans and reqs else 1.0,
+            amd_delay=sum(r[1] for r in self._requests) / reqs if reqs else 2.0,
+            resolve_ages=tuple(ages),
+            human_ages=tuple(hum),
+            talk_times=tuple(sorted(self._talk)),
+            acw_times=tuple(sorted(self._acw)),
+            connects=routed_ok,
+            drops=len(self._routed) - routed_ok,
+        )
+        self._cache_at = now
+        return self._cache
+
+
+__all__ = [
+    "DEFAULT_DROP_CAP_PCT",
+    "DEFAULT_DROP_WINDOW_HOURS",
+    "PacingHistory",
+    "PacingState",
+    "PacingStats",
+    "PredictiveTuning",
+    "calls_to_start",
+    "drop_budget_used",
+    "predictive",
+    "progressive",
+]
