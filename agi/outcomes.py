@@ -297,3 +297,14 @@ SUMMARY_ROWS: tuple[tuple[tuple[str, str], ...], ...] = (
 PHONE_FIELDS = ("home", "work", "cell", "phone")
 # A campaign's phone_field may also be "any": the first non-empty phone (agi.rules.predial)
 PHONE_FIELD_ANY = "any"
+
+
+class CallClass(_Coded):
+    """The call log's class of a live answer (seed 002): first long-enough call in a sales cycle, or a repeat."""
+
+    TARGET = "target"
+    REPEAT = "repeat"
+
+    @classmethod
+    def _labels(cls) -> dict:
+        return {CallClass.TARGET: "Target", CallClass.REPEAT: "Repeat"}
