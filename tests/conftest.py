@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import uuid
 from pathlib import Path
@@ -34,29 +35,54 @@ def db_url(request, tmp_path) -> str:
     return server.create_database("t_" + uuid.uuid4().hex[:12])
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated to head once per session; each db_engine test gets a copy."""
+    from agi.db.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server) -> str:
+    """A PostgreSQL database migrated to head once per session: the TEMPLATE of test databases."""
+    from agi.db.migrate import upgrade
+
+    name = "tmpl_" + uuid.uuid4().hex[:12]
+    upgrade(pg_server.create_database(name))
+    return name
+
+
 @pytest.fixture
-async def db_engine(db_url):
-    """An AsyncEngine on a database with the current schema, on each backend.
+async def db_engine(request, db_url):
+    """An AsyncEngine on the database of ``db_url`` with the migrated schema, on each backend.
 
-    Schema comes from the Alembic migrations (agi.db.migrate) once they exist.
+    The migrations run once per session (sqlite_template, pg_template); a test's database
+    is a copy of the migrated one (a file copy, or CREATE DATABASE ... TEMPLATE).
     """
-    from agi.db.engine import make_engine
-    from agi.db.models import Base
+    from sqlalchemy.engine import make_url
 
+    from agi.db.engine import is_sqlite, make_engine
+
+    name = make_url(db_url).database
+    if is_sqlite(db_url):
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), name)
+    else:
+        _recreate_from_template(
+            request.getfixturevalue("pg_server"), name, request.getfixturevalue("pg_template")
+        )
     engine = make_engine(db_url)
-    try:
-        from agi.db.migrate import upgrade  # noqa: F401  (provided by the migrations work)
-        await _upgrade(db_url)
-    except ImportError:
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
     yield engine
     await engine.dispose()
 
 
-async def _upgrade(url: str) -> None:
-    import asyncio
+def _recreate_from_template(server, name: str, template: str) -> None:
+    import psycopg
 
-    from agi.db.migrate import upgrade
-
-    await asyncio.to_thread(upgrade, url)
+    with psycopg.connect(
+        f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres", autocommit=True
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')

@@ -169,6 +169,9 @@ class CampaignContact(Base):
     last_attempt_id: Mapped[str | None] = mapped_column(String(36))
     claimed_by: Mapped[str | None] = mapped_column(String(80))  # dialer name
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # the state the claim took it from (pending|retry_scheduled): lets the claim query return it
+    # and a released claim go back where it was
+    claimed_from: Mapped[str | None] = mapped_column(String(20))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

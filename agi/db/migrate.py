@@ -1,0 +1,106 @@
+"""Schema migrations from code: upgrade, downgrade, current revision, models-vs-database check.
+
+Plain (sync) functions so the CLI, the tests and ``asyncio.to_thread`` can call them;
+the Alembic config is built here, so they work from any working directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import pool
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import agi
+from agi.db.engine import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, normalize_url
+from agi.db.models import Base
+
+# Alembic announces each autogenerate plugin at INFO: noise in the CLI's log
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+MIGRATIONS_DIR = Path(agi.__file__).resolve().parent.parent / "migrations"
+
+T = TypeVar("T")
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic Config for ``url`` without alembic.ini."""
+    if not (MIGRATIONS_DIR / "env.py").exists():
+        raise RuntimeError(f"migrations not found at {MIGRATIONS_DIR}; run from a source checkout")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["url"] = normalize_url(url)  # not in the ini options: '%' would need escaping
+    return cfg
+
+
+def upgrade(url: str, rev: str = "head") -> None:
+    _off_loop(lambda: command.upgrade(alembic_config(url), rev))
+
+
+def downgrade(url: str, rev: str) -> None:
+    _off_loop(lambda: command.downgrade(alembic_config(url), rev))
+
+
+def current(url: str) -> str | None:
+    """The database's revision, or None for a database never migrated."""
+    return _off_loop(lambda: asyncio.run(_with_connection(url, _current_rev)))
+
+
+def check(url: str) -> list:
+    """Differences between the models and the migrated database (Alembic autogenerate diffs).
+
+    An empty list means they agree.
+    """
+    return _off_loop(lambda: asyncio.run(_with_connection(url, _compare)))
+
+
+def head() -> str:
+    """The newest revision in migrations/."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def _current_rev(sync_conn) -> str | None:
+    return MigrationContext.configure(sync_conn).get_current_revision()
+
+
+def _compare(sync_conn) -> list:
+    ctx = MigrationContext.configure(
+        sync_conn, opts={"compare_type": True, "render_as_batch": True}
+    )
+    return compare_metadata(ctx, Base.metadata)
+
+
+async def _with_connection(url: str, fn: Callable):
+    url = normalize_url(url)
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000} if is_sqlite(url) else {}
+    engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(fn)
+    finally:
+        await engine.dispose()
+
+
+def _off_loop(fn: Callable[[], T]) -> T:
+    """Run ``fn`` here, or in a worker thread when this thread runs an event loop.
+
+    The migration environment uses asyncio.run, which cannot nest in a running loop.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrate") as pool_:
+        return pool_.submit(fn).result()
