@@ -1,0 +1,139 @@
+"""Shared plumbing of the admin commands: run async DB work, check the schema, print tables/JSON.
+
+Not a command module (the leading underscore keeps it out of command discovery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import inspect
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from agi.admin import AdminError
+from agi.db.engine import make_engine, make_sessionmaker
+
+T = TypeVar("T")
+
+# Tables every admin command needs; their absence means the migrations never ran.
+REQUIRED_TABLES = ("campaigns", "contacts", "campaign_contacts", "attempts", "dnc")
+UPGRADE_HINT = "run `dialer db upgrade` first"
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+
+
+async def _check_schema(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    missing = [t for t in REQUIRED_TABLES if t not in names]
+    if missing:
+        raise AdminError(f"the database has no dialer schema (missing {', '.join(missing)}): {UPGRADE_HINT}")
+
+
+def run_db(db_url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Open the engine, check the schema, run ``work(engine)``; DB errors become clear CLI errors."""
+
+    async def go() -> T:
+        try:
+            engine = make_engine(db_url)
+        except Exception as exc:  # a malformed URL, an unknown driver
+            raise AdminError(f"cannot open database {db_url!r}: {exc}") from None
+        try:
+            await _check_schema(engine)
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(go())
+    except AdminError as exc:
+        raise click.ClickException(str(exc)) from None
+    except (OperationalError, ProgrammingError) as exc:
+        text = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+        if "no such table" in text or ("does not exist" in text and "relation" in text):
+            raise click.ClickException(f"database schema is missing a table ({text}): {UPGRADE_HINT}") from None
+        if "no such column" in text or ("column" in text and "does not exist" in text):
+            raise click.ClickException(f"database schema is out of date ({text}): {UPGRADE_HINT}") from None
+        raise click.ClickException(f"database error: {text}") from None
+    except DBAPIError as exc:
+        text = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+        raise click.ClickException(f"database error: {text}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the database: {exc}") from None
+
+
+def run_session(db_url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """``run_db`` with one session in one transaction, committed when ``work`` returns."""
+
+    async def go(engine: AsyncEngine) -> T:
+        async with make_sessionmaker(engine)() as session:
+            async with session.begin():
+                return await work(session)
+
+    return run_db(db_url, go)
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(to_jsonable(data), indent=2, sort_keys=False))
+
+
+def fmt(value: Any) -> str:
+    """A cell for a rich table."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M")
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    table = Table(title=title, show_lines=False)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(fmt(v) for v in row))
+    console().print(table)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")(f)
+
+
+def fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def guard(fn: Callable[[], T]) -> T:
+    """Turn AdminError/ValueError raised by plain logic outside run_db into a CLI error."""
+    try:
+        return fn()
+    except (AdminError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
