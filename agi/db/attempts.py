@@ -115,8 +115,8 @@ async def add_dnc(
         stmt = sqlite.insert(_dnc).values(**values).on_conflict_do_nothing()
     else:  # pragma: no cover - the two backends we ship
         raise NotImplementedError(f"add_dnc: unsupported database {dialect}")
-    res = await conn.execute(stmt)
-    return res.rowcount == 1
+    res = await conn.execute(stmt.returning(_dnc.c.number))
+    return res.first() is not None
 
 
 # --- the attempt's life -----------------------------------------------------------------
@@ -392,7 +392,7 @@ async def _policy_and_attempts(
     ).one()
     attempts = (
         await conn.execute(
-            select(_cc.c.attempts).where(_cc.c.id == membership_id).with_for_update()
+            select(_cc.c.attempts).where(_cc.c.id == membership_id).with_for_update(key_share=True)
         )
     ).scalar_one_or_none()
     return RetryPolicy.from_campaign(camp.retry_rules, camp.max_attempts), attempts

@@ -1,0 +1,293 @@
+"""Attempt writes: one final result per attempt, the retry rule applied once, DNC on opt-out."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select, update
+
+from agi.db.attempts import (
+    add_dnc,
+    finish_attempt,
+    get_attempt,
+    is_dnc,
+    mark_answered,
+    mark_originated,
+    mark_waiting_agent,
+    record_predial,
+    set_disposition,
+    set_routing,
+    start_attempt,
+)
+from agi.db.claim import claim_due
+from agi.db.models import Attempt, CampaignContact, DncEntry
+from agi.outcomes import AmdStatus, ContactState, Disposition, Result, Routing
+from db_seed import T0, membership, seed_campaign
+
+_a = Attempt.__table__
+_cc = CampaignContact.__table__
+MIN = dt.timedelta(minutes=1)
+
+
+async def _dial(engine, camp: int, *, now=T0) -> tuple[str, int]:
+    """Claim the next due contact and start an attempt for it (committed, as before Originate)."""
+    async with engine.begin() as conn:
+        [c] = await claim_due(conn, camp, "d1", 1, now)
+        attempt_id = await start_attempt(
+            conn, c.membership_id, campaign_id=camp, contact_id=c.contact_id, dialer="d1",
+            number=c.number, attempt_no=c.attempts + 1, now=now,
+        )
+    return attempt_id, c.membership_id
+
+
+async def _finish(engine, attempt_id, result, at, **kw) -> bool:
+    async with engine.begin() as conn:
+        return await finish_attempt(conn, attempt_id, result, ended_at=at, **kw)
+
+
+async def _member(engine, m):
+    async with engine.connect() as conn:
+        return await membership(conn, m)
+
+
+async def test_finishing_twice_keeps_the_first_result_and_retries_once(db_engine):
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1)
+    aid, m = await _dial(db_engine, camp)
+    ended = T0 + MIN
+    assert await _finish(db_engine, aid, Result.BUSY, ended, originate_reason=5)
+    assert not await _finish(
+        db_engine, aid, Result.OTHER, ended + MIN, hangup_cause=17, talk_seconds=0
+    )
+    async with db_engine.connect() as conn:
+        a = await get_attempt(conn, aid)
+        row = (await conn.execute(select(_a).where(_a.c.id == aid))).one()
+    assert a.result is Result.BUSY
+    assert row.charged is True
+    assert row.ended_at == ended  # the first end time stays
+    assert (row.originate_reason, row.hangup_cause, row.talk_seconds) == (5, 17, 0)  # filled in
+    mem = await _member(db_engine, m)
+    assert mem.state == ContactState.RETRY_SCHEDULED
+    assert mem.attempts == 1
+    assert mem.next_attempt_at == ended + 5 * MIN  # SPEC default: busy after 5 min
+    assert mem.last_result == Result.BUSY
+    assert mem.last_attempt_id == aid
+    assert mem.claimed_by is None
+
+
+async def test_concurrent_finishers_set_one_result_and_count_one_attempt(db_engine):
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1)
+    aid, m = await _dial(db_engine, camp)
+    results = [Result.NO_ANSWER, Result.BUSY, Result.SERVICE_ERROR, Result.OTHER] * 2
+    wins = await asyncio.gather(
+        *(_finish(db_engine, aid, r, T0 + (i + 1) * MIN) for i, r in enumerate(results))
+    )
+    assert wins.count(True) == 1
+    winner = results[wins.index(True)]
+    win_time = T0 + (wins.index(True) + 1) * MIN
+    async with db_engine.connect() as conn:
+        assert (await get_attempt(conn, aid)).result is winner
+    mem = await _member(db_engine, m)
+    assert mem.attempts == (0 if winner is Result.SERVICE_ERROR else 1)
+    assert mem.last_result == winner
+    expected_minutes = {Result.NO_ANSWER: 60, Result.BUSY: 5, Result.SERVICE_ERROR: 1}
+    if winner is Result.OTHER:
+        assert (mem.state, mem.next_attempt_at) == (ContactState.DONE, None)
+    else:
+        assert mem.next_attempt_at == win_time + expected_minutes[winner] * MIN
+
+
+async def test_service_errors_do_not_count_against_max_attempts(db_engine):
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1, max_attempts=1)
+    now = T0
+    for _ in range(3):
+        aid, m = await _dial(db_engine, camp, now=now)
+        assert await _finish(db_engine, aid, Result.SERVICE_ERROR, now)
+        mem = await _member(db_engine, m)
+        assert (mem.state, mem.attempts) == (ContactState.RETRY_SCHEDULED, 0)
+        assert mem.next_attempt_at == now + MIN  # SPEC default: service_error after 1 min
+        now = mem.next_attempt_at
+    async with db_engine.connect() as conn:
+        charged = (await conn.execute(select(func.count()).where(_a.c.charged))).scalar_one()
+    assert charged == 0
+    aid, m = await _dial(db_engine, camp, now=now)
+    assert await _finish(db_engine, aid, Result.NO_ANSWER, now)
+    mem = await _member(db_engine, m)
+    assert (mem.state, mem.attempts, mem.next_attempt_at) == (ContactState.DONE, 1, None)
+
+
+async def test_no_answer_is_retried_until_max_attempts(db_engine):
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1, max_attempts=2)
+    aid, m = await _dial(db_engine, camp)
+    await _finish(db_engine, aid, Result.NO_ANSWER, T0)
+    mem = await _member(db_engine, m)
+    assert (mem.state, mem.attempts) == (ContactState.RETRY_SCHEDULED, 1)
+    aid, m = await _dial(db_engine, camp, now=mem.next_attempt_at)
+    async with db_engine.connect() as conn:
+        assert (await get_attempt(conn, aid)).attempt_no == 2
+    await _finish(db_engine, aid, Result.NO_ANSWER, mem.next_attempt_at)
+    mem = await _member(db_engine, m)
+    assert (mem.state, mem.attempts, mem.next_attempt_at) == (ContactState.DONE, 2, None)
+
+
+async def test_opt_out_puts_the_number_on_the_dnc_list_at_once(db_engine):
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1)
+    aid, m = await _dial(db_engine, camp)
+    async with db_engine.begin() as conn:
+        await mark_answered(conn, aid, T0, AmdStatus.HUMAN, "HUMAN-800-800")
+        assert await set_disposition(conn, aid, Disposition.OPT_OUT)
+    async with db_engine.connect() as conn:
+        assert await is_dnc(conn, "+12025550000")
+        entry = (await conn.execute(select(DncEntry.__table__))).one()
+    assert entry.source == Disposition.OPT_OUT
+    assert await _finish(db_engine, aid, Result.LIVE_ANSWER, T0 + MIN, talk_seconds=20)
+    mem = await _member(db_engine, m)
+    assert (mem.state, mem.next_attempt_at) == (ContactState.DONE, None)
+
+
+async def test_a_disposition_is_set_once_unless_overridden(db_engine):
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1)
+    aid, _ = await _dial(db_engine, camp)
+    async with db_engine.begin() as conn:
+        assert await set_disposition(conn, aid, Disposition.INTERESTED)
+        assert not await set_disposition(conn, aid, Disposition.NOT_INTERESTED)
+        assert (await get_attempt(conn, aid)).disposition is Disposition.INTERESTED
+        assert await set_disposition(conn, aid, Disposition.NOT_INTERESTED, override=True)
+        assert (await get_attempt(conn, aid)).disposition is Disposition.NOT_INTERESTED
+
+
+async def test_an_agents_call_back_after_the_call_reschedules_the_contact(db_engine):
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1)
+    aid, m = await _dial(db_engine, camp)
+    async with db_engine.begin() as conn:
+        await mark_answered(conn, aid, T0, AmdStatus.HUMAN)
+        await mark_waiting_agent(conn, aid, T0)
+        assert (await membership(conn, m)).state == ContactState.WAITING_AGENT
+        assert await set_routing(conn, aid, Routing.AGENT_CONNECTED, agent="PJSIP/agent1")
+    await _finish(db_engine, aid, Result.LIVE_ANSWER, T0 + 2 * MIN, talk_seconds=90)
+    mem = await _member(db_engine, m)
+    assert (mem.state, mem.attempts) == (ContactState.DONE, 1)
+    when = T0 + dt.timedelta(days=2)
+    async with db_engine.begin() as conn:
+        assert await set_disposition(conn, aid, Disposition.CALL_BACK, when)
+    mem = await _member(db_engine, m)
+    assert (mem.state, mem.next_attempt_at, mem.attempts) == (ContactState.RETRY_SCHEDULED, when, 1)
+    async with db_engine.connect() as conn:
+        a = await get_attempt(conn, aid)
+    assert (a.routing, a.agent, a.callback_at) == (Routing.AGENT_CONNECTED, "PJSIP/agent1", when)
+
+
+async def test_a_late_disposition_does_not_move_a_contact_dialed_again(db_engine):
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1)
+    first, m = await _dial(db_engine, camp)
+    async with db_engine.begin() as conn:
+        await set_routing(conn, first, Routing.DROPPED)
+    await _finish(db_engine, first, Result.LIVE_ANSWER, T0)
+    mem = await _member(db_engine, m)
+    assert mem.next_attempt_at == T0 + 30 * MIN  # SPEC default: dropped after 30 min
+    second, _ = await _dial(db_engine, camp, now=mem.next_attempt_at)
+    async with db_engine.begin() as conn:
+        assert await set_disposition(conn, first, Disposition.CALL_BACK, T0 + dt.timedelta(days=1))
+    mem = await _member(db_engine, m)
+    assert (mem.state, mem.last_attempt_id) == (ContactState.DIALING, second)
+
+
+async def test_a_dropped_routing_reported_after_the_result_schedules_the_retry(db_engine):
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1)
+    aid, m = await _dial(db_engine, camp)
+    await _finish(db_engine, aid, Result.LIVE_ANSWER, T0)
+    assert (await _member(db_engine, m)).state == ContactState.DONE
+    async with db_engine.begin() as conn:
+        assert await set_routing(conn, aid, Routing.DROPPED, caller_abandoned=True)
+        assert not await set_routing(conn, aid, Routing.AGENT_CONNECTED)
+    mem = await _member(db_engine, m)
+    assert (mem.state, mem.attempts) == (ContactState.RETRY_SCHEDULED, 1)
+    assert mem.next_attempt_at == T0 + 30 * MIN
+
+
+async def test_late_call_reports_do_not_move_a_finished_contact(db_engine):
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1)
+    aid, m = await _dial(db_engine, camp)
+    async with db_engine.begin() as conn:
+        await mark_originated(conn, aid, T0)
+        await mark_originated(conn, aid, T0 + MIN)
+    await _finish(db_engine, aid, Result.NO_ANSWER, T0 + MIN)
+    async with db_engine.begin() as conn:
+        await mark_answered(conn, aid, T0 + 2 * MIN, AmdStatus.HUMAN)
+        await mark_waiting_agent(conn, aid)
+    mem = await _member(db_engine, m)
+    assert mem.state == ContactState.RETRY_SCHEDULED
+    async with db_engine.connect() as conn:
+        row = (await conn.execute(select(_a).where(_a.c.id == aid))).one()
+    assert row.originated_at == T0
+
+
+async def test_an_admin_cancel_survives_the_calls_end(db_engine):
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1)
+    aid, m = await _dial(db_engine, camp)
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            update(_cc).where(_cc.c.id == m).values(state=ContactState.CANCELLED.value)
+        )
+    assert await _finish(db_engine, aid, Result.BUSY, T0)
+    mem = await _member(db_engine, m)
+    assert (mem.state, mem.next_attempt_at, mem.attempts) == (ContactState.CANCELLED, None, 1)
+
+
+async def test_a_predial_result_skips_the_contact_once_without_a_charge(db_engine):
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1)
+        [c] = await claim_due(conn, camp, "d1", 1, T0)
+        aid = await record_predial(
+            conn, c.membership_id, camp, c.contact_id, Result.DNC, "on the DNC list", T0,
+            number=c.number,
+        )
+        again = await record_predial(
+            conn, c.membership_id, camp, c.contact_id, Result.DNC, "on the DNC list", T0
+        )
+        a = await get_attempt(conn, aid)
+        row = (await conn.execute(select(_a).where(_a.c.id == aid))).one()
+        mem = await membership(conn, c.membership_id)
+        n = (await conn.execute(select(func.count()).select_from(_a))).scalar_one()
+    assert again is None and n == 1
+    assert a.result is Result.DNC and a.final
+    assert row.charged is False and row.detail == "on the DNC list"
+    assert (mem.state, mem.attempts, mem.last_result) == (ContactState.SKIPPED, 0, Result.DNC)
+
+
+async def test_a_dial_result_is_not_a_predial_result(db_engine):
+    async with db_engine.begin() as conn:
+        camp, ids = await seed_campaign(conn, 1)
+        with pytest.raises(ValueError, match="not a pre-dial result"):
+            await record_predial(conn, ids[0], camp, 1, Result.BUSY, None, T0)
+
+
+async def test_add_dnc_is_idempotent_even_when_racing(db_engine):
+    async def add(source):
+        async with db_engine.begin() as conn:
+            return await add_dnc(conn, "+442079460000", source)
+
+    added = await asyncio.gather(*(add(s) for s in ("manual", "import", "agent", "manual")))
+    assert added.count(True) == 1
+    async with db_engine.connect() as conn:
+        assert await is_dnc(conn, "+442079460000")
+        assert not await is_dnc(conn, "+442079460001")
+        n = (await conn.execute(select(func.count()).select_from(DncEntry.__table__))).scalar_one()
+    assert n == 1
+
+
+async def test_get_attempt_of_an_unknown_id_is_none(db_engine):
+    async with db_engine.connect() as conn:
+        assert await get_attempt(conn, "00000000-0000-0000-0000-000000000000") is None
