@@ -1,0 +1,120 @@
+"""panoramisk 1.4's Manager/AMIProtocol/Action with the few overrides that make them safe to use.
+
+What panoramisk 1.4 does on Python 3.11, each seen by experiment against a scripted AMI peer
+(tests/test_ami_client.py has the regression tests), and what we override here:
+
+- An exception while handling one message (an Originate without `Async` -> KeyError 'async' in
+  Action.multi; a message with a repeated `ActionID` or `Event` header -> "unhashable type:
+  'list'") escapes data_received, and asyncio closes the connection. -> SafeProtocol.handle_message
+  logs and skips the message.
+- After a reconnect it RE-SENDS every pending action that had no reply yet, Originate included,
+  with the same ActionID (a call dialed twice). -> SafeManager never resends
+  (forgetable_actions = everything, send_awaiting_actions is a no-op).
+- On connection loss pending futures are never resolved (and a failed login is just a False
+  flag): it reconnects every `reconnect_timeout` s forever, bad secret included.
+  -> SafeManager.connection_lost/connection_made never reconnect; the client does, with backoff,
+  and watches SafeProtocol.lost.
+- Its pinger sends Ping without reading the reply. -> SafeManager.ping is a no-op; the client
+  has its own watchdog.
+- Events carrying a pending action's ActionID (OriginateResponse, EventList items) only go to that
+  action's future, never to register_event callbacks; unsolicited events go to
+  SafeManager.dispatch, which hands them to the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from panoramisk import actions
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.manager import Manager
+
+log = logging.getLogger(__name__)
+
+
+class _Everything:
+    """A container that holds every action name: panoramisk never queues an action for resend."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+class SafeAction(actions.Action):
+    """An Action that also tells when its first reply message arrived (the Originate ack)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.first: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def add_message(self, message):
+        if not self.first.done():
+            self.first.set_result(message)
+        return super().add_message(message)
+
+
+class SafeProtocol(AMIProtocol):
+    """AMIProtocol that survives bad messages and reports its own end on `lost`."""
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        loop = asyncio.get_running_loop()
+        self.lost: asyncio.Future = loop.create_future()  # result: the reason (an exception)
+        self.booted = asyncio.Event()  # FullyBooted seen
+
+    def handle_message(self, message) -> None:
+        try:
+            if message.get("Event") == "FullyBooted":
+                self.booted.set()
+            super().handle_message(message)
+        except Exception:
+            log.warning("AMI: skipped a message that could not be handled: %r", message, exc_info=True)
+
+    def connection_lost(self, exc) -> None:
+        super().connection_lost(exc)  # closes; the manager's hook is a no-op
+        if isinstance(exc, BaseException):
+            reason: BaseException = exc
+        elif exc is None:
+            reason = ConnectionResetError("the AMI peer closed the connection")
+        else:  # panoramisk passes the `Shutdown` event itself
+            reason = ConnectionResetError("Asterisk is shutting down (Event: Shutdown)")
+        self.mark_lost(reason)
+
+    def mark_lost(self, reason: BaseException) -> None:
+        """Declare the session dead (at most once) and tell the client."""
+        if self.lost.done():
+            return
+        self.lost.set_result(reason)
+        client = getattr(self.factory, "client", None)
+        if client is not None:
+            client._on_lost(self, reason)
+
+
+class SafeManager(Manager):
+    """panoramisk's Manager reduced to: open a connection, send Login, route messages."""
+
+    def __init__(self, client, **config) -> None:
+        config.setdefault("protocol_factory", SafeProtocol)
+        config.setdefault("forgetable_actions", _Everything())
+        config.setdefault("ping_delay", 3600)  # its pinger is disabled below; the client pings
+        super().__init__(**config)
+        self.client = client
+
+    def connection_made(self, f) -> None:
+        if f.cancelled() or f.exception() is not None:
+            return  # the client reports it and decides when to retry
+        super().connection_made(f)
+
+    def connection_lost(self, exc) -> None:
+        """No reconnect here: the client owns reconnection (see SafeProtocol.mark_lost)."""
+
+    def ping(self) -> None:
+        """Disabled: the client's watchdog pings and checks the reply."""
+
+    async def send_awaiting_actions(self, *_) -> None:
+        """Never resend an action after a reconnect (an Originate would dial twice)."""
+        self.awaiting_actions.clear()
+
+    def dispatch(self, event):
+        self.client._dispatch_event(event)
+        return []
