@@ -1,0 +1,570 @@
+"""The Asterisk simulator: AMI server + simulated network + emulated dialplan + FastAGI client.
+
+    sim = Simulator(agi_host="127.0.0.1", agi_port=4573, speed=100.0, plan=ScenarioPlan.mix(seed=1))
+    await sim.start()          # sim.ami_port is the bound port
+    ...                        # sim.record, sim.faults
+    await sim.stop()
+
+Originate rules follow SPEC.md "AMI" and asterisk-traces/ami-originate-*.txt: the number is taken
+from the Originate Channel (``PJSIP/+15551234567@trunk`` -> ``+15551234567``, ``Local/busy@callee``
+-> ``busy``) and looked up in the scenario plan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from agi.rules.classify import (
+    REASON_ANSWERED,
+    REASON_BUSY,
+    REASON_CONGESTION,
+    REASON_FAILURE,
+    REASON_RING_TIMEOUT,
+)
+from agi.sim.ami_server import AmiServer, Message, Session
+from agi.sim.channels import BUSY, DOWN, RING, RINGING, UP, Channel, Fields, cid, privilege
+from agi.sim.clock import Clock
+from agi.sim.dialplan import PROJECT_DIALPLAN, Dialplan, DialplanRunner, agi_args_of
+from agi.sim.faults import Faults
+from agi.sim.record import CallRecord, Record
+from agi.sim.scenarios import FAILURE_CAUSE, Network, Scenario, ScenarioPlan
+
+# Channel technologies the simulated switch can create; any other gives "no channel" (trace h1)
+KNOWN_TECHS = frozenset({"PJSIP", "SIP", "Local", "IAX2", "DAHDI"})
+DEFAULT_TIMEOUT_MS = 30000  # manager.c: Originate Timeout default (ms)
+CALLEE_ANSWER_DELAY = 0.5  # the far end's leg starts its audio ~0.5 s after Answer (traces)
+
+
+def number_of(dial: str) -> str:
+    """The dialed number in an Originate Channel: ``PJSIP/+1555@trunk`` -> ``+1555``."""
+    _, _, resource = dial.partition("/")
+    resource = resource.split("/", 1)[0] if not resource.startswith("sip:") else resource
+    m = re.match(r"(?:sips?:)?([^@/]+)", resource)
+    return m.group(1) if m else resource
+
+
+def parse_callerid(value: str) -> tuple[str, str]:
+    """'"Acme Campaign" <15550001111>' -> ("Acme Campaign", "15550001111")."""
+    value = value.strip()
+    m = re.fullmatch(r'(?:"([^"]*)"|([^<]*?))\s*<([^>]*)>', value)
+    if m:
+        return (m.group(1) if m.group(1) is not None else (m.group(2) or "").strip()), m.group(3)
+    return "", value
+
+
+class Simulator:
+    def __init__(
+        self,
+        agi_host: str = "127.0.0.1",
+        agi_port: int = 4573,
+        speed: float = 1.0,
+        plan: ScenarioPlan | None = None,
+        queues: Mapping[str, Any] | None = None,
+        ami_host: str = "127.0.0.1",
+        ami_port: int = 5038,
+        ami_user: str = "dialer",
+        ami_secret: str = "secret",
+        dialplan: Dialplan | None = None,
+        agi_server_timeout: float = 30.0,
+    ) -> None:
+        self.agi_host, self.agi_port = agi_host, agi_port
+        self.clock = Clock(speed)
+        self.speed = speed
+        self.plan = plan or ScenarioPlan.mix(seed=1)
+        self.ami_host, self.ami_port = ami_host, ami_port
+        self.ami_user, self.ami_secret = ami_user, ami_secret
+        self.dialplan = dialplan or PROJECT_DIALPLAN
+        self.agi_server_timeout = agi_server_timeout
+        self.faults = Faults()
+        self.record = Record()
+        self.channels: dict[str, Channel] = {}  # live channels by name
+        self.started_at = self.clock.now() - 170  # "Uptime" as on the capture rig
+        self._seq = itertools.count(0)
+        self._uid = itertools.count(1)
+        self._uid_base = int(time.time())
+        self._tasks: set[asyncio.Task] = set()
+        self.ami = AmiServer(self)
+        self.faults._server = self.ami
+        self.queue_configs = dict(queues or {})
+        self.queues: Any = None
+        if self.queue_configs:
+            from agi.sim.queues import QueueSystem
+
+            self.queues = QueueSystem(self.queue_configs, sim=self)  # type: ignore[call-arg]
+        self._running = False
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> "Simulator":
+        self.ami_port = await self.ami.start(self.ami_host, self.ami_port)
+        self._running = True
+        return self
+
+    async def stop(self) -> None:
+        self._running = False
+        await self.ami.stop()
+        tasks = [t for t in self._tasks if not t.done()]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+
+    async def __aenter__(self) -> "Simulator":
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait (wall clock) until no call is in progress; True if that happened."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not any(not t.done() for t in self._tasks):
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    # ---- event plumbing ----------------------------------------------------------------------
+    def publish(self, event: str, fields: Fields) -> None:
+        """Every channel's events come here and go to the AMI sessions that want events."""
+        self.ami.broadcast(event, [("Privilege", privilege(event))] + fields)
+
+    def event_tv(self) -> str:
+        t = datetime.fromtimestamp(self.clock.now(), timezone.utc)
+        return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}+0000"
+
+    def new_uniqueid(self) -> str:
+        """A Uniqueid for a channel without a ChannelId: '<epoch>.<n>' as Asterisk makes them."""
+        return f"{self._uid_base}.{next(self._uid)}"
+
+    def new_channel(self, name_prefix: str, *, linkedid: str | None = None, uniqueid: str | None = None,
+                    context: str = "default", exten: str = "s", priority: int = 1, state: int = DOWN,
+                    record: CallRecord | None = None, callee: Any = None, announce: bool = True) -> Channel:
+        """Create a channel named ``<name_prefix>-<seq>`` (the queue side makes agent legs with it)."""
+        seq = next(self._seq)
+        uid = uniqueid or self.new_uniqueid()
+        chan = Channel(name=f"{name_prefix}-{seq:08x}", uniqueid=uid, linkedid=linkedid or uid, clock=self.clock,
+                       sink=self.publish, context=context, exten=exten, priority=priority, state=state,
+                       callee=callee, record=record, faults=self.faults)
+        self.register(chan)
+        if announce:
+            chan.emit("Newchannel")
+        return chan
+
+    def register(self, chan: Channel) -> None:
+        self.channels[chan.name] = chan
+
+        async def gone() -> None:
+            await chan.hungup.wait()
+            self.channels.pop(chan.name, None)
+
+        self._spawn(gone())
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ---- Originate -----------------------------------------------------------------------------
+    async def ami_originate(self, session: Session, msg: Message) -> None:
+        dial = (msg.get("Channel") or "").strip()
+        if not dial:
+            session.respond(msg, "Error", message="Channel not specified")
+            return
+        if not msg.get("Exten") and not msg.get("Application"):
+            session.respond(msg, "Error", message="Exten not specified")
+            return
+        is_async = (msg.get("Async") or "").strip().lower() in ("true", "yes", "1", "on")
+        try:
+            timeout_ms = int(msg.get("Timeout") or DEFAULT_TIMEOUT_MS)
+            priority = int(msg.get("Priority") or 1)
+        except ValueError:
+            session.respond(msg, "Error", message="Invalid timeout")
+            return
+        variables: list[tuple[str, str]] = []
+        for header in msg.getall("Variable"):
+            for part in header.split(","):
+                k, sep, v = part.partition("=")
+                if sep:
+                    variables.append((k.strip(), v))
+        name, num = parse_callerid(msg.get("CallerID") or "")
+        call = _Call(
+            sim=self, dial=dial, action_id=msg.get("ActionID"), channel_id=msg.get("ChannelId") or "",
+            other_id=msg.get("OtherChannelId") or "", context=msg.get("Context") or "default",
+            exten=msg.get("Exten") or "s", priority=priority, timeout=timeout_ms / 1000.0,
+            cid_name=name, cid_num=num, variables=variables,
+        )
+        if is_async:
+            session.respond(msg, "Success", message="Originate successfully queued")
+            self._spawn(call.run())
+        else:
+            task = self._spawn(call.run())
+            await call.decided.wait()
+            if call.reason == REASON_ANSWERED:
+                session.respond(msg, "Success", message="Originate successfully queued")
+            else:
+                session.respond(msg, "Error", message="Originate failed")
+            del task
+
+    # ---- other actions -------------------------------------------------------------------------
+    def ami_core_show_channels(self, session: Session, msg: Message) -> None:
+        aid = msg.get("ActionID")
+        head = [("ActionID", aid)] if aid is not None else []
+        session.respond(msg, "Success", ("EventList", "start"), message="Channels will follow")
+        chans = [c for c in self.channels.values() if c.up]
+        for c in chans:
+            fields = head + c.header() + [("Application", c.application), ("ApplicationData", c.appdata),
+                                          ("Duration", c.duration()), ("BridgeId", c.bridge_id)]
+            session.event("CoreShowChannel", fields)
+        session.event("CoreShowChannelsComplete", head + [("EventList", "Complete"), ("ListItems", str(len(chans)))])
+
+    def ami_queue_summary(self, session: Session, msg: Message) -> None:
+        aid = msg.get("ActionID")
+        tail = [("ActionID", aid)] if aid is not None else []
+        session.respond(msg, "Success", ("EventList", "start"), message="Queue summary will follow")
+        rows = self.queues.summary(msg.get("Queue")) if self.queues is not None else []
+        for row in rows:
+            session.event("QueueSummary", [(k, str(v)) for k, v in row] + tail)
+        session.event("QueueSummaryComplete", tail + [("EventList", "Complete"), ("ListItems", str(len(rows)))])
+
+    def ami_queue_status(self, session: Session, msg: Message) -> None:
+        aid = msg.get("ActionID")
+        tail = [("ActionID", aid)] if aid is not None else []
+        session.respond(msg, "Success", ("EventList", "start"), message="Queue status will follow")
+        items = self.queues.status(msg.get("Queue"), msg.get("Member")) if self.queues is not None else []
+        for event, row in items:
+            session.event(event, [(k, str(v)) for k, v in row] + tail)
+        session.event("QueueStatusComplete", tail + [("EventList", "Complete"), ("ListItems", str(len(items)))])
+
+    def ami_queue_pause(self, session: Session, msg: Message) -> None:
+        interface = msg.get("Interface") or ""
+        if not interface:
+            session.respond(msg, "Error", message="Need 'Interface' parameter.")
+            return
+        paused = (msg.get("Paused") or "").strip().lower() in ("true", "yes", "1", "on")
+        ok = self.queues is not None and self.queues.pause(interface, paused, queue=msg.get("Queue"),
+                                                           reason=msg.get("Reason") or "")
+        if not ok:
+            session.respond(msg, "Error", message="Interface not found")
+        else:
+            session.respond(msg, "Success",
+                            message="Interface paused successfully" if paused else "Interface unpaused successfully")
+
+    def ami_hangup(self, session: Session, msg: Message) -> None:
+        name = msg.get("Channel") or ""
+        chan = self.channels.get(name)
+        if chan is None:
+            session.respond(msg, "Error", message="No such channel")
+            return
+        try:
+            cause = int(msg.get("Cause") or 16)
+        except ValueError:
+            cause = 16
+        chan.request_hangup(cause)
+        session.respond(msg, "Success", message="Channel Hungup")
+
+    def ami_getvar(self, session: Session, msg: Message) -> None:
+        chan = self.channels.get(msg.get("Channel") or "")
+        var = msg.get("Variable") or ""
+        value = chan.variables.get(var, "") if chan else ""
+        session.respond(msg, "Success", ("Variable", var), ("Value", value))
+
+    # ---- AGI() ---------------------------------------------------------------------------------
+    async def run_agi(self, chan: Channel, url: str, args: list[str]) -> Any:
+        from agi.sim.agi_client import run_agi
+
+        host, script, port, _ = agi_args_of(url)
+        exit_on_hangup = chan.variables.get("AGIEXITONHANGUP", "").lower() in ("yes", "true", "1")
+        result = await run_agi(
+            chan, host, port, script, args, context=chan.context, extension=chan.exten, priority=chan.priority,
+            faults=self.faults, exit_on_hangup=exit_on_hangup, queues=self.queues,
+            server_timeout=self.agi_server_timeout, request=url.split(",")[0],
+        )
+        rec = chan.record
+        if rec is not None:
+            rec.agi_scripts.append(script)
+            rec.keys.extend(result.keys)
+            if result.agent:
+                rec.bridged_to = result.agent
+            if result.queue_status is not None:
+                rec.queue_status = result.queue_status
+            if result.error:
+                rec.notes.append(result.error)
+        return result
+
+
+class _Call:
+    """One Originate: the channel(s), the network outcome, then the dialplan on answer."""
+
+    def __init__(self, *, sim: Simulator, dial: str, action_id: str | None, channel_id: str, other_id: str,
+                 context: str, exten: str, priority: int, timeout: float, cid_name: str, cid_num: str,
+                 variables: list[tuple[str, str]]) -> None:
+        self.sim = sim
+        self.dial = dial
+        self.action_id = action_id
+        self.channel_id = channel_id or sim.new_uniqueid()
+        self.other_id = other_id
+        self.context, self.exten, self.priority = context, exten, priority
+        self.timeout = timeout
+        self.cid_name, self.cid_num = cid_name, cid_num
+        self.variables = variables
+        self.tech, _, self.resource = dial.partition("/")
+        self.number = number_of(dial)
+        self.reason: int | None = None
+        self.decided = asyncio.Event()
+        self.scenario: Scenario | None = None
+        self.rec: CallRecord | None = None
+
+    # OriginateResponse (SPEC.md: on Failure Channel is the dial string as sent; on Success the real name)
+    def originate_response(self, success: bool, reason: int, channel: str) -> None:
+        self.reason = reason
+        fields: Fields = []
+        if self.action_id is not None:
+            fields.append(("ActionID", self.action_id))
+        fields += [
+            ("Response", "Success" if success else "Failure"), ("Channel", channel), ("Context", self.context),
+            ("Exten", self.exten), ("Reason", str(reason)), ("Uniqueid", self.channel_id),
+            ("CallerIDNum", cid(self.cid_num)), ("CallerIDName", cid(self.cid_name)),
+        ]
+        self.sim.publish("OriginateResponse", fields)
+        if self.rec is not None:
+            self.rec.reason = reason
+            self.rec.response = "Success" if success else "Failure"
+        self.decided.set()
+
+    async def run(self) -> None:
+        sim = self.sim
+        try:
+            scenario = sim.plan.choose(self.number)
+        except LookupError as e:
+            scenario = Scenario(name="no_channel", network=Network.NO_CHANNEL)
+            note = str(e)
+        else:
+            note = ""
+        if self.tech not in KNOWN_TECHS:
+            scenario = scenario.with_(network=Network.NO_CHANNEL, name="no_channel")
+        self.scenario = scenario
+        self.rec = CallRecord(
+            channel_id=self.channel_id, number=self.number, dial_string=self.dial, scenario=scenario.name,
+            network=scenario.network.value, action_id=self.action_id or "", originated_at=sim.clock.now(),
+            variables=dict(self.variables),
+        )
+        if note:
+            self.rec.notes.append(note)
+        sim.record.originate(self.rec)
+        if scenario.network is Network.NO_CHANNEL:
+            self.originate_response(False, REASON_FAILURE, self.dial)
+            self.rec.ended_at = sim.clock.now()
+            return
+        sim.record.line_up()
+        try:
+            if self.tech == "Local":
+                await self.run_local(scenario)
+            else:
+                await self.run_trunk(scenario)
+        finally:
+            sim.record.line_down()
+            self.rec.ended_at = sim.clock.now()
+            if not self.decided.is_set():
+                self.decided.set()
+
+    # ---- channel set-up ----------------------------------------------------------------------
+    def _setup_vars(self, chan: Channel, reverse: bool) -> None:
+        for k, v in (reversed(self.variables) if reverse else self.variables):
+            chan.set_var(k, v)
+
+    def _set_callerid(self, chan: Channel) -> None:
+        if not (self.cid_num or self.cid_name):
+            return
+        chan.callerid_num, chan.callerid_name = self.cid_num, self.cid_name
+        chan.emit("NewCallerid", [("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")])
+        chan.connected_num, chan.connected_name = self.cid_num, self.cid_name
+        chan.emit("NewConnectedLine")
+
+    def _dial_begin(self, dest: Channel, dialstring: str) -> None:
+        dest_fields = dest.header("Dest")
+        self.sim.publish("DialBegin", dest_fields + [("DialString", dialstring)])
+        if dest.record is not None:
+            dest.record.on_event(dest, "DialBegin", [("DialString", dialstring)])
+
+    def _dial_state(self, dest: Channel, event: str, status: str) -> None:
+        self.sim.publish(event, dest.header("Dest") + [("DialStatus", status)])
+
+    async def _ring(self, scenario: Scenario) -> bool:
+        """Ring for the scenario's ring time; False when the Originate Timeout ran out first."""
+        ring = scenario.ring_time if scenario.network is not Network.NO_ANSWER else float("inf")
+        if ring >= self.timeout:
+            await self.sim.clock.sleep(self.timeout)
+            return False
+        await self.sim.clock.sleep(ring)
+        return True
+
+    # ---- Local/<exten>@<context>: two legs, as in the traces -------------------------------------
+    async def run_local(self, sc: Scenario) -> None:
+        sim = self.sim
+        target, _, opts = self.resource.partition("/")
+        lexten, _, lctx = target.partition("@")
+        lctx = lctx or "default"
+        prefix = f"Local/{target}"
+        seq = next(sim._seq)
+        one = Channel(name=f"{prefix}-{seq:08x};1", uniqueid=self.channel_id, linkedid=self.channel_id,
+                      clock=sim.clock, sink=sim.publish, context=lctx, exten=lexten, state=DOWN,
+                      callee=sc.callee, record=self.rec, faults=sim.faults)
+        two = Channel(name=f"{prefix}-{seq:08x};2", uniqueid=self.other_id or self.channel_id + ";2",
+                      linkedid=self.channel_id, clock=sim.clock, sink=sim.publish, context=lctx, exten=lexten,
+                      state=RING, callee=sc.callee, record=self.rec, faults=sim.faults)
+        self.rec.channel = one.name  # type: ignore[union-attr]
+        sim.register(one)
+        sim.register(two)
+        one.emit("Newchannel")
+        two.emit("Newchannel")
+        one.newexten("AppDial2", "(Outgoing Line)")
+        self._setup_vars(one, reverse=True)
+        self._set_callerid(one)
+        if sc.network is Network.NO_EXTEN:
+            # no such extension: the pair is torn down before any dial (trace h2)
+            self.originate_response(False, REASON_FAILURE, self.dial)
+            self._setup_vars(two, reverse=False)
+            self._set_callerid(two)
+            two.finish(0)
+            one.finish(0)
+            return
+        self._setup_vars(two, reverse=False)
+        self._set_callerid(two)
+        sim.publish("LocalBridge", one.header("LocalOne") + two.header("LocalTwo") + [
+            ("Context", lctx), ("Exten", lexten), ("LocalOptimization", "No" if "n" in opts else "Yes")])
+        net = sc.network
+        if net is Network.NO_ANSWER or sc.ring_time > 0:
+            if net is Network.NO_ANSWER:
+                two.newexten("Ringing", "", priority=1)
+                one.newstate(RINGING)
+                self._dial_begin(one, target)
+                two.newexten("Wait", "60", priority=2)
+            else:
+                self._dial_begin(one, target)
+                two.newexten("Ringing", "", priority=1)
+                one.newstate(RINGING)
+            self._dial_state(one, "DialState", "RINGING")
+            rang = await self._ring(sc)
+            if not rang:
+                two.request_hangup(19)
+                self.originate_response(False, REASON_RING_TIMEOUT, self.dial)
+                two.emit("SoftHangupRequest", [("Cause", "16")])
+                two.finish(19)
+                one.finish(19)
+                return
+        else:
+            self._dial_begin(one, target)
+        if net is Network.BUSY or net is Network.CONGESTION:
+            two.newexten("Busy" if net is Network.BUSY else "Congestion", "")
+            two.newstate(BUSY)
+            self._dial_state(one, "DialEnd", "BUSY" if net is Network.BUSY else "CONGESTION")
+            two.emit("HangupRequest", [("Cause", "0")])
+            two.emit("SoftHangupRequest", [("Cause", "16")])
+            self.originate_response(False, REASON_BUSY if net is Network.BUSY else REASON_CONGESTION, self.dial)
+            two.finish(FAILURE_CAUSE[net])
+            one.finish(0)
+            return
+        if net in (Network.UNALLOCATED, Network.REJECTED, Network.NUMBER_CHANGED):
+            cause = FAILURE_CAUSE[net]
+            two.newexten("Hangup", str(cause))
+            two.emit("SoftHangupRequest", [("Cause", "16")])
+            one.emit("HangupRequest", [("Cause", str(cause))])
+            two.finish(cause)
+            self._dial_state(one, "DialEnd", "NOANSWER")
+            self.originate_response(False, REASON_FAILURE, self.dial)
+            one.finish(cause)
+            return
+        # answered
+        two.newexten("Answer", "")
+        two.newstate(UP)
+        self.originate_response(True, REASON_ANSWERED, one.name)
+        one.newstate(UP)
+        self._dial_state(one, "DialEnd", "ANSWER")
+        one.answered_at = two.answered_at = sim.clock.now()
+        self.rec.answered_at = one.answered_at  # type: ignore[union-attr]
+        one.far_leg = two
+        far = sim._spawn(self._far_leg_audio(two, sc))
+        await self._run_dialplan(one, sc)
+        far.cancel()
+        if two.up:
+            two.emit("HangupRequest", [("Cause", str(one.hangupcause))])
+            one.finish()
+            if two.application == "Playback":
+                two.set_var("PLAYBACKSTATUS", "SUCCESS")
+            two.emit("SoftHangupRequest", [("Cause", "16")])
+            two.finish(one.hangupcause)
+        else:
+            one.finish()
+
+    async def _far_leg_audio(self, two: Channel, sc: Scenario) -> None:
+        if not sc.media:
+            return
+        try:
+            await two.clock.sleep(CALLEE_ANSWER_DELAY)
+        except asyncio.CancelledError:
+            return
+        if two.up and not two.hangup_requested.is_set():
+            two.newexten("Playback", sc.media, priority=2)
+
+    # ---- PJSIP/<number>@<trunk> and other techs: one channel -----------------------------------
+    async def run_trunk(self, sc: Scenario) -> None:
+        sim = self.sim
+        endpoint = self.resource.split("@", 1)[1] if "@" in self.resource else self.resource
+        chan = sim.new_channel(f"{self.tech}/{endpoint}", uniqueid=self.channel_id, linkedid=self.channel_id,
+                               context=self.context, exten=self.exten, priority=self.priority, state=DOWN,
+                               record=self.rec, callee=sc.callee)
+        self.rec.channel = chan.name  # type: ignore[union-attr]
+        self._setup_vars(chan, reverse=True)
+        self._set_callerid(chan)
+        net = sc.network
+        if net is Network.NO_EXTEN:
+            self.originate_response(False, REASON_FAILURE, self.dial)
+            chan.finish(0)
+            return
+        self._dial_begin(chan, self.resource)
+        chan.newstate(RINGING)
+        self._dial_state(chan, "DialState", "RINGING")
+        if not await self._ring(sc):
+            chan.emit("HangupRequest", [("Cause", "19")])
+            self._dial_state(chan, "DialEnd", "NOANSWER")
+            self.originate_response(False, REASON_RING_TIMEOUT, self.dial)
+            chan.finish(19)
+            return
+        if net is not Network.ANSWER:
+            cause = FAILURE_CAUSE[net]
+            if net is Network.BUSY:
+                chan.newstate(BUSY)
+            status = {Network.BUSY: "BUSY", Network.CONGESTION: "CONGESTION"}.get(net, "NOANSWER")
+            reason = {Network.BUSY: REASON_BUSY, Network.CONGESTION: REASON_CONGESTION}.get(net, REASON_FAILURE)
+            chan.emit("HangupRequest", [("Cause", str(cause))])
+            self._dial_state(chan, "DialEnd", status)
+            self.originate_response(False, reason, self.dial)
+            chan.finish(cause)
+            return
+        chan.newstate(UP)
+        self._dial_state(chan, "DialEnd", "ANSWER")
+        self.originate_response(True, REASON_ANSWERED, chan.name)
+        chan.answered_at = sim.clock.now()
+        self.rec.answered_at = chan.answered_at  # type: ignore[union-attr]
+        await self._run_dialplan(chan, sc)
+        chan.finish()
+
+    async def _run_dialplan(self, chan: Channel, sc: Scenario) -> None:
+        sim = self.sim
+        runner = DialplanRunner(sim.dialplan, scenario=sc, agi=sim.run_agi,
+                                defaults={"DIALER_AGI": f"{sim.agi_host}:{sim.agi_port}"})
+        from agi.sim.callee import far_end
+
+        far_end(chan)  # schedules the person's own hang-up (Callee.hangup_after)
+        if not sim.dialplan.find(self.context, self.exten, self.priority):
+            chan.hangup(16)
+        try:
+            await runner.run(chan, self.context, self.exten, self.priority)
+        finally:
+            far_end(chan).cancel()
