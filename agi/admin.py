@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import phonenumbers
 from sqlalchemy import delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from agi.outcomes import (
     DIAL_RESULTS,
@@ -662,6 +662,7 @@ async def schedule_campaign(
     old_state = c.state
     if c.state == CampaignState.UNSCHEDULED.value:
         c.state = CampaignState.SCHEDULED.value
+    await _set_dialer_states(session, c.id, CampaignState.SCHEDULED, [CampaignState.UNSCHEDULED])
     await session.flush()
     return {"campaign": c.name, "state": c.state, "was": old_state, "start_at": c.start_at,
             "stop_at": c.stop_at, "schedule": c.schedule, "tz": c.schedule_tz,
@@ -711,6 +712,10 @@ async def start_campaign(session: AsyncSession, ref: str, now: dt.datetime | Non
     if not counts.get(ContactState.PENDING.value) and not counts.get(ContactState.RETRY_SCHEDULED.value):
         warnings.append("no contact to dial: import some with `dialer contacts import FILE.csv --campaign ...`")
     c.state = CampaignState.RUNNING.value
+    # until each dialer's next tick says running (or paused, ...): waiting for it
+    await _set_dialer_states(session, c.id, CampaignState.SCHEDULED, [
+        CampaignState.UNSCHEDULED, CampaignState.STOPPED, CampaignState.STOPPED_BY_ADMIN,
+        CampaignState.STOPPED_BY_DIALER, CampaignState.COMPLETED])
     await session.flush()
     return {"campaign": c.name, "state": c.state, "was": state.value, "changed": True, "warnings": warnings}
 
@@ -724,9 +729,7 @@ async def stop_campaign(session: AsyncSession, ref: str, admin: bool = False) ->
     if not admin and was in (CampaignState.STOPPED_BY_ADMIN.value, CampaignState.COMPLETED.value):
         return {"campaign": c.name, "state": was, "was": was, "cancelled": 0, "changed": False}
     c.state = target.value
-    await session.execute(
-        update(DialerCampaign).where(DialerCampaign.campaign_id == c.id).values(state=target.value, updated_at=utcnow())
-    )
+    await _set_dialer_states(session, c.id, target)
     cancelled = 0
     if admin:
         res = await session.execute(
@@ -882,9 +885,17 @@ async def assign_campaign(
 def _initial_dialer_state(c: Campaign) -> str:
     """A new assignment shows the admin's intent until the dialer's next tick recomputes it."""
     state = CampaignState(c.state)
-    if state is CampaignState.RUNNING:
+    if state in (CampaignState.RUNNING, CampaignState.PAUSED_NO_AGENTS, CampaignState.STOPPED_BY_DIALER):
         return CampaignState.SCHEDULED.value
     return state.value
+
+
+async def _set_dialer_states(session: AsyncSession, campaign_id: int, to: CampaignState,
+                             only_from: Iterable[CampaignState] | None = None) -> None:
+    q = update(DialerCampaign).where(DialerCampaign.campaign_id == campaign_id)
+    if only_from is not None:
+        q = q.where(DialerCampaign.state.in_([s.value for s in only_from]))
+    await session.execute(q.values(state=to.value, updated_at=utcnow()))
 
 
 # --- DNC list ----------------------------------------------------------------------------------
@@ -898,33 +909,28 @@ def normalize_number(raw: str, region: str = "US") -> str:
     return e164
 
 
-async def dnc_add(session: AsyncSession, number: str, source: str = "manual") -> bool:
-    """Add an E.164 number; False if it was already listed."""
-    if await session.get(DncEntry, number) is not None:
-        return False
-    session.add(DncEntry(number=number, source=source[:40], added_at=utcnow()))
-    await session.flush()
-    return True
+async def dnc_add(conn: AsyncConnection, number: str, source: str = "manual") -> bool:
+    """Add an E.164 number; False if it was already listed (agi.db.attempts.add_dnc)."""
+    from agi.db.attempts import add_dnc
+
+    return await add_dnc(conn, number, (source or "manual")[:40])
 
 
-async def dnc_remove(session: AsyncSession, number: str) -> bool:
-    res = await session.execute(delete(DncEntry).where(DncEntry.number == number))
+async def dnc_remove(conn: AsyncConnection, number: str) -> bool:
+    res = await conn.execute(delete(DncEntry).where(DncEntry.number == number))
     return bool(res.rowcount)
 
 
-async def dnc_get(session: AsyncSession, number: str) -> DncEntry | None:
-    return await session.get(DncEntry, number)
+async def dnc_get(conn: AsyncConnection, number: str):
+    """The DNC row (number, source, added_at) or None."""
+    return (await conn.execute(select(DncEntry.number, DncEntry.source, DncEntry.added_at)
+                               .where(DncEntry.number == number))).first()
 
 
-async def dnc_list(session: AsyncSession, source: str | None = None, limit: int | None = None) -> list[DncEntry]:
-    q = select(DncEntry).order_by(DncEntry.number)
+async def dnc_list(conn: AsyncConnection, source: str | None = None, limit: int | None = None) -> list:
+    q = select(DncEntry.number, DncEntry.source, DncEntry.added_at).order_by(DncEntry.number)
     if source:
         q = q.where(DncEntry.source == source)
     if limit:
         q = q.limit(limit)
-    return list((await session.execute(q)).scalars().all())
-
-
-async def dnc_numbers(session: AsyncSession) -> set[str]:
-    """The whole DNC list, loaded once (imports check every row against it)."""
-    return set((await session.execute(select(DncEntry.number))).scalars().all())
+    return list((await conn.execute(q)).all())

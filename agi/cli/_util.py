@@ -137,3 +137,13 @@ def guard(fn: Callable[[], T]) -> T:
         return fn()
     except (AdminError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def run_conn(db_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
+    """``run_db`` with one Core connection in one transaction (``engine.begin()``)."""
+
+    async def go(engine: AsyncEngine) -> T:
+        async with engine.begin() as conn:
+            return await work(conn)
+
+    return run_db(db_url, go)
