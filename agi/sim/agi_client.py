@@ -37,11 +37,12 @@ SUCCESS, FAILURE, HANGUP = "SUCCESS", "FAILURE", "HANGUP"  # AGISTATUS values
 MSG_511 = "Command Not Permitted on a dead channel or intercept routine"
 MSG_510 = "Invalid or unknown command"
 
-# Prompt lengths (simulated seconds) of the sounds the traces play; others get DEFAULT_SOUND_SECONDS.
-SOUNDS: dict[str, float] = {
-    "beep": 3404 / SAMPLE_RATE,  # endpos=3404 in agi-session-human-nokeypress.txt
-    "hello-world": 11234 / SAMPLE_RATE,  # agi-session-machine-waitforsilence.txt
-    "please-try-call-later": 17330 / SAMPLE_RATE,  # agi-session-queue-timeout.txt
+# Prompt lengths in 8 kHz samples of the sounds the traces play (their endpos); others last
+# DEFAULT_SOUND_SECONDS.
+SOUNDS: dict[str, int] = {
+    "beep": 3404,  # agi-session-human-nokeypress.txt
+    "hello-world": 11234,  # agi-session-machine-waitforsilence.txt
+    "please-try-call-later": 17330,  # agi-session-queue-timeout.txt
 }
 DEFAULT_SOUND_SECONDS = 3.0
 # Prompts that do not exist (EXEC Playback -> PLAYBACKSTATUS=FAILED, as agi-session-playback-getdata-invalidkey.txt)
@@ -164,14 +165,14 @@ def set_var(line: Any, name: str, value: str) -> None:
         line.emit("VarSet", {"Variable": name, "Value": value})
 
 
-def sound_seconds(name: str) -> float | None:
-    """Length of a prompt (``a&b`` plays both); None if a file does not exist."""
-    total = 0.0
+def sound_samples(name: str) -> int | None:
+    """Length of a prompt in samples (``a&b`` plays both); None if a file does not exist."""
+    total = 0
     for part in name.split("&"):
         base = part.rsplit("/", 1)[-1]
         if not base or base.startswith(MISSING_SOUND_PREFIXES):
             return None
-        total += SOUNDS.get(base, DEFAULT_SOUND_SECONDS)
+        total += SOUNDS.get(base, int(DEFAULT_SOUND_SECONDS * SAMPLE_RATE))
     return total
 
 
@@ -382,9 +383,10 @@ class AgiSession:
 
         A missing file gives (-1, 0).
         """
-        seconds = sound_seconds(name)
-        if seconds is None:
+        samples = sound_samples(name)
+        if samples is None:
             return -1, 0
+        seconds = samples / SAMPLE_RATE
         start = self.clock.now()
         self.far.prompt_started(self.line, start)
         end = start + seconds
@@ -394,12 +396,12 @@ class AgiSession:
                 return None
             key, t = got
             if key is not None:
-                return ord(key), int((t - start) * SAMPLE_RATE)
-            return 0, int(seconds * SAMPLE_RATE)
+                return ord(key), min(samples, int((t - start) * SAMPLE_RATE))
+            return 0, samples
         if not await self.sleep_until(end):
             return None
         self.lose_keys_until(end)
-        return 0, int(seconds * SAMPLE_RATE)
+        return 0, samples
 
 
 USAGE_RC = 1  # res_agi.c RESULT_SHOWUSAGE
@@ -683,7 +685,7 @@ async def _exec(s: AgiSession, argv: list[str]) -> int:
 # ---- applications run by EXEC (their dialplan behaviour) -----------------------------------------
 async def _app_playback(s: AgiSession, data: str) -> int:
     name = data.split(",")[0]
-    if s.dead or sound_seconds(name) is None:
+    if s.dead or sound_samples(name) is None:
         set_var(s.line, "PLAYBACKSTATUS", "FAILED")
         return 0
     played = await s.play(name, "")
