@@ -77,8 +77,21 @@ class Router:
     def __init__(self, routes: dict[str, Flow] | None = None, default: Flow = polite_hangup) -> None:
         self.routes: dict[str, Flow] = {}
         self.default = default
+        self._closers: list[Callable[[], Awaitable[object]]] = []
         for path, flow in (routes or {}).items():
             self.add(path, flow)
+
+    def on_close(self, closer: Callable[[], Awaitable[object]]) -> None:
+        """Run ``await closer()`` when the server is done with this router (e.g. engine.dispose)."""
+        self._closers.append(closer)
+
+    async def aclose(self) -> None:
+        for closer in reversed(self._closers):
+            try:
+                await closer()
+            except Exception:
+                log.exception("closing the router: %r failed", closer)
+        self._closers.clear()
 
     @staticmethod
     def _key(path: str) -> str:

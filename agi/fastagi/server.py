@@ -122,6 +122,11 @@ class FastAGIServer:
         log.info("FastAGI server stopped")
         self._stopped.set()
 
+    def abort_sessions(self) -> None:
+        """Close every session now (a second SIGTERM): their flows get CancelledError."""
+        for task in list(self._tasks):
+            task.cancel()
+
     async def __aenter__(self) -> "FastAGIServer":
         await self.start()
         return self

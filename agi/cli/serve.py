@@ -1,0 +1,102 @@
+"""``dialer serve``: run the FastAGI server in the foreground until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import signal
+
+import click
+
+from agi.fastagi import FastAGIServer, Router
+from agi.fastagi.server import new_event_loop, parse_allow
+from agi.settings import Settings, parse_hostport
+
+log = logging.getLogger("agi.cli.serve")
+
+
+async def load_router(settings: Settings) -> Router:
+    """``agi.flows.build_router(settings)`` (sync or async), or a router with only the default flow."""
+    try:
+        from agi.flows import build_router
+    except ImportError as exc:
+        if "build_router" not in str(exc):
+            raise  # agi.flows exists but is broken: say so loudly
+        log.warning("agi.flows.build_router is not there yet: serving the default flow only "
+                    "(every call is told so in Asterisk's log and hung up)")
+        return Router()
+    router = build_router(settings)
+    if inspect.isawaitable(router):
+        router = await router
+    return router
+
+
+def split_bind(text: str) -> tuple[str, int]:
+    """'HOST:PORT', ':PORT', '[::1]:4573' -> (host, port)."""
+    host, port = parse_hostport(text, 4573)
+    return host.strip("[]"), port
+
+
+async def serve(settings: Settings, host: str, port: int, allow: tuple[str, ...], max_sessions: int,
+                deadline: float) -> None:
+    router = await load_router(settings)
+    server = FastAGIServer(router, host=host, port=port, allow=allow, max_sessions=max_sessions)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            log.info("%s: graceful shutdown (up to %g s for calls in progress; again to force)",
+                     signal.Signals(signum).name, deadline)
+            loop.create_task(server.shutdown(deadline))
+        else:
+            log.warning("%s again: closing every session now", signal.Signals(signum).name)
+            server.abort_sessions()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await server.serve_forever()
+    finally:
+        await router.aclose()
+
+
+def register(main: click.Group) -> None:
+    @main.command("serve")
+    @click.option("--bind", metavar="HOST:PORT", default=None,
+                  help="Listen address [settings agi_bind / DIALER_AGI_BIND, default 127.0.0.1:4573].")
+    @click.option("--allow", metavar="ADDR,...", default=None,
+                  help="Asterisk addresses or networks allowed to connect, comma-separated; '*' = any "
+                       "[DIALER_AGI_ALLOW, default 127.0.0.1,::1].")
+    @click.option("--max-sessions", type=click.IntRange(min=1), default=None,
+                  help="Concurrent FastAGI sessions; more are refused and logged [default 2000].")
+    @click.option("--shutdown-deadline", type=float, default=30.0, show_default=True,
+                  help="Seconds calls in progress get to finish after SIGTERM.")
+    @click.option("--loop", "loop_kind", type=click.Choice(["auto", "asyncio", "uvloop"]), default="auto",
+                  show_default=True, help="Event loop: uvloop when installed (auto), or force one.")
+    @click.pass_obj
+    def serve_command(obj, bind: str | None, allow: str | None, max_sessions: int | None,
+                      shutdown_deadline: float, loop_kind: str) -> None:
+        """Run the FastAGI server (foreground, logs to stderr) that Asterisk's AGI(agi://...) reaches."""
+        settings: Settings = obj.settings
+        try:
+            host, port = split_bind(bind or settings.agi_bind)
+            allowed = tuple(a.strip() for a in allow.split(",")) if allow is not None else settings.agi_allow
+            parse_allow(allowed)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        use_uvloop = {"auto": None, "asyncio": False, "uvloop": True}[loop_kind]
+        try:
+            new_event_loop(use_uvloop).close()  # uvloop asked for but missing: say so before starting
+        except RuntimeError as exc:
+            raise click.UsageError(str(exc)) from None
+        try:
+            with asyncio.Runner(loop_factory=lambda: new_event_loop(use_uvloop)) as runner:
+                runner.run(serve(settings, host, port, allowed, max_sessions or settings.agi_max_sessions,
+                                 shutdown_deadline))
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
