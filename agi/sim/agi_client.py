@@ -207,6 +207,7 @@ class AgiSession:
         self.started_dead = _is_dead(line)
         self.dead = self.started_dead  # HANGUP already signalled (or the session began after hang-up)
         self.went_dead = False
+        self.hung_up_at_sample = 0
         self._read: asyncio.Task | None = None
         self.far = far_end(line)
 
@@ -381,7 +382,7 @@ class AgiSession:
     async def play(self, name: str, escape: str) -> tuple[int, int] | None:
         """Play a prompt; (result, endpos) with result = ascii of an escape key or 0; None if dead.
 
-        A missing file gives (-1, 0).
+        A missing file gives (-1, 0). ``self.hung_up_at_sample`` keeps where a hang-up cut the prompt.
         """
         samples = sound_samples(name)
         if samples is None:
@@ -390,15 +391,18 @@ class AgiSession:
         start = self.clock.now()
         self.far.prompt_started(self.line, start)
         end = start + seconds
+        self.hung_up_at_sample = 0
         if escape:
             got = await self.read_key(end, escape)
             if got is None:
+                self.hung_up_at_sample = min(samples, int((self.clock.now() - start) * SAMPLE_RATE))
                 return None
             key, t = got
             if key is not None:
                 return ord(key), min(samples, int((t - start) * SAMPLE_RATE))
             return 0, samples
         if not await self.sleep_until(end):
+            self.hung_up_at_sample = min(samples, int((self.clock.now() - start) * SAMPLE_RATE))
             return None
         self.lose_keys_until(end)
         return 0, samples
@@ -506,8 +510,8 @@ async def _stream_file(s: AgiSession, argv: list[str]) -> int:
     if len(argv) not in (4, 5):
         return USAGE_RC
     played = await s.play(argv[2], argv[3])
-    if played is None:
-        s.send("200 result=-1 endpos=0")
+    if played is None:  # hung up while playing: the stream position where it stopped
+        s.send(f"200 result=-1 endpos={s.hung_up_at_sample}")
         return FAILURE_RC
     res, endpos = played
     set_var(s.line, "PLAYBACKSTATUS", "FAILED" if res < 0 else "SUCCESS")
