@@ -79,7 +79,7 @@ def register(main: click.Group) -> None:
                 raise click.BadParameter(f"{spec!r}: expected QUEUE=N, e.g. sales=5", param_hint="--agents")
             from agi.sim.queues import QueueConfig  # the AGI side's agent model
 
-            queues[name] = QueueConfig(agents=int(n))  # type: ignore[call-arg]
+            queues[name] = QueueConfig(name, agents=int(n))
         sim = Simulator(agi_host=host, agi_port=int(port_s), speed=speed, plan=plan, queues=queues,
                         ami_host=ami_host, ami_port=ami_port, ami_user=ami_user, ami_secret=ami_secret)
         sim.faults.refuse_logins = refuse_logins

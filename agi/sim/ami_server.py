@@ -95,9 +95,9 @@ class Session:
         aid = msg.get("ActionID")
         if aid is not None:
             out.append(("ActionID", aid))
+        out.extend(fields)
         if message is not None:
             out.append(("Message", message))
-        out.extend(fields)
         self.write(render(out))
 
     def event(self, name: str, fields: Fields) -> None:

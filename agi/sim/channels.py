@@ -139,6 +139,7 @@ class Channel:
         self.faxdetect = False
         self.hangup_handlers: list[tuple[str, str, int, str]] = []
         self.on_hangup_request: Callable[[int], None] | None = None  # set by the call driver
+        self.finish_on_hangup = False  # no dialplan of its own (agent legs): Hangup right after the request
 
     # ---- SimLine -------------------------------------------------------------------------
     def header(self, prefix: str = "") -> Fields:
@@ -181,6 +182,8 @@ class Channel:
         self.hangup_requested.set()
         if first and self.on_hangup_request is not None:
             self.on_hangup_request(cause)
+        if self.finish_on_hangup:
+            self.finish(cause or None)
 
     # ---- helpers used by the switch and the dialplan ----------------------------------------
     @property
@@ -212,6 +215,8 @@ class Channel:
         self.hangup_requested.set()
         if first and self.on_hangup_request is not None:
             self.on_hangup_request(cause)
+        if self.finish_on_hangup:
+            self.finish(cause or None)
 
     def set_var(self, name: str, value: str, *, event: bool = True) -> None:
         """Set a channel variable; ``__X``/``_X`` store X and mark it inheritable."""

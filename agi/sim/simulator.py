@@ -71,6 +71,8 @@ class Simulator:
         ami_secret: str = "secret",
         dialplan: Dialplan | None = None,
         agi_server_timeout: float = 30.0,
+        queue_seed: int = 1,
+        agi_connect: tuple[str, int] | None = None,
     ) -> None:
         self.agi_host, self.agi_port = agi_host, agi_port
         self.clock = Clock(speed)
@@ -80,6 +82,7 @@ class Simulator:
         self.ami_user, self.ami_secret = ami_user, ami_secret
         self.dialplan = dialplan or PROJECT_DIALPLAN
         self.agi_server_timeout = agi_server_timeout
+        self.agi_connect = agi_connect  # connect here whatever the AGI() URL says (trace tests)
         self.faults = Faults()
         self.record = Record()
         self.channels: dict[str, Channel] = {}  # live channels by name
@@ -90,12 +93,18 @@ class Simulator:
         self._tasks: set[asyncio.Task] = set()
         self.ami = AmiServer(self)
         self.faults._server = self.ami
-        self.queue_configs = dict(queues or {})
         self.queues: Any = None
-        if self.queue_configs:
+        if queues:
+            import dataclasses
+
             from agi.sim.queues import QueueSystem
 
-            self.queues = QueueSystem(self.queue_configs, sim=self)  # type: ignore[call-arg]
+            if isinstance(queues, Mapping):
+                configs = [c if c.name == n else dataclasses.replace(c, name=n) for n, c in queues.items()]
+            else:
+                configs = list(queues)
+            self.queues = QueueSystem(configs, rng_seed=queue_seed, clock=self.clock,
+                                      agent_line_factory=self._agent_line)
         self._running = False
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -229,16 +238,16 @@ class Simulator:
         session.respond(msg, "Success", ("EventList", "start"), message="Queue summary will follow")
         rows = self.queues.summary(msg.get("Queue")) if self.queues is not None else []
         for row in rows:
-            session.event("QueueSummary", [(k, str(v)) for k, v in row] + tail)
+            session.event("QueueSummary", [(k, str(v)) for k, v in row.items()] + tail)
         session.event("QueueSummaryComplete", tail + [("EventList", "Complete"), ("ListItems", str(len(rows)))])
 
     def ami_queue_status(self, session: Session, msg: Message) -> None:
         aid = msg.get("ActionID")
         tail = [("ActionID", aid)] if aid is not None else []
         session.respond(msg, "Success", ("EventList", "start"), message="Queue status will follow")
-        items = self.queues.status(msg.get("Queue"), msg.get("Member")) if self.queues is not None else []
+        items = self.queues.status(msg.get("Queue")) if self.queues is not None else []
         for event, row in items:
-            session.event(event, [(k, str(v)) for k, v in row] + tail)
+            session.event(event, [(k, str(v)) for k, v in row.items()] + tail)
         session.event("QueueStatusComplete", tail + [("EventList", "Complete"), ("ListItems", str(len(items)))])
 
     def ami_queue_pause(self, session: Session, msg: Message) -> None:
@@ -274,11 +283,37 @@ class Simulator:
         value = chan.variables.get(var, "") if chan else ""
         session.respond(msg, "Success", ("Variable", var), ("Value", value))
 
+    def _agent_line(self, caller: Any, member: Any, callee: Any) -> Channel:
+        """The member's leg for the Queue F() wrap-up: a real channel with the caller's inherited vars."""
+        iface = member.interface
+        prefix = iface[:-2] if iface.endswith("/n") else iface
+        chan = self.new_channel(prefix, linkedid=getattr(caller, "linkedid", caller.uniqueid), context="dialer-wrapup",
+                                exten="s", state=UP, callee=callee, record=getattr(caller, "record", None),
+                                announce=False)
+        if prefix.startswith("Local/"):
+            self.channels.pop(chan.name, None)
+            chan.name += ";1"
+            self.channels[chan.name] = chan
+        chan.emit("Newchannel")
+        for name in getattr(caller, "inheritable", ()):
+            if name in caller.variables:
+                chan.variables[name] = caller.variables[name]
+        for name in ("ATTEMPT_ID", "CAMPAIGN_ID"):
+            if name in caller.variables:
+                chan.variables.setdefault(name, caller.variables[name])
+        chan.callerid_num, chan.callerid_name = caller.callerid_num, caller.callerid_name
+        chan.connected_num, chan.connected_name = caller.callerid_num, caller.callerid_name
+        chan.answered_at = self.clock.now()
+        chan.finish_on_hangup = True
+        return chan
+
     # ---- AGI() ---------------------------------------------------------------------------------
     async def run_agi(self, chan: Channel, url: str, args: list[str]) -> Any:
         from agi.sim.agi_client import run_agi
 
         host, script, port, _ = agi_args_of(url)
+        if self.agi_connect is not None:
+            host, port = self.agi_connect
         exit_on_hangup = chan.variables.get("AGIEXITONHANGUP", "").lower() in ("yes", "true", "1")
         result = await run_agi(
             chan, host, port, script, args, context=chan.context, extension=chan.exten, priority=chan.priority,

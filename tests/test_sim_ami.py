@@ -1,0 +1,290 @@
+"""The simulator's AMI server: login rules, panoramisk compatibility, the AMI action transcripts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from panoramisk import Manager
+
+from agi.sim.queues import Member, QueueConfig
+from agi.sim.scenarios import ScenarioPlan
+from agi.sim.simulator import Simulator
+from tests.conftest import TRACES
+from tests.sim_ami_support import AmiReplayer, ami_connections, normalise
+
+RIG_USER, RIG_SECRET = "dialer", "dialer-secret"  # manager.conf of the capture rig
+
+
+async def _sim(**kw) -> Simulator:
+    kw.setdefault("plan", ScenarioPlan.table({}, default="busy"))
+    kw.setdefault("speed", 50.0)
+    sim = Simulator(ami_port=0, ami_user=RIG_USER, ami_secret=RIG_SECRET, agi_port=1, **kw)
+    return await sim.start()
+
+
+async def _raw(sim: Simulator) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", sim.ami_port)
+    assert await reader.readline() == b"Asterisk Call Manager/11.0.0\r\n"
+    return reader, writer
+
+
+async def _message(reader: asyncio.StreamReader) -> dict[str, str]:
+    out: dict[str, str] = {}
+    while True:
+        line = await asyncio.wait_for(reader.readline(), 5)
+        assert line, "connection closed"
+        assert line.endswith(b"\r\n")
+        if line == b"\r\n":
+            if out:
+                return out
+            continue
+        k, _, v = line.decode().rstrip("\r\n").partition(": ")
+        out[k] = v
+
+
+async def test_action_before_login_is_permission_denied():
+    sim = await _sim()
+    try:
+        reader, writer = await _raw(sim)
+        writer.write(b"Action: Ping\r\nActionID: p0\r\n\r\n")
+        assert await _message(reader) == {"Response": "Error", "ActionID": "p0", "Message": "Permission denied"}
+        writer.close()
+    finally:
+        await sim.stop()
+
+
+@pytest.mark.parametrize("user,secret", [(RIG_USER, "wrong-secret"), ("nosuchuser", RIG_SECRET)])
+async def test_bad_login_fails_after_a_second_then_asterisk_closes(user: str, secret: str):
+    sim = await _sim()
+    try:
+        reader, writer = await _raw(sim)
+        start = time.monotonic()
+        writer.write(f"Action: Login\r\nActionID: l1\r\nUsername: {user}\r\nSecret: {secret}\r\n\r\n".encode())
+        reply = await _message(reader)
+        waited = time.monotonic() - start
+        assert reply == {"Response": "Error", "ActionID": "l1", "Message": "Authentication failed"}
+        assert waited >= 0.9  # Asterisk answers a failed login after one second
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # then closes the socket
+        writer.close()
+    finally:
+        await sim.stop()
+
+
+async def test_refuse_logins_fault_refuses_even_the_right_secret():
+    sim = await _sim()
+    sim.faults.refuse_logins = True
+    try:
+        reader, writer = await _raw(sim)
+        writer.write(f"Action: Login\r\nUsername: {RIG_USER}\r\nSecret: {RIG_SECRET}\r\n\r\n".encode())
+        assert (await _message(reader))["Message"] == "Authentication failed"
+        writer.close()
+    finally:
+        await sim.stop()
+
+
+async def _manager(sim: Simulator, secret: str = RIG_SECRET) -> tuple[Manager, asyncio.Future]:
+    booted: asyncio.Future = asyncio.get_running_loop().create_future()
+    manager = Manager(host="127.0.0.1", port=sim.ami_port, username=RIG_USER, secret=secret,
+                      ping_delay=60, reconnect_timeout=60, loop=asyncio.get_running_loop())
+
+    def on_booted(_manager, event) -> None:
+        if not booted.done():
+            booted.set_result(event)
+
+    manager.register_event("FullyBooted", on_booted)
+    await manager.connect()
+    return manager, booted
+
+
+async def test_panoramisk_logs_in_and_gets_fully_booted():
+    sim = await _sim()
+    try:
+        manager, booted = await _manager(sim)
+        event = await asyncio.wait_for(booted, 5)
+        assert event["Status"] == "Fully Booted"
+        assert event["Privilege"] == "system,all"
+        pong = await asyncio.wait_for(manager.send_action({"Action": "Ping"}), 5)
+        assert pong["Ping"] == "Pong"
+        manager.close()
+    finally:
+        await sim.stop()
+
+
+@pytest.mark.parametrize(
+    "number,scenario,response,reason,cause",
+    [
+        ("+15550000017", "busy", "Failure", "5", "17"),
+        ("+15550000034", "congestion", "Failure", "8", "34"),
+        ("+15550000001", "unallocated", "Failure", "0", "1"),
+        ("+15550000021", "rejected", "Failure", "0", "21"),
+        ("+15550000022", "number_changed", "Failure", "0", "22"),
+        ("+15550000019", "no_answer", "Failure", "3", "19"),
+        ("+15550000000", "no_channel", "Failure", "0", None),
+    ],
+)
+async def test_panoramisk_originate_resolves_with_the_originate_response(number, scenario, response, reason, cause):
+    sim = await _sim(plan=ScenarioPlan.table({number: scenario}))
+    hangups: list = []
+    try:
+        manager, booted = await _manager(sim)
+        await asyncio.wait_for(booted, 5)
+        manager.register_event("Hangup", lambda _m, e: hangups.append(e))
+        replies = await asyncio.wait_for(manager.send_action({
+            "Action": "Originate", "Channel": f"PJSIP/{number}@trunk", "Context": "dialer-outbound",
+            "Exten": "s", "Priority": "1", "Timeout": "3000", "CallerID": '"Acme" <15550001111>',
+            "Async": "true", "ChannelId": "attempt-1", "Variable": "__ATTEMPT_ID=attempt-1",
+        }), 10)
+        queued, final = replies[0], replies[-1]
+        assert queued["Message"] == "Originate successfully queued"
+        assert final["Event"] == "OriginateResponse"
+        assert (final["Response"], final["Reason"], final["Uniqueid"]) == (response, reason, "attempt-1")
+        assert final["Channel"] == f"PJSIP/{number}@trunk"  # on Failure: the dial string as sent
+        await sim.wait_idle(5)
+        await asyncio.sleep(0.05)
+        if cause is None:
+            assert hangups == []  # no channel, no Hangup (SPEC.md)
+        else:
+            assert [(h["Uniqueid"], h["Cause"]) for h in hangups] == [("attempt-1", cause)]
+        rec = sim.record["attempt-1"]
+        assert (rec.scenario, rec.reason, rec.number) == (scenario, int(reason), number)
+        manager.close()
+    finally:
+        await sim.stop()
+
+
+async def test_panoramisk_originate_of_an_answered_call_gives_the_real_channel_name():
+    async def agi(reader, writer):  # a FastAGI server that hangs up at once
+        while (await reader.readline()) not in (b"\n", b""):
+            pass
+        writer.write(b"HANGUP\n")
+        await writer.drain()
+        await reader.readline()
+        writer.close()
+
+    server = await asyncio.start_server(agi, "127.0.0.1", 0)
+    sim = Simulator(ami_port=0, ami_user=RIG_USER, ami_secret=RIG_SECRET, speed=50,
+                    agi_port=server.sockets[0].getsockname()[1],
+                    plan=ScenarioPlan.table({"+15557654321": "human"}))
+    await sim.start()
+    try:
+        manager, booted = await _manager(sim)
+        await asyncio.wait_for(booted, 5)
+        replies = await asyncio.wait_for(manager.send_action({
+            "Action": "Originate", "Channel": "PJSIP/+15557654321@trunk", "Context": "dialer-outbound",
+            "Exten": "s", "Priority": "1", "Async": "true", "ChannelId": "attempt-2"}), 10)
+        final = replies[-1]
+        assert (final["Response"], final["Reason"]) == ("Success", "4")
+        assert final["Channel"].startswith("PJSIP/trunk-")
+        assert await sim.wait_idle(10)
+        rec = sim.record["attempt-2"]
+        assert rec.agi_scripts == ["outbound?campaign=", "hangup?campaign="]
+        assert rec.amd == ("HUMAN", "HUMAN-800-800")
+        manager.close()
+    finally:
+        await sim.stop()
+        server.close()
+
+
+async def test_panoramisk_wrong_secret_is_refused():
+    sim = await _sim()
+    try:
+        manager, booted = await _manager(sim, secret="wrong-secret")
+        await asyncio.sleep(1.3)
+        assert not manager.authenticated
+        assert not booted.done()
+        manager.close()
+    finally:
+        await sim.stop()
+
+
+async def test_login_ping_badsecret_transcript_is_reproduced():
+    """ami-login-ping-badsecret.txt, connection by connection: same lines, same order."""
+    sim = await _sim()
+    try:
+        for entries in ami_connections(TRACES / "ami-login-ping-badsecret.txt"):
+            replay = AmiReplayer(entries)
+            got = await replay.run("127.0.0.1", sim.ami_port)
+            assert normalise(got) == normalise(replay.expected())
+            assert replay.eof  # Asterisk closed the socket each time
+            assert replay.bad_endings == []
+    finally:
+        await sim.stop()
+
+
+def _rig_queues() -> list[QueueConfig]:
+    # queues.conf of the capture rig: sales with one static member, empty with none (joinempty=no)
+    return [QueueConfig("sales", members=[Member("Local/agent1@agents/n", "Agent One")]),
+            QueueConfig("empty", joinempty=False)]
+
+
+async def test_queue_actions_before_and_after_pause_match_the_transcript():
+    """ami-queuesummary.txt (a), (c) and the error cases, on an idle queue with the rig's statistics."""
+    trace = ami_connections(TRACES / "ami-queuesummary.txt")[0]
+    sim = await _sim(queues=_rig_queues())
+    state = sim.queues._state()
+    sales = state["sales"]
+    # statistics of the capture rig's earlier calls (the transcript's header says so)
+    sales.completed, sales.abandoned, sales.talktime, sales.completed_in_sl = 1, 2, 2, 1
+    member = sales.members[0]
+    member.calls_taken, member.last_call, member.login_time = 1, 1795304529, 1795304518
+
+    # keep only (a), (c) and the error cases: (b) and (d) need calls up (see test_sim_e2e)
+    keep, skip = [], False
+    for t, d, text in trace:
+        if d == "#":
+            skip = text.startswith("(b)") or text.startswith("(d)")
+            continue
+        if not skip:
+            keep.append((t, d, text))
+
+    async def before_send(pending: list[str]) -> None:
+        if "ActionID: pause-1" in pending:  # (c) happens after (b) and (d) added a call each
+            sales.completed, sales.talktime, sales.completed_in_sl = 2, 5, 2
+            sales.abandoned = 3
+            member.calls_taken, member.last_call = 2, 1795304643
+
+    try:
+        replay = AmiReplayer(keep)
+        got = await replay.run("127.0.0.1", sim.ami_port, before_send=before_send)
+        assert normalise(got) == normalise(replay.expected())
+    finally:
+        await sim.stop()
+
+
+async def test_core_show_channels_with_no_calls_matches_the_transcript():
+    trace = ami_connections(TRACES / "ami-coreshowchannels.txt")[0]
+    keep, skip = [], False
+    for t, d, text in trace:
+        if d == "#":
+            skip = text.startswith("(b)") or text.startswith("(d)")
+            continue
+        if not skip:
+            keep.append((t, d, text))
+    sim = await _sim()
+    try:
+        replay = AmiReplayer(keep)
+        got = await replay.run("127.0.0.1", sim.ami_port)
+        assert normalise(got) == normalise(replay.expected())
+    finally:
+        await sim.stop()
+
+
+async def test_unknown_action_and_events_off_session_gets_no_events():
+    sim = await _sim(plan=ScenarioPlan.table({"+1": "busy"}))
+    try:
+        reader, writer = await _raw(sim)
+        writer.write(f"Action: Login\r\nUsername: {RIG_USER}\r\nSecret: {RIG_SECRET}\r\nEvents: off\r\n\r\n".encode())
+        assert (await _message(reader))["Message"] == "Authentication accepted"
+        writer.write(b"Action: Originate\r\nActionID: o1\r\nChannel: PJSIP/+1@trunk\r\nExten: s\r\n"
+                     b"Context: dialer-outbound\r\nAsync: true\r\n\r\n")
+        assert (await _message(reader))["Message"] == "Originate successfully queued"
+        assert await sim.wait_idle(5)
+        writer.write(b"Action: Frobnicate\r\n\r\n")
+        msg = await _message(reader)  # no event came before the reply: Events: off
+        assert msg == {"Response": "Error", "Message": "Invalid/unknown command: Frobnicate. "
+                       "Use Action: ListCommands to show available commands."}
+        writer.close()
+    finally:
+        await sim.stop()
