@@ -330,6 +330,8 @@ def test_unknown_zone_names_are_refused_with_a_hint():
         ({"mon": [["24:00", "17:00"]]}, "between 00:00 and 23:59"),
         ({"mon": [["09:00", "25:00"]]}, "or 24:00"),
         ({"mon": [["09:60", "17:00"]]}, "between"),
+        ({"mon": [["09:00", "09:00"]]}, "00:00-24:00"),
+        ({"mon": [9, 17]}, "pair"),
         ([["09:00", "17:00"]], "mapping"),
     ],
 )
@@ -392,7 +394,7 @@ _instants = st.datetimes(min_value=dt.datetime(2024, 1, 1), max_value=dt.datetim
     lambda d: d.replace(tzinfo=UTC)
 )
 _clock = st.builds(T, st.integers(0, 23), st.sampled_from([0, 0, 15, 30, 45, 59]))
-_span = st.tuples(_clock, _clock).map(lambda p: [p[0].strftime("%H:%M"), p[1].strftime("%H:%M")])
+_span = st.tuples(_clock, _clock).filter(lambda p: p[0] != p[1]).map(lambda p: [p[0].strftime("%H:%M"), p[1].strftime("%H:%M")])
 _schedules = st.one_of(
     st.none(),
     st.dictionaries(st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]), st.lists(_span, max_size=2), max_size=7),

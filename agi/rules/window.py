@@ -27,6 +27,7 @@ DEFAULT_WINDOW_START = dt.time(8, 0)
 DEFAULT_WINDOW_END = dt.time(21, 0)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = date.weekday()
+_FULL_DAY_NAMES = dict(zip(WEEKDAYS, ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")))
 
 UTC = dt.timezone.utc
 _DAY = dt.timedelta(days=1)
@@ -44,7 +45,8 @@ Schedule = tuple[tuple[Span, ...], ...]
 def parse_schedule(raw: Mapping[str, Sequence[Sequence[str]]] | None) -> Schedule | None:
     """``{"mon": [["09:00", "17:00"]], ...}`` -> Schedule; None stays None (every day, all day).
 
-    Days not listed (or listed with ``[]``) have no calling. Raises ValueError saying what to fix.
+    Days are mon..sun (or full names, any case); days not listed (or listed with ``[]``) have
+    no calling. An end before the start runs past midnight. Raises ValueError saying what to fix.
     """
     if raw is None:
         return None
@@ -58,15 +60,14 @@ def parse_schedule(raw: Mapping[str, Sequence[Sequence[str]]] | None) -> Schedul
         if isinstance(intervals, (str, bytes)) or not isinstance(intervals, Iterable):
             raise ValueError(f"schedule {key}: give a list of [start, end] pairs, e.g. [[\"09:00\", \"17:00\"]]")
         for pair in intervals:
-            if isinstance(pair, (str, bytes)) or len(pair) != 2:
+            if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
                 raise ValueError(f"schedule {key}: {pair!r} is not a [start, end] pair")
             start = _parse_clock(pair[0], f"schedule {key} start", allow_24=False)
             end = _parse_clock(pair[1], f"schedule {key} end", allow_24=True)
+            if start == end:
+                raise ValueError(f"schedule {key}: {pair!r} starts and ends at once; write 00:00-24:00 for the whole day")
             days[WEEKDAYS.index(day)].append((start, end))
     return tuple(tuple(sorted(spans)) for spans in days)
-
-
-_FULL_DAY_NAMES = dict(zip(WEEKDAYS, ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")))
 
 
 def _parse_clock(text: Any, what: str, allow_24: bool) -> dt.timedelta:
