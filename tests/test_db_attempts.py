@@ -291,3 +291,26 @@ async def test_add_dnc_is_idempotent_even_when_racing(db_engine):
 async def test_get_attempt_of_an_unknown_id_is_none(db_engine):
     async with db_engine.connect() as conn:
         assert await get_attempt(conn, "00000000-0000-0000-0000-000000000000") is None
+
+
+@pytest.mark.parametrize("rounds", [6])
+async def test_a_call_back_racing_the_hangup_always_reschedules_the_contact(db_engine, rounds):
+    """The IVR flow's disposition and the hangup flow's result, at once, in either order."""
+    async with db_engine.begin() as conn:
+        camp, ids = await seed_campaign(conn, rounds)
+    when = T0 + dt.timedelta(days=1)
+
+    async def dispose(aid):
+        async with db_engine.begin() as conn:
+            return await set_disposition(conn, aid, Disposition.CALL_BACK, when)
+
+    for i in range(rounds):
+        aid, m = await _dial(db_engine, camp)
+        jobs = [dispose(aid), _finish(db_engine, aid, Result.LIVE_ANSWER, T0, talk_seconds=30)]
+        if i % 2:
+            jobs.reverse()
+        assert await asyncio.gather(*jobs) == [True, True]
+        mem = await _member(db_engine, m)
+        assert (mem.state, mem.next_attempt_at, mem.attempts) == (
+            ContactState.RETRY_SCHEDULED, when, 1
+        ), f"round {i}"

@@ -107,7 +107,8 @@ async def add_dnc(
     conn: AsyncConnection, number: str, source: str, *, now: dt.datetime | None = None
 ) -> bool:
     """Put an E.164 number on the DNC list; True if it was not there yet (never overwrites)."""
-    values = {"number": number, "source": source, "added_at": now or dt.datetime.now(dt.timezone.utc)}
+    added_at = now or dt.datetime.now(dt.timezone.utc)
+    values = {"number": number, "source": source, "added_at": added_at}
     dialect = conn.dialect.name
     if dialect == "postgresql":
         stmt = postgresql.insert(_dnc).values(**values).on_conflict_do_nothing()
@@ -302,7 +303,7 @@ async def finish_attempt(
             await conn.execute(update(_a).where(_a.c.id == attempt_id).values(**bookkeeping))
         return False
     if row.membership_id is not None:
-        await _apply_rule(conn, row, ended_at, counted_already=False)
+        await _apply_rule(conn, row, ended_at, ended_at, counted_already=False)
     return True
 
 
@@ -390,11 +391,9 @@ async def _policy_and_attempts(
             select(_camp.c.retry_rules, _camp.c.max_attempts).where(_camp.c.id == campaign_id)
         )
     ).one()
-    attempts = (
-        await conn.execute(
-            select(_cc.c.attempts).where(_cc.c.id == membership_id).with_for_update(key_share=True)
-        )
-    ).scalar_one_or_none()
+    # FOR NO KEY UPDATE: serialises the membership's writers, lets attempts' FK checks pass
+    locked = select(_cc.c.attempts).where(_cc.c.id == membership_id).with_for_update(key_share=True)
+    attempts = (await conn.execute(locked)).scalar_one_or_none()
     return RetryPolicy.from_campaign(camp.retry_rules, camp.max_attempts), attempts
 
 
@@ -415,11 +414,14 @@ def _membership_values(step: NextStep, result: Result, attempt_id: str, now: dt.
     )
 
 
-async def _apply_rule(conn: AsyncConnection, row, now: dt.datetime, *, counted_already: bool) -> None:
+async def _apply_rule(
+    conn: AsyncConnection, row, ended: dt.datetime, now: dt.datetime, *, counted_already: bool
+) -> None:
     """Move the membership on after attempt ``row`` became (or changed while) final.
 
-    Only while the attempt is the membership's last one: a late report about an older
-    attempt never moves a contact that has been dialed again since.
+    Retries are timed from ``ended``, the call's end. Only while the attempt is the
+    membership's last one: a late report about an older attempt never moves a contact
+    that has been dialed again since.
     """
     policy, attempts = await _policy_and_attempts(conn, row.campaign_id, row.membership_id)
     if attempts is None:
@@ -427,25 +429,21 @@ async def _apply_rule(conn: AsyncConnection, row, now: dt.datetime, *, counted_a
     outcome = _outcome(row)
     if counted_already:
         # this attempt is in the counter already: take it out before applying the rule again
-        attempts = max(0, attempts - next_step(outcome, 0, now, policy).attempts)
-    step = next_step(outcome, attempts, now, policy)
+        attempts = max(0, attempts - next_step(outcome, 0, ended, policy).attempts)
+    step = next_step(outcome, attempts, ended, policy)
     where = [_cc.c.id == row.membership_id]
     if counted_already:
         where += [_cc.c.last_attempt_id == row.id, _cc.c.state.in_(_SETTLED_STATES)]
     else:
-        where.append(
-            (_cc.c.last_attempt_id == row.id) | _cc.c.last_attempt_id.is_(None)
-        )
-    await conn.execute(
-        update(_cc).where(and_(*where)).values(**_membership_values(step, outcome.result, row.id, now))
-    )
+        where.append((_cc.c.last_attempt_id == row.id) | _cc.c.last_attempt_id.is_(None))
+    values = _membership_values(step, outcome.result, row.id, now)
+    await conn.execute(update(_cc).where(and_(*where)).values(**values))
 
 
 async def _reapply_rule(conn: AsyncConnection, row, now: dt.datetime) -> None:
     if row.membership_id is None or not Result(row.result).dialed:
         return
-    # timed from the call's end, like the first time the rule ran
-    await _apply_rule(conn, row, row.ended_at or now, counted_already=True)
+    await _apply_rule(conn, row, row.ended_at or now, now, counted_already=True)
 
 
 async def _move_live(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agi.db.models import CampaignContact
@@ -35,17 +35,21 @@ class Claimed:
 
 def claim_statement(campaign_id: int, dialer: str, limit: int, now: dt.datetime):
     """The claim UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) … RETURNING."""
+    # States and limit inline, not bound: a cached generic plan on PostgreSQL then still
+    # matches the partial index's predicate and knows how few rows it needs.
+    claimable = bindparam("claimable", list(CLAIMABLE), expanding=True, literal_execute=True)
+    n = bindparam("claim_limit", int(limit), literal_execute=True)
     due = (
         select(_cc.c.id)
         .where(
             _cc.c.campaign_id == campaign_id,
-            _cc.c.state.in_(CLAIMABLE),
+            _cc.c.state.in_(claimable),
             or_(_cc.c.next_attempt_at.is_(None), _cc.c.next_attempt_at <= now),
         )
         # retries that fell due (a requested call-back time first among them) before fresh
         # contacts, oldest due first; NULLS LAST spelled out since SQLite sorts NULL first
         .order_by(_cc.c.next_attempt_at.asc().nulls_last(), _cc.c.id)
-        .limit(limit)
+        .limit(n)
         .with_for_update(skip_locked=True)  # rendered on PostgreSQL only
     )
     return (
@@ -96,7 +100,11 @@ async def claim_due(
 
 
 async def release_claim(
-    conn: AsyncConnection, membership_id: int, *, next_attempt_at: dt.datetime | None, now: dt.datetime
+    conn: AsyncConnection,
+    membership_id: int,
+    *,
+    next_attempt_at: dt.datetime | None,
+    now: dt.datetime,
 ) -> bool:
     """Give back a claimed membership that was not dialed (e.g. outside the calling window).
 

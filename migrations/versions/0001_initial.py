@@ -128,6 +128,15 @@ def upgrade() -> None:
         sa.UniqueConstraint("campaign_id", "contact_id", name="uq_campaign_contacts_campaign_contact")
     )
     op.create_index("ix_campaign_contacts_claim", "campaign_contacts", ["campaign_id", "state", "next_attempt_at"])
+    # frozen here as they were at this revision (a migration never follows later code)
+    claimable = sa.text("state IN ('pending', 'retry_scheduled')")
+    op.create_index(
+        "ix_campaign_contacts_due",
+        "campaign_contacts",
+        ["campaign_id", "next_attempt_at", "id"],
+        postgresql_where=claimable,
+        sqlite_where=claimable,
+    )
 
     op.create_table(
         "dialer_campaigns",
@@ -185,6 +194,7 @@ def downgrade() -> None:
     op.drop_index("ix_attempts_campaign_queued", table_name="attempts")
     op.drop_table("attempts")
     op.drop_table("dialer_campaigns")
+    op.drop_index("ix_campaign_contacts_due", table_name="campaign_contacts")
     op.drop_index("ix_campaign_contacts_claim", table_name="campaign_contacts")
     op.drop_table("campaign_contacts")
     op.drop_table("dnc")
