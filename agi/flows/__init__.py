@@ -1,0 +1,33 @@
+"""Call flows, one module per flow, and the router ``dialer serve`` runs them with.
+
+Script paths (dialplan/dialer.conf): outbound, fax, hangup, wrapup.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agi.db.engine import make_engine
+from agi.fastagi import Router
+from agi.flows.context import FlowContext
+from agi.flows.fax import fax
+from agi.flows.hangup import hangup
+from agi.flows.outbound import outbound
+from agi.flows.wrapup import wrapup
+from agi.settings import Settings
+
+FLOWS = {"outbound": outbound, "fax": fax, "hangup": hangup, "wrapup": wrapup}
+
+
+def build_router(settings: Settings, engine: AsyncEngine | None = None) -> Router:
+    """The FastAGI routing table: each script path to its flow, bound to one FlowContext."""
+    ctx = FlowContext(engine or make_engine(settings.db_url))
+    router = Router()
+    for path, flow in FLOWS.items():
+        bound = functools.partial(flow, ctx)
+        functools.update_wrapper(bound, flow)
+        router.add(path, bound)
+    router.context = ctx  # type: ignore[attr-defined]  (tests and `dialer run` reach the engine)
+    return router

@@ -1,0 +1,116 @@
+"""What every call flow shares: the database, a short-lived cache of campaign settings, the attempt.
+
+Flows stay readable (``await ctx.finish(attempt, Result.FAX)``) while every write goes
+through the idempotent, attempt-id-keyed functions of ``agi.db.attempts``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agi.db import attempts as db
+from agi.db.models import Campaign
+from agi.fastagi import AGICall
+from agi.outcomes import Disposition, parse_key_map
+
+log = logging.getLogger("agi.flows")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def attempt_id_of(uniqueid: str) -> str:
+    """A channel's Uniqueid -> the attempt id (a Local channel's second leg is '<id>;2')."""
+    return uniqueid.split(";", 1)[0].strip()
+
+
+@dataclass(frozen=True)
+class CampaignSettings:
+    """The campaign fields a call needs, read once and cached for a few seconds."""
+
+    id: int
+    name: str
+    message: str
+    voicemail_message: str | None
+    drop_message: str
+    optout_message: str
+    callback_message: str
+    wait_for_beep: bool
+    notsure_as_machine: bool
+    key_map: dict[str, Disposition]
+    key_tries: int
+    key_timeout: int
+    callback_delay_minutes: int | None
+    queue_name: str | None
+    drop_timeout: int
+
+    @classmethod
+    def from_row(cls, c) -> "CampaignSettings":
+        return cls(
+            id=c.id, name=c.name, message=c.message, voicemail_message=c.voicemail_message,
+            drop_message=c.drop_message, optout_message=c.optout_message,
+            callback_message=c.callback_message, wait_for_beep=bool(c.wait_for_beep),
+            notsure_as_machine=(c.notsure_as or "human").lower() == "machine",
+            key_map=parse_key_map(c.key_map), key_tries=c.key_tries, key_timeout=c.key_timeout,
+            callback_delay_minutes=c.callback_delay_minutes, queue_name=c.queue_name or None,
+            drop_timeout=c.drop_timeout,
+        )
+
+    def callback_at(self, now: dt.datetime) -> dt.datetime:
+        """When to call back: the campaign's delay, or the next day at the same time."""
+        if self.callback_delay_minutes:
+            return now + dt.timedelta(minutes=self.callback_delay_minutes)
+        return now + dt.timedelta(days=1)
+
+
+class FlowContext:
+    def __init__(self, engine: AsyncEngine, *, campaign_ttl: float = 5.0) -> None:
+        self.engine = engine
+        self.campaign_ttl = campaign_ttl
+        self._campaigns: dict[int, tuple[float, CampaignSettings]] = {}
+
+    async def campaign(self, campaign_id: int) -> CampaignSettings:
+        hit = self._campaigns.get(campaign_id)
+        if hit and time.monotonic() - hit[0] < self.campaign_ttl:
+            return hit[1]
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(Campaign.__table__).where(Campaign.__table__.c.id == campaign_id)
+            )).one()
+        settings = CampaignSettings.from_row(row)
+        self._campaigns[campaign_id] = (time.monotonic(), settings)
+        return settings
+
+    async def find_attempt(self, call: AGICall, *candidates: str) -> db.AttemptInfo | None:
+        """The attempt this call belongs to: by the given ids, the Uniqueid, then ATTEMPT_ID."""
+        ids = [attempt_id_of(c) for c in candidates if c] + [attempt_id_of(call.uniqueid)]
+        async with self.engine.connect() as conn:
+            for attempt_id in dict.fromkeys(i for i in ids if i):
+                found = await db.get_attempt(conn, attempt_id)
+                if found:
+                    return found
+        var = await call.get_variable("ATTEMPT_ID")
+        if var and attempt_id_of(var) not in ids:
+            async with self.engine.connect() as conn:
+                return await db.get_attempt(conn, attempt_id_of(var))
+        return None
+
+    async def write(self, fn, *args, **kwargs):
+        """Run one attempts-module write in its own transaction."""
+        async with self.engine.begin() as conn:
+            return await fn(conn, *args, **kwargs)
+
+
+async def unknown_call(call: AGICall) -> None:
+    """A call we did not originate: say so in Asterisk's log, hang up politely, write nothing."""
+    log.warning("AGI %s %s: no attempt with this id; not originated by us: hanging up",
+                call.path, call.uniqueid)
+    await call.verbose(f"dialer: unknown attempt {call.uniqueid}; hanging up", 1)
+    await call.hangup()

@@ -1,0 +1,19 @@
+"""A fax machine answered: res_fax heard CNG and jumped to the ``fax`` extension."""
+
+from __future__ import annotations
+
+from agi.db import attempts as db
+from agi.fastagi import AGICall
+from agi.flows.context import FlowContext, unknown_call, utcnow
+from agi.outcomes import Result
+
+
+async def fax(ctx: FlowContext, call: AGICall) -> None:
+    """agi://…/fax?campaign=N,FAXEXTEN: the result is fax; hang up."""
+    attempt = await ctx.find_attempt(call)
+    if attempt is None:
+        return await unknown_call(call)
+    await ctx.write(db.mark_answered, attempt.id, utcnow())
+    await ctx.write(db.finish_attempt, attempt.id, Result.FAX, ended_at=utcnow(),
+                    detail=f"fax tone detected (FAXEXTEN={call.arg(1) or '?'})")
+    await call.hangup()

@@ -1,0 +1,116 @@
+"""The answered outbound call: detection result, message, keys, agent or drop, final result."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from agi.db import attempts as db
+from agi.db.models import Attempt
+from agi.fastagi import AGICall, AGIHangup
+from agi.flows.context import CampaignSettings, FlowContext, log, unknown_call, utcnow
+from agi.outcomes import AmdStatus, Disposition, Result, Routing
+
+# Queue option F: when the person hangs up after the bridge, the agent's leg continues
+# in [dialer-wrapup] (dialplan/dialer.conf) and keys a disposition there.
+WRAPUP_OPTION = "F(dialer-wrapup^s^1)"
+# WaitForSilence(1500 ms of silence, once, give up after 15 s): the beep after a greeting.
+BEEP_SILENCE = ("1500", "1", "15")
+
+
+async def outbound(ctx: FlowContext, call: AGICall) -> None:
+    """agi://…/outbound?campaign=N,AMDSTATUS,AMDCAUSE: everything after answer."""
+    attempt = await ctx.find_attempt(call)
+    if attempt is None:
+        return await unknown_call(call)
+    campaign = await ctx.campaign(attempt.campaign_id)
+    amd, amd_cause = await detection(call)
+    await ctx.write(db.mark_answered, attempt.id, utcnow(), amd.value if amd else None, amd_cause)
+
+    result = answered_result(amd, campaign)
+    try:
+        if result is Result.MACHINE_ANSWER:
+            await leave_voicemail(call, campaign)
+        elif result is Result.LIVE_ANSWER:
+            await talk_to_person(ctx, call, attempt.id, campaign)
+    except AGIHangup:
+        log.info("%s: the person hung up", attempt.id)  # the flow ends with what it reached
+    finally:
+        await ctx.write(db.finish_attempt, attempt.id, result, ended_at=utcnow())
+    await call.hangup()
+
+
+async def detection(call: AGICall) -> tuple[AmdStatus | None, str | None]:
+    """AMDSTATUS/AMDCAUSE from the dialplan's arguments, else from the channel."""
+    status, cause = call.arg(1), call.arg(2)
+    if not status:
+        status = await call.get_variable("AMDSTATUS") or ""
+        cause = await call.get_variable("AMDCAUSE") or cause
+    try:
+        return AmdStatus(status.strip().upper()), cause or None
+    except ValueError:
+        return None, cause or None
+
+
+def answered_result(amd: AmdStatus | None, campaign: CampaignSettings) -> Result:
+    """MACHINE -> machine_answer; HUMAN -> live_answer; NOTSURE as the campaign says;
+    HANGUP (gone during detection) -> other: "answered then hung up at once" (seed 000)."""
+    if amd is AmdStatus.MACHINE or (amd is AmdStatus.NOTSURE and campaign.notsure_as_machine):
+        return Result.MACHINE_ANSWER
+    if amd is AmdStatus.HANGUP:
+        return Result.OTHER
+    return Result.LIVE_ANSWER
+
+
+async def leave_voicemail(call: AGICall, campaign: CampaignSettings) -> None:
+    """Wait for the beep (WAITSTATUS SILENCE or TIMEOUT), then leave the campaign's message."""
+    if not campaign.voicemail_message:
+        return
+    if campaign.wait_for_beep:
+        await call.exec("WaitForSilence", *BEEP_SILENCE)
+    await call.stream_file(campaign.voicemail_message)
+
+
+async def talk_to_person(ctx: FlowContext, call: AGICall, attempt_id: str, campaign: CampaignSettings) -> None:
+    """Play the message, listen for a key the whole time, act on it."""
+    await call.answer()
+    key, no_choice = await call.menu(
+        campaign.message, keys=campaign.key_map, tries=campaign.key_tries, timeout=campaign.key_timeout,
+    )
+    await ctx.write(record_keys, attempt_id, key or "")
+    if key is None:
+        await ctx.write(db.set_disposition, attempt_id, no_choice)
+        return
+    choice = campaign.key_map[key]
+    now = utcnow()
+    callback_at = campaign.callback_at(now) if choice is Disposition.CALL_BACK else None
+    await ctx.write(db.set_disposition, attempt_id, choice, callback_at, now=now)
+    if choice is Disposition.INTERESTED and campaign.queue_name:
+        await transfer_to_agent(ctx, call, attempt_id, campaign)
+    elif choice is Disposition.OPT_OUT:
+        await call.stream_file(campaign.optout_message)
+    elif choice is Disposition.CALL_BACK:
+        await call.stream_file(campaign.callback_message)
+
+
+async def transfer_to_agent(ctx: FlowContext, call: AGICall, attempt_id: str, campaign: CampaignSettings) -> None:
+    """Queue the person for drop_timeout seconds: bridged -> agent_connected, else dropped."""
+    await ctx.write(db.mark_waiting_agent, attempt_id)
+    await call.exec("Queue", campaign.queue_name, WRAPUP_OPTION, "", "", campaign.drop_timeout)
+    # SPEC.md "Agents": bridged = QUEUESTATUS unset and MEMBERINTERFACE set; any QUEUESTATUS
+    # (TIMEOUT, JOINEMPTY, FULL, LEAVEEMPTY, JOINUNAVAIL, LEAVEUNAVAIL, UNKNOWN) = no agent in time.
+    status = await call.get_variable("QUEUESTATUS")
+    member = await call.get_variable("MEMBERINTERFACE")
+    if status is None and member:
+        agent = await call.get_variable("MEMBERNAME") or member
+        await ctx.write(db.set_routing, attempt_id, Routing.AGENT_CONNECTED, agent)
+        return
+    abandoned = status is None  # hung up while waiting: result -1, HANGUP, QUEUESTATUS unset
+    await ctx.write(db.set_routing, attempt_id, Routing.DROPPED, caller_abandoned=abandoned)
+    log.info("%s: dropped (%s)", attempt_id, status or "caller hung up in the queue")
+    if not call.hung_up:
+        await call.stream_file(campaign.drop_message)
+
+
+async def record_keys(conn, attempt_id: str, keys: str) -> None:
+    """The IVR keys the person pressed (bookkeeping for the call log)."""
+    await conn.execute(update(Attempt.__table__).where(Attempt.__table__.c.id == attempt_id).values(ivr_keys=keys))

@@ -1,0 +1,161 @@
+"""The call flows end to end: Originate over AMI -> simulated Asterisk -> our FastAGI server -> database.
+
+Each scenario of the simulator's table ends with exactly one final result and the right
+routing/disposition for its attempt, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from agi.ami.client import AMIClient
+from agi.db import attempts as db
+from agi.db.models import Attempt, CampaignContact, DncEntry
+from agi.fastagi import FastAGIServer
+from agi.flows import build_router
+from agi.outcomes import ContactState, Disposition, Result, Routing
+from agi.settings import Settings
+from agi.sim.queues import QueueConfig
+from agi.sim.scenarios import ScenarioPlan
+from agi.sim.simulator import Simulator
+from db_seed import T0, seed_campaign
+
+SPEED = 40.0
+
+# number suffix -> (scenario, agents in queue "sales", expected result, routing, disposition)
+CASES = {
+    "human_presses_1_agent_answers": ("human_keypress", 1, Result.LIVE_ANSWER, Routing.AGENT_CONNECTED, Disposition.INTERESTED),
+    "human_presses_1_no_agent_logged_in": ("human_keypress", 0, Result.LIVE_ANSWER, Routing.DROPPED, Disposition.INTERESTED),
+    "human_hangs_up_waiting_for_agent": ("human_hangs_up_in_queue", -1, Result.LIVE_ANSWER, Routing.DROPPED, Disposition.INTERESTED),
+    "human_no_key": ("human", 1, Result.LIVE_ANSWER, None, Disposition.NO_KEY),
+    "human_invalid_then_opt_out": ("human_wrong_key", 1, Result.LIVE_ANSWER, None, Disposition.OPT_OUT),
+    "human_hangs_up_during_message": ("human_hangs_up_during_message", 1, Result.LIVE_ANSWER, None, None),
+    "no_media_notsure_is_human": ("human_no_media", 1, Result.LIVE_ANSWER, None, Disposition.NO_KEY),
+    "machine": ("machine", 1, Result.MACHINE_ANSWER, None, None),
+    "fax": ("fax", 1, Result.FAX, None, None),
+}
+
+
+class Rig:
+    """Database + FastAGI server with the real flows + simulator + AMI client, all on loopback."""
+
+    def __init__(self, engine, plan, queues):
+        self.engine = engine
+        self.router = build_router(Settings(), engine)
+        self.server = FastAGIServer(self.router, port=0)
+        self.plan, self.queues = plan, queues
+
+    async def __aenter__(self):
+        await self.server.start()
+        self.sim = Simulator(agi_port=self.server.port, speed=SPEED, plan=self.plan, queues=self.queues, ami_port=0)
+        await self.sim.start()
+        self.ami = AMIClient("127.0.0.1", self.sim.ami_port, "dialer", "secret")
+        await self.ami.connect()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.ami.close()
+        await self.sim.stop()
+        await self.server.shutdown(2.0)
+
+    async def call(self, campaign_id: int, membership_id: int, number: str) -> str:
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(CampaignContact.__table__).where(
+                CampaignContact.__table__.c.id == membership_id))).one()
+            attempt_id = await db.start_attempt(
+                conn, membership_id, campaign_id=campaign_id, contact_id=row.contact_id,
+                dialer="test", number=number, attempt_no=1, now=T0)
+        res = await self.ami.originate(
+            channel=f"PJSIP/{number}@trunk", context="dialer-outbound", exten="s",
+            channel_id=attempt_id, caller_id='"Acme" <15550001111>',
+            variables={"__ATTEMPT_ID": attempt_id, "CAMPAIGN_ID": campaign_id, "CONTACT_ID": row.contact_id,
+                       "__DIALER_AGI": f"127.0.0.1:{self.server.port}"})
+        assert res.success, res
+        return attempt_id
+
+    async def settled(self, attempt_id: str, timeout: float = 20.0):
+        """The attempt once its result and the hang-up flow's cause are both written."""
+        t = Attempt.__table__
+        async with asyncio.timeout(timeout):
+            while True:
+                async with self.engine.connect() as conn:
+                    row = (await conn.execute(select(t).where(t.c.id == attempt_id))).one()
+                if row.result is not None and row.hangup_cause is not None:
+                    return row
+                await asyncio.sleep(0.05)
+
+
+async def set_queue(engine, campaign_id: int, queue: str | None) -> None:
+    from sqlalchemy import update
+
+    from agi.db.models import Campaign
+    async with engine.begin() as conn:
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == campaign_id)
+                           .values(queue_name=queue, drop_timeout=2, key_timeout=2, key_tries=2))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+async def test_each_scenario_ends_with_one_result_and_the_right_outcome(db_engine, case):
+    scenario, agents, result, routing, disposition = CASES[case]
+    number = "+12025550101"
+    queue = QueueConfig("sales", agents=max(agents, 0), joinempty=agents != 0,
+                        talk_seconds=(2.0, 3.0), acw_seconds=(1.0, 1.0))
+    if agents < 0:  # nobody answers in time: the person gives up first
+        queue = QueueConfig("sales", agents=1, ring_seconds=(30.0, 30.0))
+    async with db_engine.begin() as conn:
+        campaign_id, (membership,) = await seed_campaign(conn, 1, first_number=2025550101)
+    await set_queue(db_engine, campaign_id, "sales")
+    async with Rig(db_engine, ScenarioPlan.table({number: scenario}), {"sales": queue}) as rig:
+        attempt_id = await rig.call(campaign_id, membership, number)
+        row = await rig.settled(attempt_id)
+    assert (row.result, row.routing, row.disposition) == (
+        result.value, routing.value if routing else None, disposition.value if disposition else None)
+    assert row.answered_at is not None and row.ended_at is not None
+    if case == "human_hangs_up_waiting_for_agent":
+        assert row.caller_abandoned
+    if routing is Routing.AGENT_CONNECTED:
+        assert row.agent
+    async with db_engine.connect() as conn:
+        dnc = (await conn.execute(select(DncEntry.__table__.c.number))).scalars().all()
+        state = (await conn.execute(select(CampaignContact.__table__.c.state).where(
+            CampaignContact.__table__.c.id == membership))).scalar_one()
+    assert (number in dnc) == (disposition is Disposition.OPT_OUT)
+    assert state in (ContactState.DONE.value, ContactState.RETRY_SCHEDULED.value)
+
+
+@pytest.mark.parametrize("agent_key,disposition", [("2", Disposition.NOT_INTERESTED), ("9", Disposition.OPT_OUT),
+                                                   ("3", Disposition.CALL_BACK)])
+async def test_agent_keys_the_disposition_in_wrap_up_after_the_person_hangs_up(db_engine, agent_key, disposition):
+    number = "+12025550102"
+    person = {"base": "human_keypress", "callee": {"keys": ["1@1.0/0"], "hangup_after_bridge": 1.0}}
+    queue = QueueConfig("sales", agents=1, talk_seconds=(30.0, 30.0), dispositions={agent_key: 1.0},
+                        wrapup_key_after=(0.5, 0.5), callback_hours=(2, 2))
+    async with db_engine.begin() as conn:
+        campaign_id, (membership,) = await seed_campaign(conn, 1, first_number=2025550102)
+    await set_queue(db_engine, campaign_id, "sales")
+    async with Rig(db_engine, ScenarioPlan.table({number: person}), {"sales": queue}) as rig:
+        attempt_id = await rig.call(campaign_id, membership, number)
+        await rig.settled(attempt_id)
+        async with asyncio.timeout(20):  # the wrap-up runs on the agent's leg after the person left
+            while True:
+                async with db_engine.connect() as conn:
+                    row = (await conn.execute(select(Attempt.__table__).where(
+                        Attempt.__table__.c.id == attempt_id))).one()
+                if row.disposition != Disposition.INTERESTED.value:
+                    break
+                await asyncio.sleep(0.05)
+    assert row.result == Result.LIVE_ANSWER.value
+    assert row.routing == Routing.AGENT_CONNECTED.value
+    assert row.disposition == disposition.value  # the agent's word overrides the key press
+    async with db_engine.connect() as conn:
+        member = (await conn.execute(select(CampaignContact.__table__).where(
+            CampaignContact.__table__.c.id == membership))).one()
+    if disposition is Disposition.CALL_BACK:
+        assert row.callback_at is not None
+        assert member.state == ContactState.RETRY_SCHEDULED.value
+        assert member.next_attempt_at == row.callback_at
+    else:
+        assert member.state == ContactState.DONE.value
