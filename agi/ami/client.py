@@ -186,13 +186,15 @@ class AMIClient:
         return unsubscribe
 
     def _dispatch_event(self, message) -> None:
-        event = message_dict(message)
-        name = event.get("Event")
+        name = message.get("Event")
         if not isinstance(name, str):
-            log.warning("%s: skipped an event without a single Event header: %r", self.where, event)
+            log.warning("%s: skipped an event without a single Event header: %r", self.where, message)
             return
-        for callback in self._callbacks.get(name.lower(), []) + self._callbacks.get("*", []):
-            self._call(callback, event)
+        callbacks = self._callbacks.get(name.lower(), []) + self._callbacks.get("*", [])
+        if callbacks:
+            event = message_dict(message)
+            for callback in callbacks:
+                self._call(callback, event)
 
     def _call(self, callback: Callable | None, *args) -> None:
         if callback is None:

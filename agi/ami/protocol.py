@@ -14,6 +14,11 @@ What panoramisk 1.4 does on Python 3.11, each seen by experiment against a scrip
   flag): it reconnects every `reconnect_timeout` s forever, bad secret included.
   -> SafeManager.connection_lost/connection_made never reconnect; the client does, with backoff,
   and watches SafeProtocol.lost.
+- data_received decodes each TCP chunk on its own with errors='ignore' (a UTF-8 character split
+  between two reads is lost) and strips each message, which drops a last header whose value is
+  empty (`BridgeId: `); a stray line ended by a bare LF glues itself to the next header and that
+  message is lost. -> SafeProtocol.data_received: incremental decoder, lines split on LF with the
+  CR removed (nothing else stripped), and a cap on an unterminated message.
 - Its pinger sends Ping without reading the reply. -> SafeManager.ping is a no-op; the client
   has its own watchdog.
 - Events carrying a pending action's ActionID (OriginateResponse, EventList items) only go to that
@@ -24,11 +29,16 @@ What panoramisk 1.4 does on Python 3.11, each seen by experiment against a scrip
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 
 from panoramisk import actions
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
+from panoramisk.message import Message
+
+# an AMI message is small (a CoreShowChannel event is < 1 KiB); more than this unterminated is garbage
+MAX_PENDING = 1 << 20
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +71,21 @@ class SafeProtocol(AMIProtocol):
         loop = asyncio.get_running_loop()
         self.lost: asyncio.Future = loop.create_future()  # result: the reason (an exception)
         self.booted = asyncio.Event()  # FullyBooted seen
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = ""
+
+    def data_received(self, data: bytes) -> None:
+        *blocks, self._pending = (self._pending + self._decoder.decode(data)).split("\r\n\r\n")
+        for block in blocks:
+            # a stray line ended by a bare LF must not swallow the next header; the banner has no ': '
+            lines = [line.rstrip("\r") for line in block.split("\n")]
+            message = Message.from_line("\r\n".join(line for line in lines if line))
+            if message is not None:
+                self.handle_message(message)
+        if len(self._pending) > MAX_PENDING:
+            log.error("AMI: over %d bytes without an end of message; dropping the session", MAX_PENDING)
+            self.mark_lost(ConnectionError("the AMI peer sent an unterminated message"))
+            self.transport.abort()
 
     def handle_message(self, message) -> None:
         try:
