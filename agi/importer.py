@@ -135,15 +135,24 @@ def parse_map(text: str | None) -> dict[str, str]:
         return mapping
     for part in filter(None, (p.strip() for p in text.split(","))):
         column, sep, target = part.partition("=")
-        target = _key(target)
         if not sep or not column.strip():
             raise AdminError(f"bad --map entry {part!r}: use COLUMN=FIELD, e.g. Mobile=cell")
-        if target not in FIELDS and target != IGNORE and not target.startswith("custom."):
-            raise AdminError(
-                f"bad --map target {target!r}: use one of {', '.join(FIELDS)}, custom.NAME, or - to drop the column"
-            )
-        mapping[_key(column)] = target
+        mapping[_key(column)] = _map_target(target)
     return mapping
+
+
+def _map_target(text: str) -> str:
+    target = text.strip()
+    if target == IGNORE:
+        return target
+    if target.lower().startswith("custom.") and len(target) > len("custom."):
+        return "custom." + target[len("custom."):]
+    target = _key(target)
+    if target not in FIELDS:
+        raise AdminError(
+            f"bad --map target {text.strip()!r}: use one of {', '.join(FIELDS)}, custom.NAME, or - to drop the column"
+        )
+    return target
 
 
 def map_header(header: list[str], explicit: dict[str, str]) -> list[tuple[str, str]]:
@@ -222,8 +231,8 @@ def read_rows(
             issues.append(RowIssue(start, MALFORMED, f"CSV error: {exc}"))
             continue
         last_line = reader.line_num
-        if not record or all(not v.strip() for v in record):
-            continue
+        if not record:
+            continue  # a blank line
         if header is None:
             if any(_has_bad_bytes(v) for v in record):
                 raise AdminError(f"line {start}: the header is not valid UTF-8; save the file as UTF-8")
@@ -234,6 +243,9 @@ def read_rows(
                     f"no phone column in the header ({', '.join(header)}); name one home, work, cell or "
                     "phone, or map it with --map \"Column=phone\""
                 )
+            continue
+        if all(not v.strip() for v in record):
+            issues.append(RowIssue(start, MALFORMED, "every field is empty"))
             continue
         if len(record) != len(header):
             issues.append(RowIssue(start, MALFORMED, f"expected {len(header)} fields, got {len(record)}"))
@@ -332,9 +344,10 @@ async def import_contacts(
         default_region=camp.default_region or "US",
         allowed_countries=frozenset(camp.allowed_countries or ()),
     )
-    explicit = parse_map(column_map) if isinstance(column_map, str) or column_map is None else {
-        _key(k): _key(v) for k, v in column_map.items()
-    }
+    if isinstance(column_map, dict):
+        explicit = {_key(k): _map_target(v) for k, v in column_map.items()}
+    else:
+        explicit = parse_map(column_map)
     delimiter = {"tab": "\t", "\\t": "\t"}.get(delimiter, delimiter)
     if len(delimiter) != 1:
         raise AdminError(f"--delimiter must be one character (or 'tab'), got {delimiter!r}")
