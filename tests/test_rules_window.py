@@ -487,3 +487,10 @@ def test_next_allowed_matches_a_minute_by_minute_scan_around_dst_changes(zone, d
                 expected = minutes[i]
             if i % 7 == 0 and i < 36 * 60 and expected is not None:
                 assert cw.next_allowed(minutes[i], (zone,)) == expected, (zone, start, end, minutes[i])
+
+
+def test_a_single_zone_name_or_none_is_accepted_for_the_zones():
+    when = L("America/New_York", 2026, 6, 15, 3)
+    assert next_allowed(when, "America/New_York") == next_allowed(when, NY)
+    assert next_allowed(when, None, schedule_tz="America/New_York") == next_allowed(when, NY)
+    assert allowed_at(L("America/New_York", 2026, 6, 15, 9), "America/New_York")

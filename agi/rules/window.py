@@ -2,14 +2,14 @@
 
 An instant is allowed when, at once:
 - in EVERY zone of the number (the most restrictive wins), the local wall-clock time is in
-  [window_start, window_end); a number with no known zone () uses ``schedule_tz``;
+  [window_start, window_end); a number with no known zone (() or None) uses ``schedule_tz``;
 - the campaign's schedule allows it: in ``schedule_tz``, the local time is in one of the
   intervals listed for that local weekday (``schedule`` None = every day, all day);
 - start_at <= instant < stop_at (either may be None).
 
 Daily intervals are half-open. An end at or before the start runs past midnight into the next
-day: 18:00-00:00 ends at midnight, 22:00-02:00 is overnight, 00:00-00:00 is the whole day
-(schedule strings may also write the end as "24:00"). Wall-clock times follow DST
+day: 18:00-00:00 ends at midnight, 22:00-02:00 is overnight; a calling window 00:00-00:00 is
+the whole day (a schedule interval writes it 00:00-24:00). Wall-clock times follow DST
 (zoneinfo): a time skipped by spring-forward never happens, a repeated hour after fall-back
 is allowed both times if its wall time is in the window.
 """
@@ -144,16 +144,22 @@ class CallingWindow:
             stop_at=campaign.stop_at,
         )
 
+    def _zone_names(self, timezones: Sequence[str] | str | None) -> Sequence[str]:
+        """The number's zones; one name alone (the stored ``timezone`` column) is one zone; none -> schedule_tz."""
+        if isinstance(timezones, str):
+            timezones = (timezones,) if timezones else ()
+        return timezones or (self.schedule_tz,)
+
     # --- one instant -------------------------------------------------------------------------
 
-    def allowed_at(self, when: dt.datetime, timezones: Sequence[str]) -> bool:
+    def allowed_at(self, when: dt.datetime, timezones: Sequence[str] | str | None) -> bool:
         when = _utc(when, "when")
         if self.start_at is not None and when < self.start_at:
             return False
         if self.stop_at is not None and when >= self.stop_at:
             return False
         start, end = _time_offset(self.start), _time_offset(self.end)
-        for name in timezones or (self.schedule_tz,):
+        for name in self._zone_names(timezones):
             local = when.astimezone(_zone(name))
             if not _in_span(_time_offset(local.time()), start, end):
                 return False
@@ -172,7 +178,7 @@ class CallingWindow:
 
     # --- the next allowed instant ------------------------------------------------------------
 
-    def next_allowed(self, when: dt.datetime, timezones: Sequence[str]) -> dt.datetime | None:
+    def next_allowed(self, when: dt.datetime, timezones: Sequence[str] | str | None) -> dt.datetime | None:
         """The earliest allowed instant >= when (UTC), or None if there is none within two years."""
         when = _utc(when, "when")
         begin = max(when, self.start_at) if self.start_at is not None else when
@@ -181,7 +187,7 @@ class CallingWindow:
             limit = min(limit, self.stop_at)
         if self.schedule is not None and not any(self.schedule):
             return None
-        zones = [_zone(n) for n in (timezones or (self.schedule_tz,))]
+        zones = [_zone(n) for n in self._zone_names(timezones)]
         daily = _daily_spans(_time_offset(self.start), _time_offset(self.end))
         sched_zone = _zone(self.schedule_tz)
         a = begin
@@ -290,7 +296,7 @@ def _intersect(xs, ys):
 
 def allowed_at(
     when_utc: dt.datetime,
-    timezones: Sequence[str],
+    timezones: Sequence[str] | str | None,
     window_start: dt.time = DEFAULT_WINDOW_START,
     window_end: dt.time = DEFAULT_WINDOW_END,
     *,
@@ -306,7 +312,7 @@ def allowed_at(
 
 def next_allowed(
     when_utc: dt.datetime,
-    timezones: Sequence[str],
+    timezones: Sequence[str] | str | None,
     window_start: dt.time = DEFAULT_WINDOW_START,
     window_end: dt.time = DEFAULT_WINDOW_END,
     *,
