@@ -179,11 +179,29 @@ def product_view(lines: list[str]) -> list[str]:
     return out
 
 
-def per_channel_view(lines: list[str]) -> dict[str, list[str]]:
-    """Messages grouped by the channel they are about (order within a channel is causal)."""
+def stream_of(msg: list[str]) -> str:
+    """Which Asterisk thread/stream a message comes from: its channel, else its kind."""
+    head = msg[0]
+    if not head.startswith("Event: "):
+        return "response"
+    name = head[7:]
+    fields = dict(x.split(": ", 1) for x in msg[1:] if ": " in x)
+    if name == "OriginateResponse":
+        return "originate"
+    for key in ("Channel", "DestChannel", "LocalOneChannel"):
+        if key in fields:
+            return fields[key]
+    return name
+
+
+def streams(lines: list[str], only_product: bool = False) -> dict[str, list[str]]:
+    """Messages per stream (a channel, the originate thread, the session): the order within a
+    stream is causal in Asterisk; the interleaving of streams is thread timing and varies."""
     out: dict[str, list[str]] = {}
+    keep = set(product_view(lines)) if only_product else None
     for msg in messages(normalise(lines)):
-        fields = dict(x.split(": ", 1) for x in msg[1:] if ": " in x)
-        key = fields.get("Channel") or fields.get("DestChannel") or fields.get("LocalOneChannel") or "-"
-        out.setdefault(key, []).append(" | ".join(msg))
+        text = " | ".join(msg)
+        if keep is not None and text not in keep:
+            continue
+        out.setdefault(stream_of(msg), []).append(text)
     return out

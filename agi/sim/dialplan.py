@@ -206,19 +206,18 @@ def substitute(text: str, lookup: Callable[[str], str]) -> str:
 def evaluate(expr: str) -> str:
     """A small subset of Asterisk's $[...] expressions: = != < > <= >= + - & | and plain values."""
     expr = expr.strip()
-    for op in ("!=", "<=", ">=", "=", "<", ">", "&", "|", "+", "-"):
-        depth, quote = 0, False
-        for i in range(len(expr) - len(op), 0, -1):
-            c = expr[i]
-            if c == '"':
+    for op in ("|", "&", "!=", "<=", ">=", "=", "<", ">", "+", "-"):
+        quote = False
+        for i in range(len(expr) - 1, 0, -1):  # rightmost operator outside quotes: left-associative
+            if expr[i] == '"':
                 quote = not quote
-            if quote:
                 continue
-            if expr[i: i + len(op)] == op and (op not in ("=", "<", ">") or expr[i - 1] not in "!<>"):
-                if op in ("<", ">") and expr[i + 1: i + 2] == "=":
-                    continue
-                a, b = _unquote(evaluate(expr[:i])), _unquote(evaluate(expr[i + len(op):]))
-                return _apply(op, a, b)
+            if quote or expr[i: i + len(op)] != op:
+                continue
+            if op in ("=", "<", ">") and (expr[i - 1] in "!<>" or expr[i + 1: i + 2] == "="):
+                continue
+            a, b = _unquote(evaluate(expr[:i])), _unquote(evaluate(expr[i + len(op):]))
+            return _apply(op, a, b)
     return _unquote(expr)
 
 
@@ -335,6 +334,7 @@ class DialplanRunner:
                 except Goto:
                     break
                 prio += 1
+            chan.priority = prio  # Asterisk leaves the h extension one past its last step
         for hctx, hexten, hprio, hargs in list(chan.hangup_handlers):
             chan.emit("HangupHandlerRun", [("Handler", f"{hctx},{hexten},{hprio}({hargs})")])
             for i, a in enumerate(split_args(hargs) if hargs else [], 1):

@@ -413,10 +413,13 @@ class _Call:
         for k, v in (reversed(self.variables) if reverse else self.variables):
             chan.set_var(k, v)
 
-    def _set_callerid(self, chan: Channel) -> None:
+    def _set_callerid(self, chan: Channel, *, both: bool = False) -> None:
+        """NewCallerid + NewConnectedLine; the ;2 half of a Local pair gets both at once (traces)."""
         if not (self.cid_num or self.cid_name):
             return
         chan.callerid_num, chan.callerid_name = self.cid_num, self.cid_name
+        if both:
+            chan.connected_num, chan.connected_name = self.cid_num, self.cid_name
         chan.emit("NewCallerid", [("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")])
         chan.connected_num, chan.connected_name = self.cid_num, self.cid_name
         chan.emit("NewConnectedLine")
@@ -465,12 +468,12 @@ class _Call:
             # no such extension: the pair is torn down before any dial (trace h2)
             self.originate_response(False, REASON_FAILURE, self.dial)
             self._setup_vars(two, reverse=False)
-            self._set_callerid(two)
+            self._set_callerid(two, both=True)
             two.finish(0)
             one.finish(0)
             return
         self._setup_vars(two, reverse=False)
-        self._set_callerid(two)
+        self._set_callerid(two, both=True)
         sim.publish("LocalBridge", one.header("LocalOne") + two.header("LocalTwo") + [
             ("Context", lctx), ("Exten", lexten), ("LocalOptimization", "No" if "n" in opts else "Yes")])
         net = sc.network
