@@ -17,6 +17,7 @@ from agi.fastagi import (
     DTMF_KEYS,
     Timeouts,
 )
+from agi.fastagi.channel import open_channel
 from agi.outcomes import Disposition
 
 Respond = Callable[[str], object]  # command -> list of lines (or a coroutine giving them)
@@ -50,8 +51,7 @@ class Peer:
     async def channel(self, timeouts: Timeouts | None = None) -> AGIChannel:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         port = self.server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return AGIChannel(reader, writer, timeouts=timeouts, label="test")
+        return await open_channel("127.0.0.1", port, timeouts=timeouts, label="test")
 
     async def close(self, ch: AGIChannel) -> None:
         ch.abort()

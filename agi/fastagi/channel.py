@@ -1,8 +1,8 @@
 """The async channel API a flow talks to: one method per AGI command, each with its own timeout.
 
-One reader task owns the socket's read side, so an unsolicited ``HANGUP`` is seen at any moment
-(between commands or in the middle of one) and a reply is only ever given to the command that
-is waiting for it; a command that timed out has its late reply discarded, not misread.
+The connection's protocol hands every line over as it arrives, so an unsolicited ``HANGUP`` is
+seen at any moment (between commands or in the middle of one) and a reply is only ever given to
+the command waiting for it; a command that timed out has its late reply discarded, not misread.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from agi.fastagi.errors import (
     AGIUnknownError,
     AGIUsageError,
 )
-from agi.fastagi.protocol import HANGUP, Reply, ReplyReader, always_quote, command_line, quote
+from agi.fastagi.protocol import HANGUP, MAX_LINE, Reply, ReplyReader, always_quote, command_line, quote
 from agi.outcomes import Disposition
 
 log = logging.getLogger(__name__)
@@ -67,92 +67,90 @@ class AGIChannel:
     ``hung_up`` turns True when Asterisk says so (the ``HANGUP`` line, a 511 reply) or closes the
     socket; from then on only the commands res_agi allows on a dead channel (GET/SET VARIABLE,
     VERBOSE, EXEC, ...) are sent; the others raise AGIHangup without writing anything.
+
+    The connection's protocol feeds it every line as it arrives (``feed_line``, ``feed_eof``), so
+    HANGUP is seen at once whether or not a command is waiting, with no reader task.
     """
 
     def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        *,
-        timeouts: Timeouts | None = None,
-        label: str = "",
+        self, transport: asyncio.BaseTransport, *, timeouts: Timeouts | None = None, label: str = ""
     ) -> None:
-        self._reader = reader
-        self._writer = writer
+        self._transport = transport
+        self._loop = asyncio.get_running_loop()
         self.timeouts = timeouts or Timeouts()
         self.label = label  # for log lines: the uniqueid
         self.hung_up = False
         self.closed = False  # Asterisk closed its side: nothing can be sent any more
         self._hangup_event = asyncio.Event()
+        self._closed_event = asyncio.Event()
         self._replies = ReplyReader()
         self._pending: asyncio.Future[Reply] | None = None
         self._stale = 0  # replies still owed to commands that timed out
         self._broken: AGIProtocolError | None = None
         self._lock = asyncio.Lock()
-        self._reader_task = asyncio.create_task(self._read_loop())
 
-    # ------------------------------------------------------------------ reading
+    # ------------------------------------------------------------------ fed by the protocol
 
-    async def _read_loop(self) -> None:
+    def feed_line(self, raw: bytes) -> None:
+        """One line from Asterisk (with its LF): a reply part, or the out-of-band HANGUP."""
+        if self._broken is not None:
+            return
         try:
-            while True:
-                try:
-                    raw = await self._reader.readline()
-                except ValueError:  # StreamReader limit: a line longer than MAX_LINE
-                    self._fail(AGIProtocolError("reply line too long"))
-                    return
-                except (ConnectionError, OSError):
-                    raw = b""
-                if not raw or not raw.endswith(b"\n"):
-                    break  # EOF (a partial last line is dropped with it)
-                try:
-                    item = self._replies.feed(raw)
-                except AGIProtocolError as exc:
-                    self._fail(exc)
-                    return
-                if item is None:
-                    continue
-                if item is HANGUP:
-                    self._mark_hung_up("HANGUP from Asterisk")
-                    continue
-                self._deliver(item)
-        finally:
-            self._on_eof()
-
-    def _deliver(self, reply: Reply) -> None:
-        if self._stale:
+            item = self._replies.feed(raw)
+        except AGIProtocolError as exc:
+            self.fail(exc)
+            return
+        if item is None:
+            return
+        if item is HANGUP:
+            self._mark_hung_up("HANGUP from Asterisk")
+        elif self._stale:
             self._stale -= 1
-            log.debug("%s: discarding late reply %r of a timed-out command", self.label, reply.text)
+            log.debug("%s: discarding late reply %r of a timed-out command", self.label, item.text)
         elif self._pending is not None:
             fut, self._pending = self._pending, None
             if not fut.done():
-                fut.set_result(reply)
+                fut.set_result(item)
         else:
-            log.warning("%s: reply %r with no command waiting: ignored", self.label, reply.text)
+            log.warning("%s: reply %r with no command waiting: ignored", self.label, item.text)
 
-    def _mark_hung_up(self, why: str) -> None:
-        if not self.hung_up:
-            log.debug("%s: hung up (%s)", self.label, why)
-        self.hung_up = True
-        self._hangup_event.set()
-
-    def _on_eof(self) -> None:
+    def feed_eof(self) -> None:
+        """Asterisk closed the connection (or it was lost)."""
+        if self.closed:
+            return
         self.closed = True
         self._mark_hung_up("connection closed")
-        if self._pending is not None:
-            fut, self._pending = self._pending, None
-            if not fut.done():
-                fut.set_exception(AGIConnectionClosed("Asterisk closed the connection"))
+        self._closed_event.set()
+        self._fail_pending(AGIConnectionClosed("Asterisk closed the connection"))
 
-    def _fail(self, exc: AGIProtocolError) -> None:
+    def fail(self, exc: AGIProtocolError) -> None:
         """The peer is not speaking AGI: nothing it sends can be trusted any more; drop it."""
-        log.warning("%s: protocol error, closing: %s", self.label, exc)
-        self._broken = exc
+        if self._broken is None:
+            log.warning("%s: protocol error, closing: %s", self.label, exc)
+            self._broken = exc
+        self._fail_pending(exc)
+        self._transport.abort()
+
+    def _fail_pending(self, exc: Exception) -> None:
         if self._pending is not None:
             fut, self._pending = self._pending, None
             if not fut.done():
                 fut.set_exception(exc)
-        self._writer.transport.abort()
+
+    def _mark_hung_up(self, why: str) -> None:
+        if not self.hung_up:
+            log.debug("%s: hung up (%s)", self.label, why)
+            self.hung_up = True
+            self._hangup_event.set()
+
+    def _expire(self, fut: asyncio.Future, command: str, limit: float) -> None:
+        """A command's timeout: fail it, and owe its late reply to the bin, not to the next command."""
+        if fut.done():
+            return
+        if self._pending is fut:
+            self._pending = None
+            self._stale += 1
+        fut.set_exception(AGITimeout(f"{command}: no reply within {limit:g} s"))
 
     # ------------------------------------------------------------------ state
 
@@ -177,26 +175,16 @@ class AGIChannel:
                 raise AGIConnectionClosed(f"{command}: Asterisk closed the connection")
             if self.hung_up and word not in DEAD_OK:
                 raise AGIHangup(f"{command}: the channel is hung up")
-            fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+            fut: asyncio.Future[Reply] = self._loop.create_future()
             self._pending = fut
-            try:
-                self._writer.write(command_line(command, *args))
-                await self._writer.drain()
-            except (ConnectionError, OSError) as exc:
-                self._pending = None
-                raise AGIConnectionClosed(f"{command}: cannot write: {exc}") from None
+            # no drain: one short line per reply awaited, so at most one command is ever buffered
+            self._transport.write(command_line(command, *args))
             limit = self.timeouts.quick if timeout is None else timeout
+            timer = self._loop.call_later(limit, self._expire, fut, command, limit)
             try:
-                async with asyncio.timeout(limit):
-                    reply = await fut
-            except TimeoutError:
-                if fut.done() and not fut.cancelled() and fut.exception() is None:
-                    reply = fut.result()  # arrived at the deadline: still ours
-                else:
-                    if self._pending is fut:  # its reply is still to come: drop it when it does
-                        self._pending = None
-                        self._stale += 1
-                    raise AGITimeout(f"{command}: no reply within {limit:g} s") from None
+                reply = await fut
+            finally:
+                timer.cancel()
         return self._check(command, reply)
 
     def _check(self, command: str, reply: Reply) -> Reply:
@@ -363,15 +351,82 @@ class AGIChannel:
         """End the session the way Asterisk expects: half-close, read to its EOF (≤ linger s), close."""
         if not self.closed and self._broken is None:
             try:
-                if self._writer.can_write_eof():
-                    self._writer.write_eof()
+                if self._transport.can_write_eof():
+                    self._transport.write_eof()
                 async with asyncio.timeout(linger):
-                    await asyncio.shield(self._reader_task)
+                    await self._closed_event.wait()
             except (TimeoutError, ConnectionError, OSError):
                 pass
         self.abort()
 
     def abort(self) -> None:
         """Close the socket now."""
-        self._reader_task.cancel()
-        self._writer.transport.abort()
+        self._transport.abort()
+        self.feed_eof()
+
+
+class LineProtocol(asyncio.Protocol):
+    """Splits the byte stream into lines of at most ``max_line`` bytes for ``line_received``."""
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self.max_line = max_line
+        self._buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        start = 0
+        while (end := buf.find(b"\n", start)) >= 0:
+            if end - start >= self.max_line:
+                self.line_too_long()
+                return
+            self.line_received(bytes(buf[start : end + 1]))
+            start = end + 1
+            if self.transport is None or self.transport.is_closing():
+                buf.clear()
+                return
+        if start:
+            del buf[:start]
+        if len(buf) > self.max_line:
+            self.line_too_long()
+
+    def line_received(self, raw: bytes) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def line_too_long(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class ChannelProtocol(LineProtocol):
+    """A protocol with a channel and no header phase: for an outgoing connection (tools, tests)."""
+
+    def __init__(self, timeouts: Timeouts | None = None, label: str = "", max_line: int = MAX_LINE) -> None:
+        super().__init__(max_line)
+        self._timeouts, self._label = timeouts, label
+        self.channel: AGIChannel | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.channel = AGIChannel(transport, timeouts=self._timeouts, label=self._label)
+
+    def line_received(self, raw: bytes) -> None:
+        self.channel.feed_line(raw)
+
+    def line_too_long(self) -> None:
+        self._buf.clear()
+        self.channel.fail(AGIProtocolError(f"reply line longer than {self.max_line} bytes"))
+
+    def eof_received(self) -> bool:
+        self.channel.feed_eof()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.channel.feed_eof()
+
+
+async def open_channel(host: str, port: int, *, timeouts: Timeouts | None = None, label: str = "") -> AGIChannel:
+    """A channel over a connection we open (Asterisk normally connects to us: tools and tests)."""
+    loop = asyncio.get_running_loop()
+    _, proto = await loop.create_connection(lambda: ChannelProtocol(timeouts, label), host, port)
+    return proto.channel

@@ -39,7 +39,7 @@ def _strip_eol(raw: bytes) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # The request: header block, script path, query, arguments
 
-_KEY_RE = re.compile(r"[A-Za-z0-9_]+\Z")
+_KEY_RE = re.compile(rb"[A-Za-z0-9_]+\Z")
 
 
 @dataclass
@@ -122,18 +122,14 @@ class HeaderBlock:
             raise AGIProtocolError(f"header block has more than {self.max_lines} lines")
         if self._bytes > self.max_bytes:
             raise AGIProtocolError(f"header block is larger than {self.max_bytes} bytes")
-        line = _strip_eol(raw)
+        line = raw.rstrip(b"\r\n")
         if not line.strip():
             self.done = True
             return True
         key, sep, value = line.partition(b":")
-        key_text = key.decode("ascii", "replace").strip()
-        if not sep or not _KEY_RE.match(key_text):
-            shown = decode(line[:60])
-            raise AGIProtocolError(f"not an agi_* header line: {shown!r}")
-        if value.startswith(b" "):
-            value = value[1:]
-        self.env[key_text] = decode(value)
+        if not sep or not _KEY_RE.match(key):
+            raise AGIProtocolError(f"not an agi_* header line: {decode(line[:60])!r}")
+        self.env[key.decode("ascii")] = decode(value[1:] if value[:1] == b" " else value)
         return False
 
     def request(self, peer: tuple | None = None) -> AGIRequest:

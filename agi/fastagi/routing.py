@@ -20,14 +20,9 @@ class AGICall(AGIChannel):
     """A FastAGI session as a flow sees it: ``call.answer()``, ``call.query["campaign"]``, ``call.arg(1)``."""
 
     def __init__(
-        self,
-        request: AGIRequest,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        *,
-        timeouts: Timeouts | None = None,
+        self, request: AGIRequest, transport: asyncio.BaseTransport, *, timeouts: Timeouts | None = None
     ) -> None:
-        super().__init__(reader, writer, timeouts=timeouts, label=request.uniqueid or request.path)
+        super().__init__(transport, timeouts=timeouts, label=request.uniqueid or request.path)
         self.request = request
 
     @property

@@ -12,9 +12,9 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 
-from agi.fastagi.channel import Timeouts
+from agi.fastagi.channel import LineProtocol, Timeouts
 from agi.fastagi.errors import AGIException, AGIHangup, AGIProtocolError
-from agi.fastagi.protocol import MAX_HEADER_BYTES, MAX_HEADER_LINES, MAX_LINE, AGIRequest, HeaderBlock
+from agi.fastagi.protocol import MAX_HEADER_BYTES, MAX_HEADER_LINES, MAX_LINE, HeaderBlock
 from agi.fastagi.routing import AGICall, Router
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,9 @@ class FastAGIServer:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._handle, self.host, self._port, limit=self.max_line, backlog=self.backlog
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self), self.host, self._port, backlog=self.backlog
         )
         log.info("FastAGI server listening on %s:%s (allow: %s, max sessions %d)",
                  self.host, self.port, self._allow_text(), self.max_sessions)
@@ -150,70 +151,50 @@ class FastAGIServer:
             addr = addr.ipv4_mapped
         return any(addr in net for net in self.allow)
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername") or ("?", 0)
+    def _admit(self, peer: tuple) -> bool:
+        """The edge checks of a new connection: allow-list, shutting down, session cap."""
         if not self._allowed(str(peer[0])):
             self.stats["refused_peer"] += 1
             log.warning("refused FastAGI connection from %s:%s: not on the allow-list (%s)",
                         peer[0], peer[1], self._allow_text())
-            writer.transport.abort()
-            return
+            return False
         if self._closing:
             self.stats["refused_closing"] += 1
             log.warning("refused FastAGI connection from %s:%s: shutting down", peer[0], peer[1])
-            writer.transport.abort()
-            return
+            return False
         if len(self._tasks) >= self.max_sessions:
             self.stats["refused_busy"] += 1
             log.warning("refused FastAGI connection from %s:%s: %d sessions already (max-sessions)",
                         peer[0], peer[1], len(self._tasks))
-            writer.transport.abort()
-            return
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+            return False
+        return True
+
+    def _start(self, proto: "_Connection") -> None:
         self.stats["accepted"] += 1
-        try:
-            await self._session(reader, writer, tuple(peer[:2]))
-        finally:
-            self._tasks.discard(task)
+        task = asyncio.get_running_loop().create_task(self._session(proto))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _read_request(self, reader: asyncio.StreamReader, peer: tuple) -> AGIRequest:
-        block = HeaderBlock(self.max_header_lines, self.max_header_bytes)
-        async with asyncio.timeout(self.header_timeout):
-            while True:
-                try:
-                    raw = await reader.readline()
-                except ValueError:
-                    raise AGIProtocolError(f"header line longer than {self.max_line} bytes") from None
-                if not raw.endswith(b"\n"):
-                    raise AGIProtocolError(f"connection closed after {len(block.env)} header line(s), "
-                                           "before the blank line")
-                if block.add(raw):
-                    break
-        if "agi_network_script" not in block.env and "agi_request" not in block.env:
-            raise AGIProtocolError("header block has neither agi_network_script nor agi_request")
-        return block.request(peer)
-
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: tuple) -> None:
-        where = f"{peer[0]}:{peer[1]}"
+    async def _session(self, proto: "_Connection") -> None:
+        where = f"{proto.peer[0]}:{proto.peer[1]}"
         try:
-            request = await self._read_request(reader, peer)
+            async with asyncio.timeout(self.header_timeout):
+                call = await proto.header_done
         except TimeoutError:
             self.stats["header_timeout"] += 1
             log.warning("FastAGI %s: no complete agi_* block within %g s: closed", where, self.header_timeout)
-            writer.transport.abort()
+            proto.transport.abort()
             return
-        except (AGIProtocolError, ConnectionError, OSError) as exc:
+        except AGIProtocolError as exc:
             self.stats["bad_header"] += 1
             log.warning("FastAGI %s: bad header block: %s: closed", where, exc)
-            writer.transport.abort()
+            proto.transport.abort()
             return
         except asyncio.CancelledError:
-            writer.transport.abort()
+            proto.transport.abort()
             raise
 
-        call = AGICall(request, reader, writer, timeouts=self.timeouts)
+        request = call.request
         flow = self.router.resolve(request.path)
         name = getattr(flow, "__name__", repr(flow))
         log.debug("FastAGI %s: %s %r -> %s", where, request.uniqueid, request.script, name)
@@ -240,6 +221,67 @@ class FastAGIServer:
         except asyncio.CancelledError:
             call.abort()
             raise
+
+
+class _Connection(LineProtocol):
+    """One Asterisk connection: the agi_* block first, then every line to the call's channel."""
+
+    def __init__(self, server: FastAGIServer) -> None:
+        super().__init__(server.max_line)
+        self.server = server
+        self.peer: tuple = ("?", 0)
+        self.block = HeaderBlock(server.max_header_lines, server.max_header_bytes)
+        self.header_done: asyncio.Future[AGICall] | None = None
+        self.call: AGICall | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        self.peer = tuple(peer[:2])
+        if not self.server._admit(self.peer):
+            transport.abort()
+            return
+        self.transport = transport  # type: ignore[assignment]
+        self.header_done = asyncio.get_running_loop().create_future()
+        self.server._start(self)
+
+    def line_received(self, raw: bytes) -> None:
+        if self.call is not None:
+            self.call.feed_line(raw)
+            return
+        if self.header_done is None or self.header_done.done():
+            return  # refused, or the header failed: the session is closing it
+        try:
+            if not self.block.add(raw):
+                return
+            if "agi_network_script" not in self.block.env and "agi_request" not in self.block.env:
+                raise AGIProtocolError("header block has neither agi_network_script nor agi_request")
+        except AGIProtocolError as exc:
+            self.header_done.set_exception(exc)
+            return
+        self.call = AGICall(self.block.request(self.peer), self.transport, timeouts=self.server.timeouts)
+        self.header_done.set_result(self.call)
+
+    def line_too_long(self) -> None:
+        self._buf.clear()
+        exc = AGIProtocolError(f"line longer than {self.max_line} bytes")
+        if self.call is not None:
+            self.call.fail(exc)
+        elif self.header_done is not None and not self.header_done.done():
+            self.header_done.set_exception(exc)
+
+    def eof_received(self) -> bool:
+        self._lost()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost()
+
+    def _lost(self) -> None:
+        if self.call is not None:
+            self.call.feed_eof()
+        elif self.header_done is not None and not self.header_done.done():
+            self.header_done.set_exception(AGIProtocolError(
+                f"connection closed after {len(self.block.env)} header line(s), before the blank line"))
 
 
 def new_event_loop(use_uvloop: bool | None = None) -> asyncio.AbstractEventLoop:
