@@ -300,3 +300,17 @@ async def test_joinempty_no_refuses_at_once_when_no_member_is_free(paused: bool)
     await conn.finish()
     await task
     await peer.close()
+
+
+async def test_syntax_errors_get_the_multiline_520_and_gosub_sends_100_trying_first():
+    line, peer, task = await start(Callee())
+    conn = await peer.next()
+    assert await conn.cmd("STREAM FILE beep") == "520-Invalid command syntax.  Proper usage follows:"
+    assert (await conn.line()).startswith("Send the given file")
+    assert await conn.line() == "520 End of proper usage."
+    assert await conn.cmd("GOSUB sub s 1") == "100 result=0 Trying..."
+    assert await conn.line() == "200 result=0 Gosub complete"
+    assert await conn.cmd("EXEC NoSuchApplication foo") == "200 result=-2"
+    await conn.finish()
+    await task
+    await peer.close()

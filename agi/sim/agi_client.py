@@ -30,7 +30,7 @@ AGI_VERSION = "22.10.1"  # the Asterisk the traces were captured from
 AGI_PORT = 4573  # FastAGI default port (res_agi.c AGI_PORT)
 CONNECT_TIMEOUT = 2.0  # res_agi.c MAX_AGI_CONNECT: 2000 ms to connect to a FastAGI server
 SAMPLE_RATE = 8000  # endpos is in 8 kHz samples (slin/ulaw prompts)
-DEFAULT_GETDATA_TIMEOUT = 2.0  # ast_app_getdata: no timeout given and no pbx dtimeout -> 2 s  # noqa: E501
+DEFAULT_GETDATA_TIMEOUT = 2.0  # app.c ast_app_getdata: no timeout given -> 2 s between digits
 
 SUCCESS, FAILURE, HANGUP = "SUCCESS", "FAILURE", "HANGUP"  # AGISTATUS values
 
@@ -781,7 +781,7 @@ async def _app_dial(s: AgiSession, data: str) -> int:
     set_var(s.line, "DIALEDTIME", str(int(end - start)))
     set_var(s.line, "ANSWEREDTIME", str(int(end - answered)))
     set_var(s.line, "DIALSTATUS", "ANSWER")
-    return -1 if ok else -1
+    return -1  # app_dial returns -1 when the called party hangs up: read DIALSTATUS (SPEC.md)
 
 
 async def _app_queue(s: AgiSession, data: str) -> int:
