@@ -1,0 +1,110 @@
+"""The whole product on one machine: Asterisk simulator + FastAGI server + originator, on loopback.
+
+``dialer demo`` and the end-to-end tests use it; ``dialer run`` is the same minus the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from typing import Callable
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agi.ami.client import AMIClient
+from agi.db.models import Campaign, CampaignContact, DialerCampaign
+from agi.fastagi import FastAGIServer
+from agi.flows import build_router
+from agi.originator.dialer import Originator
+from agi.outcomes import CampaignState, ContactState
+from agi.settings import Settings
+from agi.sim.scenarios import ScenarioPlan
+from agi.sim.simulator import Simulator
+
+log = logging.getLogger("agi.local")
+
+OPEN_STATES = (ContactState.PENDING.value, ContactState.DIALING.value, ContactState.IN_CALL.value,
+               ContactState.WAITING_AGENT.value)
+
+
+class LocalStack:
+    def __init__(self, engine: AsyncEngine, *, plan: ScenarioPlan, queues: dict | None = None,
+                 speed: float = 100.0, dialer: str = "local", lines: int = 30, cps: float = 20.0,
+                 ami_secret: str = "secret", tick: float = 0.05) -> None:
+        self.engine = engine
+        self.plan, self.queues, self.speed = plan, queues or {}, speed
+        self.dialer_name, self.lines, self.cps = dialer, lines, cps
+        self.ami_secret = ami_secret
+        self.tick = tick
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> "LocalStack":
+        self.server = FastAGIServer(build_router(Settings(), self.engine), port=0, max_sessions=5000)
+        await self.server.start()
+        self.sim = Simulator(agi_port=self.server.port, speed=self.speed, plan=self.plan,
+                             queues=self.queues, ami_port=0, ami_secret=self.ami_secret)
+        await self.sim.start()
+        self.ami = AMIClient("127.0.0.1", self.sim.ami_port, "dialer", self.ami_secret,
+                             action_timeout=5.0, ping_interval=2.0, backoff=(0.1, 2.0))
+        await self.ami.connect()
+        self.originator = Originator(
+            self.engine, self.ami, self.dialer_name, agi_address=f"127.0.0.1:{self.server.port}",
+            clock=self.sim.clock.now, tick=self.tick, lines=self.lines, cps=self.cps,
+            dial_template="PJSIP/{number}@trunk")
+        await self.originator.start()
+        return self
+
+    async def assign(self, campaign_id: int, lines: int | None = None) -> None:
+        """Assign the campaign to this dialer and start it (as `campaign assign` + `campaign start`)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(DialerCampaign.__table__).values(
+                dialer_id=self.originator.dialer.id, campaign_id=campaign_id, lines=lines,
+                state=CampaignState.SCHEDULED.value))
+            await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == campaign_id)
+                               .values(state=CampaignState.RUNNING.value))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.originator.run(self._stop, drain_deadline=30.0))
+
+    async def open_contacts(self, campaign_id: int) -> int:
+        cc = CampaignContact.__table__
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(func.count()).where(
+                cc.c.campaign_id == campaign_id, cc.c.state.in_(OPEN_STATES)))).scalar_one()
+
+    async def settle(self, campaign_id: int, *, timeout: float = 120.0, retry_horizon_s: float = 0.0,
+                     progress: Callable[[int], None] | None = None) -> None:
+        """Wait until no contact is pending or in a call, no call is up, and no retry falls due
+        within ``retry_horizon_s`` simulated seconds."""
+        cc = CampaignContact.__table__
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            open_ = await self.open_contacts(campaign_id)
+            if progress:
+                progress(open_)
+            if open_ == 0 and not self.originator.tracker.calls:
+                horizon = dt.datetime.fromtimestamp(self.sim.clock.now() + retry_horizon_s, dt.timezone.utc)
+                async with self.engine.connect() as conn:
+                    due_soon = (await conn.execute(select(func.count()).where(
+                        cc.c.campaign_id == campaign_id, cc.c.state == ContactState.RETRY_SCHEDULED.value,
+                        cc.c.next_attempt_at <= horizon))).scalar_one()
+                if not due_soon:
+                    return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"campaign {campaign_id} did not settle in {timeout:g} s "
+                           f"({await self.open_contacts(campaign_id)} contacts still open)")
+
+    async def __aexit__(self, *exc) -> None:
+        self._stop.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, 40)
+            except (TimeoutError, Exception):  # noqa: BLE001 - shutting down anyway
+                log.exception("originator did not stop cleanly")
+        await self.ami.close()
+        await self.sim.stop()
+        await self.server.shutdown(5.0)

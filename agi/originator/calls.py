@@ -1,0 +1,79 @@
+"""This dialer's calls in progress, kept from the AMI events: one line each until its Hangup.
+
+An attempt's channels carry its id as Uniqueid (``<id>`` and, for Local channels,
+``<id>;2``), so every Newchannel/Hangup/queue event ties back to the attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from agi.ami.client import attempt_id_from_uniqueid
+
+
+@dataclass
+class Call:
+    attempt_id: str
+    campaign_id: int
+    membership_id: int
+    number: str
+    sent_at: float  # clock seconds when the Originate was sent
+    answered_at: float | None = None
+    channel_created: bool = False
+    causes: list[int] = field(default_factory=list)  # Q.850 causes of its channels' Hangups, in order
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # the main channel hung up
+    verdict: bool | None = None  # True person, False machine/fax/other, None not known yet
+    queued_at: float | None = None  # joined the agent queue
+    routed: bool = False  # connected or dropped already fed to the pacing history
+    uncertain: bool = False  # the Originate's fate is unknown (AMI lost): resolve, never re-send
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at is not None
+
+
+class CallTracker:
+    def __init__(self) -> None:
+        self.calls: dict[str, Call] = {}
+
+    def add(self, call: Call) -> Call:
+        self.calls[call.attempt_id] = call
+        return call
+
+    def get(self, uniqueid: str | None) -> Call | None:
+        return self.calls.get(attempt_id_from_uniqueid(uniqueid or ""))
+
+    def remove(self, attempt_id: str) -> None:
+        self.calls.pop(attempt_id, None)
+
+    def active(self, campaign_id: int | None = None) -> list[Call]:
+        """Calls holding a line: sent and not hung up yet (optionally of one campaign)."""
+        return [c for c in self.calls.values()
+                if not c.ended.is_set() and (campaign_id is None or c.campaign_id == campaign_id)]
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    # --- AMI events --------------------------------------------------------------------
+
+    def on_newchannel(self, event: dict) -> None:
+        call = self.get(event.get("Uniqueid"))
+        if call is not None:
+            call.channel_created = True
+
+    def on_hangup(self, event: dict) -> Call | None:
+        """Record the cause; the call ends when its main channel (Uniqueid = attempt id) hangs up."""
+        uniqueid = event.get("Uniqueid") or ""
+        call = self.get(uniqueid)
+        if call is None:
+            return None
+        call.channel_created = True
+        try:
+            call.causes.append(int(event.get("Cause", "0") or 0))
+        except ValueError:
+            pass
+        if uniqueid == call.attempt_id:
+            call.ended.set()
+            return call
+        return None

@@ -1,0 +1,554 @@
+"""The dial loop of one dialer (one Asterisk box): claim, check, pace, Originate, classify failures.
+
+Every tick it works out each assigned campaign's state (agi.rules.lifecycle), asks the pure
+pacing function how many calls to start, claims that many due contacts, checks each again
+right before dialing (DNC list, calling window, allowed countries), commits the attempt row,
+then sends ``Originate`` with ``ChannelId`` = the attempt id. Calls that never reach the
+dialplan get their result here (Reason + Q.850 causes); answered ones belong to the FastAGI
+flows. An Originate is sent at most once: after an AMI loss its fate is found from channel
+state, never by sending it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agi.ami.client import AMIClient, OriginateResult
+from agi.ami.errors import AMIActionError, AMIConnectionLost, AMIError, AMINotConnected, AMITimeout
+from agi.db import attempts as db
+from agi.db.claim import claim_due, release_claim
+from agi.originator import store
+from agi.originator.calls import Call, CallTracker
+from agi.originator.limits import TokenBucket
+from agi.outcomes import AmdStatus, CampaignMode, CampaignState, Result, Routing
+from agi.rules.classify import classify_failure, first_cause
+from agi.rules.lifecycle import HEARTBEAT_STALE_AFTER_S, DialerView, dialer_state, may_dial
+from agi.rules.pacing import PacingHistory, PacingState, calls_to_start
+from agi.rules.predial import Dialable, DialPolicy, check_contact
+from agi.rules.window import CallingWindow
+
+log = logging.getLogger("agi.originator")
+
+MIN_RING_TIMEOUT_S = 15  # abandonment rule (FTC TSR 310.4(b)(4)(iii)): ring at least 15 s
+HANGUP_GRACE_S = 3.0  # wait this long (real) for a failed call's Hangup events and their causes
+ANSWERED_GRACE_S = 10.0  # after an answered call hangs up, the FastAGI flows have this long to report
+
+
+def as_dt(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+
+
+@dataclass
+class CampaignRun:
+    """One assigned campaign as this dialer works it."""
+
+    row: object  # the Campaign row (+ lines_here, state_here)
+    state: CampaignState
+    bucket: TokenBucket
+    history: PacingHistory = field(default_factory=PacingHistory)
+    policy: DialPolicy | None = None
+    window: CallingWindow | None = None
+    nothing_due_until: float = 0.0  # real time: no claim before (nothing was due)
+    no_agents_since: float | None = None  # clock time since when no agent was available
+    agents: dict = field(default_factory=dict)  # logged_in, available, in_call, in_acw, waiting
+    acw_pending: list = field(default_factory=list)  # (clock time of AgentComplete, talk seconds)
+    dropped_window: int = 0
+    live_window: int = 0
+    work_left: bool = True
+
+    @property
+    def id(self) -> int:
+        return self.row.id
+
+    @property
+    def lines_here(self) -> int:
+        return self.row.lines_here if self.row.lines_here is not None else self.row.lines
+
+
+class Originator:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        ami: AMIClient,
+        dialer: str,
+        *,
+        agi_address: str,
+        clock: Callable[[], float] = time.time,
+        tick: float = 0.2,
+        lines: int | None = None,
+        cps: float | None = None,
+        dial_template: str | None = None,
+        context: str = "dialer-outbound",
+    ) -> None:
+        self.engine = engine
+        self.ami = ami
+        self.name = dialer
+        self.agi_address = agi_address
+        self.clock = clock
+        self.tick = tick
+        self.context = context
+        self._config = dict(lines=lines, cps=cps, dial_template=dial_template)
+        self.tracker = CallTracker()
+        self.campaigns: dict[int, CampaignRun] = {}
+        self.dialer: store.DialerRow | None = None
+        self.bucket: TokenBucket | None = None
+        self.dialing = True
+        self.stats = {"originated": 0, "failed": 0, "answered": 0, "predial": 0, "deferred": 0,
+                      "reconciled": 0, "uncertain": 0}
+        self._tasks: set[asyncio.Task] = set()
+        self._last = {"refresh": 0.0, "heartbeat": 0.0, "drops": 0.0, "reconcile": 0.0}
+
+    # ------------------------------------------------------------------ running
+
+    async def start(self) -> None:
+        """Register the dialer, subscribe to events, resolve what a previous run left."""
+        async with self.engine.begin() as conn:
+            self.dialer = await store.ensure_dialer(
+                conn, self.name, ami_host=self.ami.host, ami_port=self.ami.port, **self._config)
+            await store.heartbeat(conn, self.dialer.id, self._wall())
+        self.bucket = TokenBucket(self.dialer.cps, now=self.clock())
+        self.ami.on_event("Newchannel", self.tracker.on_newchannel)
+        self.ami.on_event("Hangup", self._on_hangup)
+        self.ami.on_event("QueueCallerJoin", self._on_queue_join)
+        self.ami.on_event("AgentConnect", self._on_agent_connect)
+        self.ami.on_event("AgentComplete", self._on_agent_complete)
+        self.ami.on_event("OriginateResponse", self._on_late_originate_response)
+        from agi.originator.reconciler import reconcile
+
+        await reconcile(self, startup=True)
+
+    async def run(self, stop: asyncio.Event, drain_deadline: float = 60.0) -> None:
+        """Dial until ``stop`` is set, then let calls in progress finish (up to the deadline)."""
+        if self.dialer is None:
+            await self.start()
+        while not stop.is_set():
+            try:
+                await self.step()
+            except AMIError as exc:
+                log.warning("dialer %s: AMI: %s", self.name, exc)
+            except Exception:
+                log.exception("dialer %s: tick failed; going on", self.name)
+            try:
+                await asyncio.wait_for(stop.wait(), self.tick)
+            except TimeoutError:
+                pass
+        self.dialing = False
+        log.info("dialer %s: stopping; %d call(s) in progress", self.name, len(self.tracker.active()))
+        deadline = time.monotonic() + drain_deadline
+        while len(self.tracker) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            await self._housekeeping(force_verdicts=True)
+        await self.close()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def step(self) -> None:
+        """One tick: housekeeping, then dial what each running campaign's pacing allows."""
+        await self._housekeeping()
+        if not (self.dialing and self.ami.connected):
+            return
+        for run in list(self.campaigns.values()):
+            if may_dial(run.state):
+                await self._dial_campaign(run)
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def _wall(self) -> dt.datetime:
+        """Heartbeats use the wall clock whatever the simulation speed."""
+        return dt.datetime.now(dt.timezone.utc)
+
+    def _due(self, what: str, every: float) -> bool:
+        now = time.monotonic()
+        if now - self._last[what] >= every:
+            self._last[what] = now
+            return True
+        return False
+
+    async def _housekeeping(self, force_verdicts: bool = False) -> None:
+        if self._due("heartbeat", 5.0):
+            async with self.engine.begin() as conn:
+                await store.heartbeat(conn, self.dialer.id, self._wall())
+                dead = await store.stop_dead_dialers(
+                    conn, self.dialer.id, self._wall() - dt.timedelta(seconds=HEARTBEAT_STALE_AFTER_S))
+            for what in dead:
+                log.warning("dialer %s: %s stopped_by_dialer (heartbeat stale)", self.name, what)
+        if self._due("refresh", 1.0):
+            await self._refresh_campaigns()
+        if self._due("drops", 2.0):
+            await self._refresh_drop_counts()
+        if self._due("reconcile", 30.0):
+            from agi.originator.reconciler import reconcile
+
+            await reconcile(self)
+        await self._poll_agents()
+        await self._poll_verdicts()
+
+    async def _refresh_campaigns(self) -> None:
+        """Reload assigned campaigns and move each one's state on this dialer (seed 003)."""
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            rows = await store.assigned_campaigns(conn, self.dialer.id)
+            seen = set()
+            for row in rows:
+                seen.add(row.id)
+                run = self.campaigns.get(row.id)
+                if run is None:
+                    run = CampaignRun(row=row, state=CampaignState(row.state_here),
+                                      bucket=TokenBucket(row.cps, now=now))
+                    self.campaigns[row.id] = run
+                if run.row.cps != row.cps:
+                    run.bucket.set_rate(row.cps)
+                run.row = row
+                run.policy = DialPolicy.from_campaign(row)
+                run.window = CallingWindow.from_campaign(row)
+                run.work_left = await store.work_left(conn, row.id)
+                new = dialer_state(self._view(run, now))
+                if new is not run.state or row.state_here != new.value:
+                    if new is not run.state:
+                        log.info("dialer %s: campaign %s %s -> %s", self.name, row.name, run.state.value, new.value)
+                    run.state = new
+                    await store.set_dialer_state(conn, self.dialer.id, row.id, new, as_dt(now))
+                    if new is CampaignState.COMPLETED:
+                        await store.complete_if_all_done(conn, row.id, as_dt(now))
+            for gone in set(self.campaigns) - seen:
+                del self.campaigns[gone]
+
+    def _view(self, run: CampaignRun, now: float) -> DialerView:
+        row = run.row
+        in_schedule = True
+        if row.schedule:
+            in_schedule = CallingWindow(dt.time(0), dt.time(0), row.schedule, row.schedule_tz).allowed_at(
+                as_dt(now), ("UTC",))
+        no_agents_for = 0.0
+        if row.queue_name and run.no_agents_since is not None:
+            no_agents_for = now - run.no_agents_since
+        return DialerView(
+            campaign_state=CampaignState(row.state), now=as_dt(now), start_at=row.start_at,
+            stop_at=row.stop_at, in_schedule=in_schedule, lines=run.lines_here,
+            work_left=run.work_left, calls_in_progress=len(self.tracker.active(row.id)),
+            agent_campaign=bool(row.queue_name), no_agents_for_s=no_agents_for,
+        )
+
+    async def _refresh_drop_counts(self) -> None:
+        now = self.clock()
+        async with self.engine.connect() as conn:
+            for run in self.campaigns.values():
+                since = as_dt(now - run.row.drop_window_hours * 3600)
+                run.dropped_window, run.live_window = await store.drop_counts(conn, run.id, since)
+
+    async def _poll_agents(self) -> None:
+        """QueueSummary + QueueStatus of each agent campaign's queue: who is free, in call, in ACW."""
+        queues = {r.row.queue_name for r in self.campaigns.values()
+                  if r.row.queue_name and r.state in (CampaignState.RUNNING, CampaignState.PAUSED_NO_AGENTS)}
+        if not queues or not self.ami.connected:
+            return
+        now = self.clock()
+        for queue in queues:
+            try:
+                summary = await self.ami.queue_summary(queue)
+                status = await self.ami.action({"Action": "QueueStatus", "Queue": queue})
+            except AMIError as exc:
+                log.debug("queue %s: %s", queue, exc)
+                continue
+            row = next((s for s in summary if s.get("Queue") == queue), None)
+            members = [m for m in status if m.get("Event") == "QueueMember"]
+            logged_in = int(row.get("LoggedIn", 0)) if row else 0
+            available = int(row.get("Available", 0)) if row else 0
+            waiting = int(row.get("Callers", 0)) if row else 0
+            in_call = sum(1 for m in members if str(m.get("InCall", "0")) == "1")
+            paused = sum(1 for m in members if str(m.get("Paused", "0")) == "1" and str(m.get("InCall", "0")) != "1")
+            in_acw = max(0, logged_in - available - in_call - paused)
+            for run in self.campaigns.values():
+                if run.row.queue_name != queue:
+                    continue
+                # agents whose wrap-up ended: the oldest pending AgentCompletes, first in first out
+                while len(run.acw_pending) > in_acw:
+                    done_at, talk = run.acw_pending.pop(0)
+                    run.history.agent_freed(now, talk, max(0.0, now - done_at))
+                run.agents = dict(logged_in=logged_in, available=available, in_call=in_call,
+                                  in_acw=in_acw, waiting=waiting)
+                if available > 0:
+                    run.no_agents_since = None
+                elif run.no_agents_since is None:
+                    run.no_agents_since = now
+
+    async def _poll_verdicts(self) -> None:
+        """AMD verdicts and routing the FastAGI flows wrote for answered calls: pacing history."""
+        pending = [c.attempt_id for c in self.tracker.calls.values()
+                   if c.answered and (c.verdict is None or (c.verdict and not c.routed))]
+        if not pending:
+            return
+        async with self.engine.connect() as conn:
+            rows = await store.verdicts(conn, pending[:500])
+        now = self.clock()
+        for r in rows:
+            call = self.tracker.calls.get(r.id)
+            run = self.campaigns.get(call.campaign_id) if call else None
+            if call is None or run is None:
+                continue
+            if call.verdict is None and (r.amd_status or r.result):
+                human = r.amd_status in (AmdStatus.HUMAN.value, AmdStatus.NOTSURE.value) and \
+                    r.result in (None, Result.LIVE_ANSWER.value)
+                call.verdict = human
+                run.history.answered(now, call.answered_at - call.sent_at, human)
+            if call.verdict and not call.routed and r.routing:
+                call.routed = True
+                if r.routing == Routing.DROPPED.value:
+                    run.history.dropped(now)
+            if call.verdict is not None and r.result and not call.verdict:
+                call.routed = True
+
+    # ------------------------------------------------------------------ AMI events
+
+    def _on_hangup(self, event: dict) -> None:
+        call = self.tracker.on_hangup(event)
+        if call is not None and call.answered:
+            self._spawn(self._after_answered_hangup(call))
+
+    def _on_queue_join(self, event: dict) -> None:
+        call = self.tracker.get(event.get("Uniqueid"))
+        run = self.campaigns.get(call.campaign_id) if call else None
+        if call is None or run is None or call.queued_at is not None:
+            return
+        now = self.clock()
+        call.queued_at = now
+        run.history.to_agent(now, now - (call.answered_at or now))
+
+    def _on_agent_connect(self, event: dict) -> None:
+        call = self.tracker.get(event.get("Uniqueid"))
+        run = self.campaigns.get(call.campaign_id) if call else None
+        if call is None or run is None or call.routed:
+            return
+        call.routed = True
+        run.history.connected(self.clock())
+
+    def _on_agent_complete(self, event: dict) -> None:
+        call = self.tracker.get(event.get("Uniqueid"))
+        run = self.campaigns.get(call.campaign_id) if call else None
+        if run is None:
+            return
+        try:
+            talk = float(event.get("TalkTime", 0) or 0)
+        except ValueError:
+            talk = 0.0
+        run.acw_pending.append((self.clock(), talk))
+
+    def _on_late_originate_response(self, event: dict) -> None:
+        """An OriginateResponse whose originate() gave up (AMI trouble): resolve, never re-send."""
+        call = self.tracker.get(event.get("Uniqueid") or event.get("ActionID", "").removeprefix("orig-"))
+        if call is None or not call.uncertain:
+            return
+        result = OriginateResult.from_event(event)
+        call.uncertain = False
+        self._spawn(self._settle(call, result))
+
+    # ------------------------------------------------------------------ dialing
+
+    async def _dial_campaign(self, run: CampaignRun) -> None:
+        now = self.clock()
+        if time.monotonic() < run.nothing_due_until:
+            return
+        ours = self.tracker.active(run.id)
+        lines_free = min(self.dialer.lines - len(self.tracker.active()), run.lines_here - len(ours))
+        cps_budget = min(self.bucket.available(now), run.bucket.available(now))
+        if lines_free <= 0 or cps_budget <= 0:
+            return
+        agents = run.agents
+        ringing = tuple(now - c.sent_at for c in ours if not c.answered)
+        waiting = sum(1 for c in ours if c.queued_at is not None and not c.routed)
+        detecting = sum(1 for c in ours if c.answered and c.queued_at is None and c.verdict is not False
+                        and not c.routed)
+        mode = CampaignMode(run.row.mode)
+        if not run.row.queue_name:
+            mode = CampaignMode.BROADCAST  # no agents: nothing to pace against
+        state = PacingState(
+            mode=mode, now=now, lines_free=lines_free, cps_budget=cps_budget, ringing_ages=ringing,
+            detecting=detecting, queue_waiting=waiting,
+            agents_logged_in=agents.get("logged_in", 0), agents_available=agents.get("available", 0),
+            agents_in_call=agents.get("in_call", 0), agents_in_acw=agents.get("in_acw", 0),
+            acw_ages=tuple(now - t for t, _ in run.acw_pending),
+            ratio=run.row.pacing_ratio, drop_timeout=run.row.drop_timeout,
+            stats=run.history.stats(now), dropped_window=run.dropped_window,
+            live_window=run.live_window, drop_cap_pct=run.row.drop_cap_pct,
+            drop_window_hours=run.row.drop_window_hours,
+        )
+        n = calls_to_start(state)
+        if n <= 0:
+            return
+        async with self.engine.begin() as conn:
+            claimed = await claim_due(conn, run.id, self.name, n, as_dt(now))
+        if not claimed:
+            run.nothing_due_until = time.monotonic() + 1.0
+            return
+        await self._check_and_dial(run, claimed, now)
+
+    async def _check_and_dial(self, run: CampaignRun, claimed: list, now: float) -> None:
+        """The pre-dial check right before dialing, then one committed attempt per call, then Originate."""
+        when = as_dt(now)
+        to_dial: list[tuple] = []
+        async with self.engine.begin() as conn:
+            contacts = await store.contacts_for(conn, [c.contact_id for c in claimed])
+            checks = {}
+            for c in claimed:
+                phones, flag = contacts.get(c.contact_id, ({}, False))
+                checks[c.membership_id] = check_contact(phones, flag, run.policy)
+            # the DNC list, again, right before dialing (a number added mid-campaign is never dialed)
+            listed = await store.dnc_numbers(conn, [d.number for d in checks.values() if isinstance(d, Dialable)])
+            for c in claimed:
+                checked = checks[c.membership_id]
+                if isinstance(checked, Dialable) and checked.number in listed:
+                    checked = Result.DNC
+                if not isinstance(checked, Dialable):
+                    self.stats["predial"] += 1
+                    await db.record_predial(conn, c.membership_id, run.id, c.contact_id, checked,
+                                            "checked right before dialing", when,
+                                            number=c.number, dialer=self.name)
+                    continue
+                zones = checked.timezones or ((c.timezone,) if c.timezone else ())
+                if not run.window.allowed_at(when, zones):
+                    self.stats["deferred"] += 1
+                    later = run.window.next_allowed(when, zones)
+                    await release_claim(conn, c.membership_id, next_attempt_at=later, now=when)
+                    if later is None:
+                        log.info("campaign %s: %s never inside its calling window; left for the admin",
+                                 run.row.name, checked.number)
+                    continue
+                if self.bucket.available(now) < 1 or run.bucket.available(now) < 1:
+                    await release_claim(conn, c.membership_id, next_attempt_at=None, now=when)
+                    continue
+                self.bucket.take(now)
+                run.bucket.take(now)
+                attempt_id = await db.start_attempt(
+                    conn, c.membership_id, campaign_id=run.id, contact_id=c.contact_id,
+                    dialer=self.name, number=checked.number, attempt_no=c.attempts + 1, now=when)
+                to_dial.append((attempt_id, c, checked.number))
+        # committed: every attempt row exists before its Originate is sent
+        for attempt_id, c, number in to_dial:
+            call = self.tracker.add(Call(attempt_id, run.id, c.membership_id, number, sent_at=now))
+            run.history.placed(now)
+            self._spawn(self._originate(run, call, c.contact_id))
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _originate(self, run: CampaignRun, call: Call, contact_id: int) -> None:
+        row = run.row
+        timeout = max(MIN_RING_TIMEOUT_S, row.ring_timeout)
+        variables = {"__ATTEMPT_ID": call.attempt_id, "CAMPAIGN_ID": row.id, "CONTACT_ID": contact_id,
+                     "__DIALER_AGI": self.agi_address}
+        channel = self.dialer.dial_template.format(number=call.number)
+        self.stats["originated"] += 1
+        log.info("attempt %s: originate %s (campaign %s)", call.attempt_id, channel, row.name)
+        try:
+            result = await self.ami.originate(
+                channel=channel, context=self.context, exten="s", priority=1, timeout_ms=timeout * 1000,
+                caller_id=row.caller_id or None, channel_id=call.attempt_id, variables=variables,
+                action_id=f"orig-{call.attempt_id}")
+        except AMINotConnected as exc:
+            # nothing was sent: not a call; the contact is due again at once, no attempt counted
+            await self._finish(call, Result.SERVICE_ERROR, detail=f"AMI not connected: {exc}")
+            return
+        except (AMITimeout, AMIConnectionLost) as exc:
+            # sent, fate unknown: never re-sent; the events or the reconciler will tell
+            call.uncertain = True
+            self.stats["uncertain"] += 1
+            log.warning("attempt %s: originate outcome unknown (%s); resolving from channel state",
+                        call.attempt_id, exc)
+            self._spawn(self._resolve_uncertain(call))
+            return
+        except AMIActionError as exc:
+            await self._finish(call, Result.SERVICE_ERROR, detail=f"Originate refused: {exc}")
+            return
+        await self._settle(call, result)
+
+    async def _settle(self, call: Call, result: OriginateResult) -> None:
+        """OriginateResponse in hand: answered calls go on in the dialplan, failures end here."""
+        if result.success:
+            self.stats["answered"] += 1
+            call.answered_at = self.clock()
+            async with self.engine.begin() as conn:
+                await db.mark_answered(conn, call.attempt_id, as_dt(call.answered_at))
+            if call.ended.is_set():  # hung up before we got here
+                self._spawn(self._after_answered_hangup(call))
+            return
+        self.stats["failed"] += 1
+        if call.channel_created:  # its Hangup (with the Q.850 cause) follows the OriginateResponse
+            try:
+                await asyncio.wait_for(call.ended.wait(), HANGUP_GRACE_S)
+            except TimeoutError:
+                pass
+        outcome = classify_failure(result.reason, call.causes, call.channel_created)
+        run = self.campaigns.get(call.campaign_id)
+        if run is not None:
+            run.history.unanswered(self.clock(), self.clock() - call.sent_at)
+        await self._finish(call, outcome, originate_reason=result.reason, hangup_cause=first_cause(call.causes))
+
+    async def _finish(self, call: Call, result: Result, **fields) -> None:
+        async with self.engine.begin() as conn:
+            await db.finish_attempt(conn, call.attempt_id, result, ended_at=as_dt(self.clock()), **fields)
+        self.tracker.remove(call.attempt_id)
+
+    async def _after_answered_hangup(self, call: Call) -> None:
+        """The line is free at hang-up; the flows report the result, or we do after a grace."""
+        deadline = time.monotonic() + ANSWERED_GRACE_S
+        while True:
+            async with self.engine.connect() as conn:
+                attempt = await db.get_attempt(conn, call.attempt_id)
+            if attempt is None or attempt.result is not None or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.25)
+        if attempt is not None and attempt.result is None:
+            async with self.engine.begin() as conn:
+                await db.finish_attempt(conn, call.attempt_id, Result.OTHER, ended_at=as_dt(self.clock()),
+                                        hangup_cause=first_cause(call.causes),
+                                        detail="answered, but the FastAGI flows never reported a result")
+        self.tracker.remove(call.attempt_id)
+
+    async def _resolve_uncertain(self, call: Call) -> None:
+        """An Originate whose response was lost: wait for the events, else ask Asterisk."""
+        while call.uncertain:
+            if call.ended.is_set():
+                break
+            if self.ami.connected:
+                try:
+                    channels = await self.ami.core_show_channels()
+                except AMIError:
+                    channels = None
+                if channels is not None:
+                    alive = any((ch.get("Uniqueid") or "").split(";")[0] == call.attempt_id for ch in channels)
+                    if alive:
+                        if not call.answered:
+                            call.answered_at = self.clock()  # it is up: the dialplan has it
+                        call.uncertain = False
+                        return
+                    if not call.ended.is_set():
+                        break
+            await asyncio.sleep(1.0)
+        if not call.uncertain:
+            return
+        call.uncertain = False
+        if call.answered or call.ended.is_set() and call.causes:
+            # a channel existed: classify by its causes (answered ones: the flows may have reported)
+            async with self.engine.connect() as conn:
+                attempt = await db.get_attempt(conn, call.attempt_id)
+            if attempt is not None and attempt.result is not None:
+                self.tracker.remove(call.attempt_id)
+                return
+        result = classify_failure(None, call.causes, channel_created=bool(call.causes))
+        await self._finish(call, result if call.causes else Result.OTHER,
+                           hangup_cause=first_cause(call.causes),
+                           detail="AMI lost before the OriginateResponse; resolved from channel state")
