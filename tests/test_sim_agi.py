@@ -95,7 +95,7 @@ async def start(callee: Callee, *, events=None, queues=None, server_timeout=10.0
 
 
 async def test_key_pressed_during_exec_playback_is_lost_and_the_next_one_is_heard():
-    line, peer, task = await start(Callee(keys=(KeyPress("5", 1.0, prompt=0), KeyPress("1", 3.6, prompt=0))))
+    line, peer, task = await start(Callee(keys=(KeyPress("5", 1.0, prompt=0), KeyPress("1", 4.5, prompt=0))))
     conn = await peer.next()
     assert await conn.cmd("EXEC Playback dialer/message") == "200 result=0"  # 3 s, the 5 is lost
     assert await conn.cmd("WAIT FOR DIGIT 3000") == "200 result=49"
@@ -270,10 +270,13 @@ async def test_queue_summary_counts_ringing_and_paused_members_as_not_available(
     assert queues.pause("PJSIP/nobody", True) is False
     line, peer, task = await start(Callee(), queues=queues)
     conn = await peer.next()
-    conn.writer.write(b"EXEC Queue sales,,,,4\n")
+    conn.writer.write(b"EXEC Queue sales,,,,20\n")
     await conn.writer.drain()
-    await asyncio.sleep(0.5 / SPEED * 2)
-    row = queues.summary("sales")[0]
+    for _ in range(200):  # until the caller waits and the free member rings
+        row = queues.summary("sales")[0]
+        if row["Callers"] == "1" and queues.queues["sales"].members[0].ringing:
+            break
+        await asyncio.sleep(0.005)
     assert (row["LoggedIn"], row["Available"], row["Callers"]) == ("2", "0", "1")
     kinds = [e for e, _f in queues.status("sales")]
     assert kinds == ["QueueParams", "QueueMember", "QueueMember", "QueueEntry"]
