@@ -381,6 +381,18 @@ async def test_refused_login_on_reconnect_stops_the_client(peer):
         await client.close()
 
 
+async def test_close_while_reconnecting_leaves_no_socket_and_no_task(peer):
+    client = make_client(peer, action_timeout=5.0)
+    await client.connect()
+    peer.mute = True  # the next session hangs at Login
+    peer.drop()
+    await until(lambda: peer.connections == 2, what="the reconnect")
+    await client.close()
+    await until(lambda: not peer._conns, what="the half-open session to be closed")
+    await asyncio.sleep(0.2)
+    assert peer.connections == 2 and not client.connected
+
+
 async def test_close_does_not_report_a_disconnect_and_refuses_later_actions(peer):
     seen = []
     client = make_client(peer)

@@ -117,6 +117,7 @@ class TracePeer:
     channels_id: str = "csc-b"
     hold_originate_response: bool = False  # ack Originate, keep the rest until release()
     refuse: bool = False  # accept TCP and close at once
+    mute: bool = False  # new connections get the banner and nothing else
     received: list = field(default_factory=list)
     connections: int = 0
     refused: int = 0
@@ -194,6 +195,7 @@ class TracePeer:
             return
         self.connections += 1
         conn = _Conn(writer)
+        conn.stalled = self.mute
         self._conns.append(conn)
         writer.write(self.banner.wire())
         buf = b""

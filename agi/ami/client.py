@@ -273,14 +273,19 @@ class AMIClient:
                 f"{self.where}: cannot connect ({exc.strerror or exc}); check DIALER_AMI_HOST/"
                 "DIALER_AMI_PORT, that Asterisk runs and manager.conf has enabled = yes"
             ) from exc
+        try:
+            await self._login(proto)
+        except BaseException:  # refused, timed out, or close() cancelled us: no half-open socket left
+            proto.transport.abort()
+            raise
+
+    async def _login(self, proto: SafeProtocol) -> None:
         login = self._manager.authenticated_future
         try:
             reply = await self._wait(proto, login, self.action_timeout, "Login")
         except (AMITimeout, AMIConnectionLost) as exc:
-            proto.transport.abort()
             raise AMIConnectError(f"{self.where}: no answer to Login ({exc})") from exc
         if not reply.success:
-            proto.close()
             raise AMIAuthError(
                 f"{self.where}: Asterisk refused the AMI login of user {self.username!r} "
                 f"({reply.get('Message') or reply.get('Response')}). Check DIALER_AMI_USER and "
