@@ -30,7 +30,11 @@ from tests.traces import parse
 
 SPEED = 20.0
 
-HANGS_UP_AT_6S = Callee(hangup_after=6.4)  # callee: Answer, Playback(hello-silence-5s), Hangup(16)
+HANGS_UP_AT_6S = Callee()  # the rig's callee hangs up itself: Answer, Playback(hello-silence-5s), Hangup(16)
+# Lengths of the capture rig's sound files (seconds, from the traces' Playback -> PLAYBACKSTATUS);
+# the long ones are "Hello?"/greeting/CNG plus silence that outlast every call.
+RIG_SOUNDS = {"hello": 0.94, "hello-silence-2s5": 3.44, "hello-silence-5s": 5.94, "human-hello": 30.0,
+              "machine-greeting": 30.0, "fax-cng": 30.0}
 SALES_MEMBER = Member("Local/agent1@agents/n", "Agent One")
 
 
@@ -84,7 +88,7 @@ CASES: dict[str, Case] = {
         "agi-session-queue-joinempty.txt", _answered("human"),
         [QueueConfig("sales", members=[SALES_MEMBER]), QueueConfig("empty", joinempty=False)]),
     "ami-originate-queue-caller-hangup.txt": Case(
-        "agi-session-queue-caller-hangup.txt", _answered("abandon", Callee(hangup_in_queue_after=3.0)),
+        "agi-session-queue-caller-hangup.txt", _answered("abandon"),
         [QueueConfig("sales", members=[Member("Local/agent1@agents/n", "Agent One", answers=False)])]),
     "ami-originate-busy.txt": Case(None, _failed("busy")),
     "ami-originate-congestion.txt": Case(None, _failed("congestion")),
@@ -171,7 +175,7 @@ async def run_trace(name: str) -> tuple[list[str], list[str], Simulator]:
     agi_port = await agi.start()
     sim = Simulator(ami_port=0, ami_user="dialer", ami_secret="dialer-secret", speed=SPEED,
                     plan=ScenarioPlan.table({number: scenario}), dialplan=dialplan,
-                    agi_connect=("127.0.0.1", agi_port), queues=case.queues or None)
+                    agi_connect=("127.0.0.1", agi_port), queues=case.queues or None, sounds=RIG_SOUNDS)
     await sim.start()
     try:
         replay = AmiReplayer(ami_connections(path)[0], timeout=60 / SPEED + 5)

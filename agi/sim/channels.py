@@ -137,6 +137,7 @@ class Channel:
         self.bridge_id = ""
         self.far_leg: "Channel | None" = None  # ;1 of a Local pair: its ;2 half (the far end's side)
         self.faxdetect = False
+        self.playing = False  # a Playback is under way (PLAYBACKSTATUS comes when it ends or is cut)
         self.hangup_handlers: list[tuple[str, str, int, str]] = []
         self.on_hangup_request: Callable[[int], None] | None = None  # set by the call driver
         self.finish_on_hangup = False  # no dialplan of its own (agent legs): Hangup right after the request
@@ -199,9 +200,11 @@ class Channel:
         if far_first:
             # the far end (the ;2 half of a Local pair) hangs up: its events come first (traces)
             assert leg is not None
-            if leg.application == "Playback":
+            if leg.playing:
+                leg.playing = False
                 leg.set_var("PLAYBACKSTATUS", "SUCCESS")
-            leg.newexten("Hangup", str(cause), priority=leg.priority + 1)
+            if leg.application != "Hangup":  # the callee's own Hangup() step already said so
+                leg.newexten("Hangup", str(cause), priority=leg.priority + 1)
             leg.emit("SoftHangupRequest", [("Cause", "16")])
             leg.hangup_requested.set()
         if emit:

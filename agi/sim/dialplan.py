@@ -297,6 +297,15 @@ class DialplanRunner:
 
     async def run(self, chan: "Channel", context: str, exten: str, priority: int = 1) -> None:
         """Main extension until it ends or the channel hangs up, then ``h`` and hangup handlers."""
+        await self.run_steps(chan, context, exten, priority)
+        if not chan.hungup.is_set():
+            # Hangup() / the far end / falling off the end: soft hang-up, then h and the handlers
+            chan.emit("SoftHangupRequest", [("Cause", "16")])
+            chan.hangup_requested.set()
+            await self.run_h(chan)
+
+    async def run_steps(self, chan: "Channel", context: str, exten: str, priority: int = 1) -> None:
+        """Run priorities from ``priority`` until the extension ends or the channel is hung up."""
         target: tuple[str, str, int] | None = (context, exten, priority)
         while target is not None:
             ctx, ext, prio = target
@@ -314,11 +323,6 @@ class DialplanRunner:
             if chan.hangup_requested.is_set():
                 break
             target = (ctx, ext, prio + 1)
-        if not chan.hungup.is_set():
-            # Hangup() / the far end / falling off the end: soft hang-up, then h and the handlers
-            chan.emit("SoftHangupRequest", [("Cause", "16")])
-            chan.hangup_requested.set()
-            await self.run_h(chan)
 
     async def run_h(self, chan: "Channel") -> None:
         if self.dialplan.has(chan.context, "h"):
@@ -470,6 +474,46 @@ async def wait_or_hangup(chan: "Channel", seconds: float) -> bool:
         return True
     except asyncio.TimeoutError:
         return False
+
+
+class CalleeRunner(DialplanRunner):
+    """The far end's half of a Local channel pair running the callee context (capture rig style):
+    Playback/Wait/SendDTMF take their time, Hangup() hangs the call up from the far end."""
+
+    DTMF_SECONDS = 0.45  # SendDTMF of one digit: 250 ms tone + gaps (traces: next step 0.45 s later)
+
+    def __init__(self, dialplan: Dialplan, *, scenario: "Scenario", near: "Channel",
+                 sounds: dict[str, float] | None = None, default_sound: float = 30.0) -> None:
+        super().__init__(dialplan, scenario=scenario, agi=_no_agi)
+        self.near = near
+        self.sounds = sounds or {}
+        self.default_sound = default_sound
+        self.defaults.setdefault("SND", "sounds")
+
+    def sound_seconds(self, name: str) -> float:
+        base = name.rsplit("/", 1)[-1]
+        return self.sounds.get(base, self.default_sound)
+
+    async def app_playback(self, chan: "Channel", args: str) -> None:
+        chan.playing = True
+        if await wait_or_hangup(chan, sum(self.sound_seconds(n) for n in split_args(args)[0].split("&"))):
+            return  # interrupted: the hang-up choreography reports PLAYBACKSTATUS
+        chan.playing = False
+        chan.set_var("PLAYBACKSTATUS", "SUCCESS")
+
+    async def app_senddtmf(self, chan: "Channel", args: str) -> None:
+        await wait_or_hangup(chan, self.DTMF_SECONDS * max(1, len(split_args(args)[0])))
+
+    async def app_hangup(self, chan: "Channel", args: str) -> None:
+        cause = int(args) if args.strip().isdigit() else 16
+        self.near.request_hangup(cause)  # HangupRequest on ;1 after our SoftHangupRequest (traces)
+
+    async def app_ringing(self, chan: "Channel", args: str) -> None:
+        return None
+
+
+async def _no_agi(chan: "Channel", url: str, args: list[str]) -> None:
+    return None
 
 
 def agi_args_of(url: str) -> tuple[str, str, int, str]:

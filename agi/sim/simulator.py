@@ -29,7 +29,7 @@ from agi.rules.classify import (
 from agi.sim.ami_server import AmiServer, Message, Session
 from agi.sim.channels import BUSY, DOWN, RING, RINGING, UP, Channel, Fields, cid, privilege
 from agi.sim.clock import Clock
-from agi.sim.dialplan import PROJECT_DIALPLAN, Dialplan, DialplanRunner, agi_args_of
+from agi.sim.dialplan import PROJECT_DIALPLAN, CalleeRunner, Dialplan, DialplanRunner, agi_args_of
 from agi.sim.faults import Faults
 from agi.sim.record import CallRecord, Record
 from agi.sim.scenarios import FAILURE_CAUSE, Network, Scenario, ScenarioPlan
@@ -73,6 +73,7 @@ class Simulator:
         agi_server_timeout: float = 30.0,
         queue_seed: int = 1,
         agi_connect: tuple[str, int] | None = None,
+        sounds: Mapping[str, float] | None = None,
     ) -> None:
         self.agi_host, self.agi_port = agi_host, agi_port
         self.clock = Clock(speed)
@@ -83,6 +84,7 @@ class Simulator:
         self.dialplan = dialplan or PROJECT_DIALPLAN
         self.agi_server_timeout = agi_server_timeout
         self.agi_connect = agi_connect  # connect here whatever the AGI() URL says (trace tests)
+        self.sounds = dict(sounds or {})  # sound file -> seconds, for callee contexts run on Local ;2 legs
         self.faults = Faults()
         self.record = Record()
         self.channels: dict[str, Channel] = {}  # live channels by name
@@ -527,28 +529,36 @@ class _Call:
         one.answered_at = two.answered_at = sim.clock.now()
         self.rec.answered_at = one.answered_at  # type: ignore[union-attr]
         one.far_leg = two
-        far = sim._spawn(self._far_leg_audio(two, sc))
+        far = sim._spawn(self._far_leg_audio(one, two, sc, lctx, lexten))
         await self._run_dialplan(one, sc)
         far.cancel()
         if two.up:
             two.emit("HangupRequest", [("Cause", str(one.hangupcause))])
             one.finish()
-            if two.application == "Playback":
+            if two.playing:
+                two.playing = False
                 two.set_var("PLAYBACKSTATUS", "SUCCESS")
             two.emit("SoftHangupRequest", [("Cause", "16")])
             two.finish(one.hangupcause)
         else:
             one.finish()
 
-    async def _far_leg_audio(self, two: Channel, sc: Scenario) -> None:
-        if not sc.media:
-            return
+    async def _far_leg_audio(self, one: Channel, two: Channel, sc: Scenario, lctx: str, lexten: str) -> None:
+        """What the far end's half of the pair does after Answer: the callee context when the
+        dialplan has it (capture rig), else the scenario's media played until someone hangs up."""
+        sim = self.sim
         try:
             await two.clock.sleep(CALLEE_ANSWER_DELAY)
+            if not two.up or two.hangup_requested.is_set():
+                return
+            if sim.dialplan.has(lctx, lexten):
+                runner = CalleeRunner(sim.dialplan, scenario=sc, near=one, sounds=sim.sounds)
+                await runner.run_steps(two, lctx, lexten, 2)
+            elif sc.media:
+                two.newexten("Playback", sc.media, priority=2)
+                two.playing = True
         except asyncio.CancelledError:
             return
-        if two.up and not two.hangup_requested.is_set():
-            two.newexten("Playback", sc.media, priority=2)
 
     # ---- PJSIP/<number>@<trunk> and other techs: one channel -----------------------------------
     async def run_trunk(self, sc: Scenario) -> None:
