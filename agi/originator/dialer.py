@@ -62,6 +62,10 @@ class CampaignRun:
     dropped_window: int = 0
     live_window: int = 0
     work_left: bool = True
+    # agent occupancy as measured here: agent-seconds busy (talk + ACW) and logged in
+    busy_agent_s: float = 0.0
+    logged_agent_s: float = 0.0
+    agents_at: float | None = None
 
     @property
     def id(self) -> int:
@@ -146,6 +150,13 @@ class Originator:
             await asyncio.sleep(0.1)
             await self._housekeeping(force_verdicts=True)
         await self.close()
+
+    def occupancy(self, campaign_id: int) -> float | None:
+        """Percent of logged-in agent time spent talking or in after-call work, as polled here."""
+        run = self.campaigns.get(campaign_id)
+        if run is None or run.logged_agent_s <= 0:
+            return None
+        return 100.0 * run.busy_agent_s / run.logged_agent_s
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -276,6 +287,11 @@ class Originator:
                 while len(run.acw_pending) > in_acw:
                     done_at, talk = run.acw_pending.pop(0)
                     run.history.agent_freed(now, talk, max(0.0, now - done_at))
+                if run.agents_at is not None and run.agents:
+                    span = max(0.0, now - run.agents_at)
+                    run.busy_agent_s += span * (run.agents["in_call"] + run.agents["in_acw"])
+                    run.logged_agent_s += span * run.agents["logged_in"]
+                run.agents_at = now
                 run.agents = dict(logged_in=logged_in, available=available, in_call=in_call,
                                   in_acw=in_acw, waiting=waiting)
                 if available > 0:

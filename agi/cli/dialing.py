@@ -1,0 +1,129 @@
+"""`dialer originate` (one per Asterisk box), `dialer run` (FastAGI server + originator in one process)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import click
+
+from agi.ami.client import AMIClient
+from agi.ami.errors import AMIAuthError, AMIConnectError
+from agi.db.engine import make_engine
+from agi.originator.dialer import Originator
+from agi.settings import Settings, parse_hostport
+
+log = logging.getLogger("agi.cli")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(originate)
+    main.add_command(run)
+
+
+def _dialer_options(f):
+    f = click.option("--dialer", "dialer_name", metavar="NAME",
+                     help="This dialer's name (one per Asterisk box; default DIALER_NAME or 'default').")(f)
+    f = click.option("--lines", type=click.IntRange(min=1), help="Lines of this Asterisk box (never exceeded).")(f)
+    f = click.option("--cps", type=click.FloatRange(min=0.1), help="Calls per second this box may start.")(f)
+    f = click.option("--template", metavar="DIAL", help="Dial string, e.g. 'PJSIP/{number}@trunk'.")(f)
+    f = click.option("--agi", "agi_public", metavar="HOST:PORT",
+                     help="FastAGI address Asterisk reaches (sent as __DIALER_AGI; default: the bind address).")(f)
+    return f
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - not on the main thread
+            pass
+
+
+async def _connect(settings: Settings) -> AMIClient:
+    ami = AMIClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret)
+    await ami.connect(retry_for=30.0)
+    return ami
+
+
+async def _originate(settings: Settings, name: str, opts: dict, stop: asyncio.Event) -> None:
+    engine = make_engine(settings.db_url)
+    ami = await _connect(settings)
+    agi = opts.pop("agi_public") or settings.agi_public or settings.agi_bind
+    originator = Originator(engine, ami, name, agi_address=agi, **opts)
+    try:
+        await originator.run(stop)
+    finally:
+        await ami.close()
+        await engine.dispose()
+        log.info("dialer %s: stopped (%s)", name, originator.stats)
+
+
+def _opts(lines, cps, template, agi_public) -> dict:
+    return dict(lines=lines, cps=cps, dial_template=template, agi_public=agi_public)
+
+
+def _run(coro_factory) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        await coro_factory(stop)
+
+    try:
+        asyncio.run(main())
+    except AMIAuthError as exc:
+        raise click.ClickException(
+            f"{exc}\nCheck DIALER_AMI_USER / DIALER_AMI_SECRET against manager.conf (see dialplan/README.md).") from None
+    except AMIConnectError as exc:
+        raise click.ClickException(
+            f"{exc}\nIs Asterisk's AMI enabled and reachable at DIALER_AMI_HOST:DIALER_AMI_PORT?") from None
+
+
+@click.command()
+@_dialer_options
+@click.pass_obj
+def originate(obj, dialer_name, lines, cps, template, agi_public) -> None:
+    """Run the originator of one dialer: claim due contacts, pace, Originate over AMI.
+
+    Runs in the foreground, logs to stderr; SIGTERM stops dialing, lets calls in progress
+    finish, and exits. Campaigns dial on it once assigned: `dialer campaign assign C --dialer NAME`.
+    """
+    settings = obj.settings
+    name = dialer_name or settings.dialer_name
+    _run(lambda stop: _originate(settings, name, _opts(lines, cps, template, agi_public), stop))
+
+
+@click.command()
+@_dialer_options
+@click.option("--bind", metavar="HOST:PORT", help="FastAGI listen address (default DIALER_AGI_BIND).")
+@click.pass_obj
+def run(obj, dialer_name, lines, cps, template, agi_public, bind) -> None:
+    """FastAGI server + originator in one process, for a single Asterisk box.
+
+    (`dialer serve` and `dialer originate` stay separate for scale.) SIGTERM stops dialing,
+    lets calls finish, then stops the FastAGI server.
+    """
+    from agi.fastagi import FastAGIServer
+    from agi.flows import build_router
+
+    settings = obj.settings
+    if bind:
+        settings.agi_bind = bind
+    name = dialer_name or settings.dialer_name
+    host, port = parse_hostport(settings.agi_bind, 4573)
+
+    async def both(stop: asyncio.Event) -> None:
+        engine = make_engine(settings.db_url)
+        server = FastAGIServer(build_router(settings, engine), host=host, port=port,
+                               allow=settings.agi_allow, max_sessions=settings.agi_max_sessions)
+        await server.start()
+        log.info("FastAGI listening on %s:%s", host, server.port)
+        try:
+            await _originate(settings, name, _opts(lines, cps, template, agi_public), stop)
+        finally:
+            await server.shutdown(30.0)
+            await engine.dispose()
+
+    _run(both)
