@@ -112,6 +112,11 @@ def message_dict(message) -> dict:
     return out
 
 
+def _abort_if_connected(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is None:
+        task.result()[0].abort()
+
+
 def _check_headers(headers: dict) -> None:
     """A CR or LF inside a value would inject headers (e.g. a caller name from a CSV)."""
     for key, value in headers.items():
@@ -262,8 +267,11 @@ class AMIClient:
         task = self._manager.connect()
         try:
             _transport, proto = await asyncio.wait_for(asyncio.shield(task), self.action_timeout)
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
             task.cancel()
+            task.add_done_callback(_abort_if_connected)  # it may have connected meanwhile
+            if isinstance(exc, asyncio.CancelledError):
+                raise
             raise AMIConnectError(
                 f"{self.where}: no TCP connection within {self.action_timeout:.1f} s; "
                 "check DIALER_AMI_HOST/DIALER_AMI_PORT and that Asterisk is running"
