@@ -277,8 +277,9 @@ async def test_dropped_connection_reconnects_with_backoff_and_fires_the_callback
             await client.originate(**originate_kwargs(originate_script("ami-originate-busy.txt")))
         await until(lambda: peer.refused >= 3, what="reconnect tries")
         assert peer.actions("Originate") == [], "nothing sent while disconnected"
+        assert not await client.wait_connected(timeout=0.05)
         peer.refuse = False
-        await until(lambda: client.connected, what="reconnect")
+        assert await client.wait_connected(timeout=5.0)
         assert events == ["connect", "disconnect", "connect"]
         assert client.connections == 2
         assert (await client.ping())["Ping"] == "Pong"
@@ -377,6 +378,7 @@ async def test_refused_login_on_reconnect_stops_the_client(peer):
         assert peer.connections == connections, "no retry after a refused login"
         with pytest.raises(AMINotConnected, match="refused login"):
             await client.ping()
+        assert not await client.wait_connected(timeout=5.0)
     finally:
         await client.close()
 

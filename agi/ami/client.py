@@ -21,6 +21,8 @@ Usage (the API other parts rely on)::
     await client.queue_summary(queue=None) -> list[dict]   # ints for the counters
     await client.core_show_channels() -> list[dict]
     await client.ping() -> dict;  await client.action({...}) -> list[dict];  await client.close()
+    client.connected -> bool;  await client.wait_connected(timeout=None) -> bool
+    client.fatal -> AMIAuthError | None;  client.connections -> int (logins so far)
 
 Errors: AMINotConnected = nothing was sent (safe to retry later); AMITimeout / AMIConnectionLost
 = sent, outcome unknown (`.queued` tells whether Asterisk acknowledged an Originate);
@@ -159,6 +161,7 @@ class AMIClient:
         self._runner: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._checking = False
+        self._up = asyncio.Event()  # set while connected (and when the client stops, to wake waiters)
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "disconnected"
@@ -172,6 +175,15 @@ class AMIClient:
     def connected(self) -> bool:
         """A logged-in session is up (actions will be sent)."""
         return self._proto is not None and not self._proto.lost.done()
+
+    async def wait_connected(self, timeout: float | None = None) -> bool:
+        """Wait until a session is up: True; False on timeout or when the client has stopped
+        (close(), or `fatal` after a refused login)."""
+        try:
+            await asyncio.wait_for(self._up.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return self.connected
 
     # ---- events -------------------------------------------------------------------------
 
@@ -235,6 +247,7 @@ class AMIClient:
             raise RuntimeError(f"{self.where}: connect() called twice")
         self._closing = False
         self.fatal = None
+        self._up.clear()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + retry_for
         failures = 0
@@ -313,6 +326,7 @@ class AMIClient:
                         "or the AMI user lacks the 'system' read class); going on",
                         self.where, self.action_timeout)
         self._proto = proto
+        self._up.set()
         self.connections += 1
         log.info("%s: logged in as %s (session %d)", self.where, self.username, self.connections)
         self._call(self.on_connect)
@@ -324,6 +338,7 @@ class AMIClient:
         self._proto = None
         if self._closing:
             return
+        self._up.clear()
         log.warning("%s: connection lost (%s)", self.where, reason)
         self._call(self.on_disconnect, reason)
 
@@ -375,6 +390,7 @@ class AMIClient:
                 return True
             except AMIAuthError as exc:
                 self.fatal = exc
+                self._up.set()  # wake wait_connected(): it returns False
                 log.error("%s", exc)
                 self._call(self.on_disconnect, exc)
                 return False
@@ -387,6 +403,7 @@ class AMIClient:
         if self._closing and self._runner is None and self._proto is None:
             return
         self._closing = True  # from here a lost session is not reported nor re-opened
+        self._up.set()  # wake wait_connected(): it returns False
         proto = self._proto
         if proto is not None and not proto.lost.done():
             try:

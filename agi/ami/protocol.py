@@ -19,6 +19,8 @@ What panoramisk 1.4 does on Python 3.11, each seen by experiment against a scrip
   empty (`BridgeId: `); a stray line ended by a bare LF glues itself to the next header and that
   message is lost. -> SafeProtocol.data_received: incremental decoder, lines split on LF with the
   CR removed (nothing else stripped), and a cap on an unterminated message.
+- AMIProtocol.send(action) defaults to as_list=False, which makes every reply single-message
+  (an EventList resolves with its first message). -> the client sends with as_list=None.
 - Its pinger sends Ping without reading the reply. -> SafeManager.ping is a no-op; the client
   has its own watchdog.
 - Events carrying a pending action's ActionID (OriginateResponse, EventList items) only go to that
