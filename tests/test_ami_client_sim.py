@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from agi.ami import (
+    AMIActionError,
     AMIAuthError,
     AMIClient,
     AMIConnectionLost,
@@ -131,6 +132,13 @@ async def test_concurrent_originates_each_get_their_own_response(sim, client):
         (a, *EXPECTED[n]) for n, a in zip(numbers, attempts)
     ]
     assert sim.record.originates == len(numbers)
+
+
+async def test_originate_the_switch_rejects_raises_action_error_and_the_session_stays(sim, client):
+    with pytest.raises(AMIActionError, match="Exten not specified"):
+        await client.originate(channel="PJSIP/+15550000002@trunk", context="dialer-outbound", exten="")
+    assert client.connected and sim.record.originates == 0
+    assert (await originate(client, "+15550000002")).reason == 5
 
 
 async def test_hangup_causes_reach_the_attempt_on_both_local_legs(sim, client):
