@@ -244,3 +244,86 @@ async def test_client_speaks_like_asterisk(name: str):
         if not line.hangup_requested.is_set() and exten != "h":
             line.request_hangup(16)  # the dialplan's Hangup() after the AGI, before h runs
         line.finish()
+
+
+# ---- the queue AMI events around EXEC Queue, against the matching ami-originate trace ----------------
+QUEUE_AMI = {
+    "agi-session-queue-bridged.txt": "ami-originate-queue-bridged.txt",
+    "agi-session-queue-timeout.txt": "ami-originate-queue-timeout.txt",
+    "agi-session-queue-caller-hangup.txt": "ami-originate-queue-caller-hangup.txt",
+    "agi-session-queue-joinempty.txt": "ami-originate-queue-joinempty.txt",
+}
+
+
+def _ami_lines(events: list[tuple[str, dict[str, str]]]) -> list[str]:
+    from agi.sim.channels import privilege
+
+    out: list[str] = []
+    for event, fields in events:
+        out += [f"Event: {event}", f"Privilege: {privilege(event)}"]
+        out += [f"{k}: {v}" for k, v in fields.items()] + [""]
+    return out
+
+
+def _queue_window(lines: list[str]) -> list[str]:
+    """Product-view messages from AGIExecStart of the first EXEC Queue to the AGIExecEnd of the last."""
+    from tests.sim_ami_support import product_view
+
+    view = product_view(lines)
+    starts = [i for i, m in enumerate(view) if m.startswith("Event: AGIExecStart") and "Command: EXEC Queue" in m]
+    ends = [i for i, m in enumerate(view) if m.startswith("Event: AGIExecEnd") and "Command: EXEC Queue" in m]
+    return view[starts[0] : ends[-1] + 1]
+
+
+@pytest.mark.parametrize("name", sorted(QUEUE_AMI))
+async def test_queue_events_match_the_ami_trace(name: str):
+    """QueueCallerJoin, AgentCalled, DialBegin/End, AgentConnect/Complete, abandon... as Asterisk sent them.
+
+    The member's Local channel pair is made by a factory here as the switch would (the rig's
+    [agents] dialplan: agent1 answers and plays 2 s, or rings for ever).
+    """
+    from agi.sim.channels import RING, UP as UP_STATE
+
+    trace = parse(TRACES / name)
+    scenario = SCENARIOS[name]
+    clock = Clock(speed=SPEED)
+    events: list[tuple[str, dict[str, str]]] = []
+    line = _channel(trace, scenario, clock, events)
+    line.connected_num, line.connected_name = line.callerid_num, line.callerid_name
+    seq = iter(range(1, 100))
+
+    def member_channel(caller, member):
+        n = next(seq)
+        legs = []
+        for half, state in ((1, 0), (2, RING)):
+            ch = Channel(name=f"Local/agent1@agents-{n:08x};{half}", uniqueid=f"1795304527.{2 * n + half}",
+                         linkedid=caller.uniqueid, clock=clock, sink=lambda e, f: events.append((e, dict(f))),
+                         context="agents", exten="agent1", priority=1, state=state)
+            ch.emit("Newchannel")
+            legs.append(ch)
+        one, two = legs
+        one.peer, two.peer = two, one
+        for ch in legs:
+            ch.callerid_num = ch.connected_num = caller.callerid_num
+            ch.callerid_name = ch.connected_name = caller.callerid_name
+        if member.answers:
+            two.state, two.exten, two.priority = UP_STATE, "agent1-answer", 3
+        else:
+            two.exten, two.priority = "agent1-noanswer", 2
+        return one
+
+    queues = QueueSystem(scenario.queues, rng_seed=1, member_channel_factory=member_channel)
+    entries = trace.connections[0]
+    server = ScriptedServer(entries)
+    port = await server.start()
+    script, args = _request(entries)
+    await asyncio.wait_for(run_agi(line, "127.0.0.1", port, script, args, context=scenario.context,
+                                   extension="s", priority=5, queues=queues, server_timeout=15), timeout=60)
+    await asyncio.wait_for(server.done.wait(), timeout=15)
+    await server.close()
+    ami = parse(TRACES / QUEUE_AMI[name])
+    want = _queue_window([t for _s, d, t in ami.lines if d == "<"])
+    # the person's own Local half (;2, the callee side) belongs to the switch, not to this test
+    want = [m for m in want if not re.search(r"\| Channel: Local/\w+@callee-<seq1>;2 \|", m)]
+    got = _queue_window(_ami_lines(events))
+    assert got == want

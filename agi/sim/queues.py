@@ -28,7 +28,7 @@ NOT_INUSE, INUSE, RINGING_STATUS, UNAVAILABLE = 1, 2, 6, 5
 DEFAULT_DISPOSITIONS: dict[str, float] = {"1": 0.35, "2": 0.35, "3": 0.1, "9": 0.05, "": 0.15}
 
 
-@dataclass
+@dataclass(eq=False)
 class Member:
     """A queue member (an agent's phone)."""
 
@@ -81,6 +81,14 @@ class _Entry:
     line: Any
     joined: float
     position: int
+    cancelled_legs: list[Any] = field(default_factory=list)  # their ;2 halves go after QueueCallerLeave
+
+    def drop_cancelled(self) -> None:
+        for leg in self.cancelled_legs:
+            peer = getattr(leg, "peer", None)
+            if peer is not None and getattr(peer, "finish", None) is not None:
+                peer.finish(0)
+        self.cancelled_legs.clear()
 
 
 class QueueState:
@@ -140,8 +148,15 @@ class AgentLeg:
 class QueueSystem:
     """The queues of one simulated Asterisk.
 
-    ``agent_line_factory(caller_line, member, callee) -> SimLine`` lets the switch create real agent
-    channels (Newchannel/Hangup events); by default a silent ``AgentLeg`` is used.
+    Hooks for the switch (both optional):
+    - ``member_channel_factory(caller_line, member) -> channel``: called for every member rung; it
+      creates the member's leg (for a Local member the ``;1`` half, with ``.peer`` = ``;2``) and emits
+      its Newchannel events. The leg must offer ``header(prefix)``, the header attributes
+      (``state``, ``exten``, ``callerid_num``...), ``variables``/``set_var``, ``finish(cause)`` (the
+      Hangup event) like ``agi.sim.channels.Channel``. AgentCalled/DialBegin/DialEnd/AgentConnect/
+      AgentComplete/AgentRingNoAnswer then carry its Dest* fields, and the F() wrap-up runs on it.
+    - ``agent_line_factory(caller_line, member, callee) -> SimLine``: the wrap-up leg when there is no
+      member leg. By default a silent ``AgentLeg`` is used.
     """
 
     def __init__(
@@ -152,12 +167,14 @@ class QueueSystem:
         rng_seed: int | None = None,
         clock: Any = None,
         agent_line_factory: Callable[[Any, Member, Callee], Any] | None = None,
+        member_channel_factory: Callable[[Any, Member], Any] | None = None,
     ) -> None:
         self.rng = rng or random.Random(rng_seed)
         self.clock = clock
         self._configs = list(queues or [])
         self.queues: dict[str, QueueState] = {}
         self.agent_line_factory = agent_line_factory
+        self.member_channel_factory = member_channel_factory
         self.wrapups: list["AgiSessionResult"] = []  # results of the wrap-up FastAGI sessions
         self.tasks: set[asyncio.Task] = set()
 
@@ -301,7 +318,7 @@ class QueueSystem:
         if far.callee.hangup_in_queue_after is not None:
             far.hang_up_at(line, now + far.callee.hangup_in_queue_after)
         try:
-            member, answered_at = await self._wait_for_agent(s, q, entry, deadline)
+            member, leg, answered_at = await self._wait_for_agent(s, q, entry, deadline)
         finally:
             if entry in q.entries:
                 q.entries.remove(entry)
@@ -326,6 +343,7 @@ class QueueSystem:
             set_var(line, "ANSWEREDTIME", "0")
             set_var(line, "ANSWEREDTIME_MS", "0")
             line.emit("QueueCallerLeave", {"Queue": q.name, "Position": str(entry.position), "Count": str(len(q.entries))})
+            entry.drop_cancelled()
             q.notify()
             if reason == "timeout":
                 set_var(line, "QUEUESTATUS", "TIMEOUT")
@@ -333,22 +351,26 @@ class QueueSystem:
                 return 0
             s.result.queue_status = None
             return -1
-        return await self._bridge(s, q, entry, member, answered_at, options)
+        return await self._bridge(s, q, entry, member, leg, answered_at, options)
 
     async def _wait_for_agent(self, s: "AgiSession", q: QueueState, entry: _Entry, deadline: float):
         """Ring free members (ringall) until one answers, the deadline passes or the caller hangs up."""
         line, clock = s.line, s.clock
+        first = True
         while True:
             now = clock.now()
             if _dead(line) or now >= deadline:
-                return None, None
+                return None, None, None
             if q.entries and q.entries[0] is entry:
                 free = [m for m in q.members if m.available(now)]
                 if free:
-                    got = await self._ring(s, q, free, deadline)
+                    # members free at join are rung at join: the wall clock's jitter is not ring time
+                    since = entry.joined if first else now
+                    got = await self._ring(s, q, entry, free, deadline, since)
                     if got is not None:
-                        return got, clock.now()
+                        return got[0], got[1], clock.now()
                     continue
+            first = False
             # wait for a change in the queue (a member frees up), the deadline or the hang-up
             changed = q.changed
             waits = [asyncio.ensure_future(changed.wait()),
@@ -359,12 +381,52 @@ class QueueSystem:
             for w in pending:
                 w.cancel()
 
-    async def _ring(self, s: "AgiSession", q: QueueState, free: list[Member], deadline: float) -> Member | None:
+    # ---- member legs (channels the switch creates for each ring) -----------------------------------
+    def _dest(self, leg: Any, line: Any, *, state: int, exten: str, connected: bool) -> dict[str, str]:
+        """The Dest* header of a member leg as app_queue's snapshots show it (empty without a leg)."""
+        if leg is None or not hasattr(leg, "header"):
+            return {}
+        leg.state = state
+        leg.exten = exten
+        leg.callerid_num = getattr(line, "callerid_num", "")
+        leg.callerid_name = getattr(line, "callerid_name", "")
+        leg.connected_num = leg.callerid_num if connected else ""
+        leg.connected_name = leg.callerid_name if connected else ""
+        return dict(leg.header("Dest"))
+
+    def _agent_event(self, line: Any, event: str, leg: Any, dest: dict[str, str], q: QueueState, m: Member,
+                     **extra: str) -> None:
+        fields = dict(dest)
+        fields.update({"Queue": q.name, "Interface": m.interface, "MemberName": m.name or m.interface})
+        fields.update(extra)
+        line.emit(event, fields)
+
+    def _drop_leg(self, leg: Any, cause: int, *, peer_too: bool = True) -> None:
+        if leg is None:
+            return
+        finish = getattr(leg, "finish", None)
+        if finish is not None:
+            finish(cause)
+        elif not leg.hungup.is_set():
+            leg.hangup(cause)
+        peer = getattr(leg, "peer", None)
+        if peer_too and peer is not None and getattr(peer, "finish", None) is not None:
+            peer.finish(cause)
+
+    async def _ring(self, s: "AgiSession", q: QueueState, entry: _Entry, free: list[Member], deadline: float,
+                    start: float):
+        """Ring ``free`` at once (ringall) from ``start``; (member, leg) of the one who answered, or None."""
         line, clock = s.line, s.clock
-        start = clock.now()
+        exten_of = {m: _local_exten(m.interface) for m in free}
+        legs: dict[Member, Any] = {}
         for m in free:
             m.ringing = True
-            line.emit("AgentCalled", {"Queue": q.name, "Interface": m.interface, "MemberName": m.name or m.interface})
+            leg = self.member_channel_factory(line, m) if self.member_channel_factory is not None else None
+            legs[m] = leg
+            self._agent_event(line, "AgentCalled", leg,
+                              self._dest(leg, line, state=0, exten="s", connected=True), q, m)
+            dest = self._dest(leg, line, state=0, exten=exten_of[m], connected=False)
+            line.emit("DialBegin", {**dest, "DialString": m.interface})
         q.notify()
         answerers = [(start + self.rng.uniform(*q.config.ring_seconds), m) for m in free if m.answers]
         answerers.sort(key=lambda x: x[0])
@@ -373,36 +435,65 @@ class QueueSystem:
         ok = await s.sleep_until(until) if until != float("inf") else await s.sleep_until(start + 10**9)
         if ok and answerers and answerers[0][0] <= clock.now() + 1e-9 and answerers[0][0] < deadline:
             winner = answerers[0][1]
+        timed_out = ok and winner is None and clock.now() >= deadline
         for m in free:
             m.ringing = False
-            if m is not winner and ok and clock.now() >= deadline:
-                line.emit("AgentRingNoAnswer", {"Queue": q.name, "Interface": m.interface,
-                                                "MemberName": m.name or m.interface,
-                                                "RingTime": str(int((clock.now() - start) * 1000))})
+            if m is winner:
+                continue
+            leg = legs[m]
+            if timed_out:
+                dest = self._dest(leg, line, state=5, exten="s", connected=True)
+                self._agent_event(line, "AgentRingNoAnswer", leg, dest, q, m,
+                                  RingTime=str(int(round((min(clock.now(), deadline) - start) * 1000))))
+                line.emit("DialEnd", {**dest, "DialStatus": "NOANSWER"})
+            else:
+                dest = self._dest(leg, line, state=5, exten="s", connected=True)
+                line.emit("DialEnd", {**dest, "DialStatus": "CANCEL"})
+            if leg is not None:
+                line.emit("DialEnd", {**dest, "DialStatus": "CANCEL"})
+                self._drop_leg(leg, 0, peer_too=False)
+                peer = getattr(leg, "peer", None)
+                if timed_out and peer is not None and getattr(peer, "finish", None) is not None:
+                    # the ;2 half notices a moment later: after Queue() has returned (queue-timeout trace)
+                    asyncio.get_running_loop().call_soon(peer.finish, 0)
+                elif not timed_out:
+                    entry.cancelled_legs.append(leg)
         if winner is not None:
             winner.busy = True
+            leg = legs[winner]
+            dest = self._dest(leg, line, state=6, exten="s", connected=True)
+            line.emit("DialEnd", {**dest, "DialStatus": "ANSWER"})
+            q.notify()
+            return winner, leg
         q.notify()
-        return winner
+        return None
 
-    async def _bridge(self, s: "AgiSession", q: QueueState, entry: _Entry, m: Member, answered: float,
-                      options: str) -> int:
+    async def _bridge(self, s: "AgiSession", q: QueueState, entry: _Entry, m: Member, leg: Any,
+                      answered: float, options: str) -> int:
         from agi.sim.agi_client import set_var
 
         line, clock = s.line, s.clock
         hold = int(answered - entry.joined)
+        member_vars = (("MEMBERINTERFACE", m.interface), ("MEMBERNAME", m.name or m.interface),
+                       ("MEMBERCALLS", str(m.calls_taken)), ("MEMBERLASTCALL", str(m.last_call)),
+                       ("MEMBERPENALTY", "0"), ("MEMBERDYNAMIC", "0"), ("MEMBERREALTIME", "0"))
+        entry_vars = (("QEHOLDTIME", str(hold)), ("QEORIGINALPOS", str(entry.position)))
+        targets = [line] + ([leg] if leg is not None else [])
+        for target in targets:  # setinterfacevar=yes: on the caller, then on the member's leg
+            for name, value in member_vars:
+                set_var(target, name, value)
+        for target in targets:  # setqueueentryvar=yes
+            for name, value in entry_vars:
+                set_var(target, name, value)
+        q.record_hold(hold)
+        for target in targets:  # setqueuevar=yes
+            self._queue_vars(target, q, calls=len(q.entries) + 1)
         line.emit("QueueCallerLeave", {"Queue": q.name, "Position": str(entry.position), "Count": str(len(q.entries))})
+        entry.drop_cancelled()
         set_var(line, "QUEUEWAIT", str(hold))
         set_var(line, "QUEUEWAIT_MS", str(int((answered - entry.joined) * 1000)))
-        line.emit("AgentConnect", {"Queue": q.name, "Interface": m.interface, "MemberName": m.name or m.interface,
-                                   "HoldTime": str(hold), "RingTime": "0"})
-        calls_before = m.calls_taken
-        for name, value in (("MEMBERINTERFACE", m.interface), ("MEMBERNAME", m.name or m.interface),
-                            ("MEMBERCALLS", str(calls_before)), ("MEMBERLASTCALL", str(m.last_call)),
-                            ("MEMBERPENALTY", "0"), ("MEMBERDYNAMIC", "0"), ("MEMBERREALTIME", "0"),
-                            ("QEHOLDTIME", str(hold)), ("QEORIGINALPOS", str(entry.position))):
-            set_var(line, name, value)
-        q.record_hold(hold)
-        self._queue_vars(line, q, calls=len(q.entries))
+        dest = self._dest(leg, line, state=6, exten="s", connected=True)
+        self._agent_event(line, "AgentConnect", leg, dest, q, m, HoldTime=str(hold), RingTime="0")
         s.result.agent = m.interface
         s.result.queue_status = None
         talk = self.rng.uniform(*q.config.talk_seconds)
@@ -417,23 +508,30 @@ class QueueSystem:
             from agi.sim.callee import far_end_hangup
 
             far_end_hangup(line, s.far.callee.hangup_cause)
-        line.emit("AgentComplete", {"Queue": q.name, "Interface": m.interface, "MemberName": m.name or m.interface,
-                                    "HoldTime": str(hold), "TalkTime": str(talked),
-                                    "Reason": "caller" if caller_gone else "agent"})
+        dest = self._dest(leg, line, state=6, exten="s", connected=True)
+        self._agent_event(line, "AgentComplete", leg, dest, q, m, HoldTime=str(hold), TalkTime=str(talked),
+                          Reason="caller" if caller_gone else "agent")
         m.calls_taken += 1
         m.last_call = int(end)
         q.completed += 1
         q.completed_in_sl += 1
         q.record_talk(talked)
+        wrap = _f_option(options)
+        wraps = caller_gone and wrap is not None
+        if leg is not None and not wraps:  # the agent put the phone down: ;2 then ;1 go away
+            peer = getattr(leg, "peer", None)
+            if peer is not None and getattr(peer, "finish", None) is not None:
+                peer.finish(16)
+            self._drop_leg(leg, 16, peer_too=False)
         self._queue_vars(line, q, calls=len(q.entries))
         set_var(line, "ANSWEREDTIME", str(talked))
         set_var(line, "ANSWEREDTIME_MS", str(int((end - answered) * 1000)))
         dialed = end - s.far.answered_at  # app_queue: DIALEDTIME counts from the channel's answer
         set_var(line, "DIALEDTIME", str(int(dialed)))
         set_var(line, "DIALEDTIME_MS", str(int(dialed * 1000)))
-        wrap = _f_option(options)
-        if caller_gone and wrap is not None:
-            self._spawn(self._wrapup(s, q, m, wrap))
+        if wraps:
+            assert wrap is not None
+            self._spawn(self._wrapup(s, q, m, wrap, leg))
         else:
             self._after_call(q, m, end)
         return -1
@@ -474,16 +572,27 @@ class QueueSystem:
                     presses.append(KeyPress(digit, at + 0.4 * i, prompt=0))
         return Callee(keys=tuple(presses))
 
-    async def _wrapup(self, s: "AgiSession", q: QueueState, m: Member, where: tuple[str, str, int]) -> None:
+    async def _wrapup(self, s: "AgiSession", q: QueueState, m: Member, where: tuple[str, str, int],
+                      leg: Any = None) -> None:
         """Queue option F: the member's leg continues at the wrap-up place and runs its FastAGI."""
         from agi.sim.agi_client import run_agi
 
         callee = self.agent_callee(q)
-        if self.agent_line_factory is not None:
+        context, exten, priority = where
+        if leg is not None:  # the member's own channel goes on in the dialplan
+            leg.callee = callee
+            leg.context, leg.exten, leg.priority = context or getattr(leg, "context", ""), exten, priority
+            leg.answered_at = s.clock.now()
+            for name in getattr(s.line, "inheritable", ("ATTEMPT_ID",)):
+                if name in s.line.variables:
+                    leg.variables.setdefault(name, s.line.variables[name])
+            for name in ("ATTEMPT_ID", "CAMPAIGN_ID"):
+                if name in s.line.variables:
+                    leg.variables.setdefault(name, s.line.variables[name])
+        elif self.agent_line_factory is not None:
             leg = self.agent_line_factory(s.line, m, callee)
         else:
             leg = AgentLeg(s.line, m, s.clock, callee)
-        context, exten, priority = where
         campaign = s.line.variables.get("CAMPAIGN_ID", "")
         attempt = s.line.variables.get("ATTEMPT_ID", "")
         try:
@@ -493,8 +602,10 @@ class QueueSystem:
                                    server_timeout=s.server_timeout)
             self.wrapups.append(result)
         finally:
-            if not leg.hungup.is_set():
-                leg.hangup(16)
+            from agi.sim.callee import far_end
+
+            far_end(leg).cancel()
+            self._drop_leg(leg, 16)
             self._after_call(q, m, s.clock.now())
 
 
@@ -516,6 +627,13 @@ def _f_option(options: str) -> tuple[str, str, int] | None:
     except ValueError:
         priority = 1
     return context, exten or "s", priority
+
+
+def _local_exten(interface: str) -> str:
+    """'Local/agent1@agents/n' -> 'agent1' (the exten a Local member leg starts at); else ''."""
+    if interface.startswith("Local/"):
+        return interface[6:].split("@", 1)[0]
+    return ""
 
 
 def _dead(line: Any) -> bool:
