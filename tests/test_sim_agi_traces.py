@@ -214,6 +214,37 @@ def _request(entries) -> tuple[str, list[str]]:
     return script, args
 
 
+AMI_OF = {
+    "agi-session-human-nokeypress.txt": "ami-originate-human.txt",
+    "agi-session-human-keypress.txt": "ami-originate-human-keypress.txt",
+    "agi-session-human-no-media-amd-notsure.txt": "ami-originate-human-no-media.txt",
+    "agi-session-machine.txt": "ami-originate-machine.txt",
+    "agi-session-machine-waitforsilence.txt": "ami-originate-machine-waitforsilence.txt",
+    "agi-session-fax-detected.txt": "ami-originate-fax-cng.txt",
+    "agi-session-fax-cng-amd-only.txt": "ami-originate-fax-cng-no-faxdetect.txt",
+    "agi-session-hangup-while-idle.txt": "ami-originate-hangup-during-agi.txt",
+    "agi-session-hangup-during-command.txt": "ami-originate-hangup-during-agi-command.txt",
+    "agi-session-hangup-agiexitonhangup.txt": "ami-originate-hangup-agiexitonhangup.txt",
+    "agi-session-hangup-handler.txt": "ami-originate-hangup-handler.txt",
+    "agi-session-playback-getdata-invalidkey.txt": "ami-originate-playback-getdata-invalidkey.txt",
+    "agi-session-queue-bridged.txt": "ami-originate-queue-bridged.txt",
+    "agi-session-queue-timeout.txt": "ami-originate-queue-timeout.txt",
+    "agi-session-queue-joinempty.txt": "ami-originate-queue-joinempty.txt",
+    "agi-session-queue-caller-hangup.txt": "ami-originate-queue-caller-hangup.txt",
+}
+AGI_EVENTS = ("Event: AGIExecStart", "Event: AGIExecEnd", "Event: VarSet")
+
+
+def _agi_view(lines: list[str], caller: str) -> list[str]:
+    """AGIExec* and VarSet (of the variables the product reads) on the caller's channel, in order."""
+    from tests.sim_ami_support import product_view
+
+    view = [m for m in product_view(lines) if m.startswith(AGI_EVENTS) and f"| Channel: {caller} |" in m]
+    first = next(i for i, m in enumerate(view) if m.startswith("Event: AGIExecStart"))
+    last = max(i for i, m in enumerate(view) if m.startswith("Event: AGIExecEnd") or "Variable: AGISTATUS" in m)
+    return view[first : last + 1]
+
+
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 async def test_client_speaks_like_asterisk(name: str):
     trace = parse(TRACES / name)
@@ -226,6 +257,7 @@ async def test_client_speaks_like_asterisk(name: str):
     assert len(places) == len(trace.connections)
     for entries, (context, exten, priority, extra_vars) in zip(trace.connections, places):
         line.variables.update(extra_vars)
+        line.context, line.exten, line.priority = context, exten, priority
         server = ScriptedServer(entries)
         port = await server.start()
         script, args = _request(entries)
@@ -244,6 +276,12 @@ async def test_client_speaks_like_asterisk(name: str):
         if not line.hangup_requested.is_set() and exten != "h":
             line.request_hangup(16)  # the dialplan's Hangup() after the AGI, before h runs
         line.finish()
+    # the AMI side of the same sessions: AGIExecStart/End per command, VarSet of our variables
+    ami = parse(TRACES / AMI_OF[name])
+    caller = re.sub(r"-[0-9a-f]{8};", "-<seq1>;", line.name)
+    want = _agi_view([t for _s, d, t in ami.lines if d == "<"], caller)
+    got = _agi_view(_ami_lines(events), caller)
+    assert got == want
 
 
 # ---- the queue AMI events around EXEC Queue, against the matching ami-originate trace ----------------
