@@ -317,3 +317,29 @@ async def test_syntax_errors_get_the_multiline_520_and_gosub_sends_100_trying_fi
     await conn.finish()
     await task
     await peer.close()
+
+
+@pytest.mark.parametrize(
+    ("greeting", "timeout", "status"),
+    [
+        (11.5, 15, "SILENCE"),  # beep ends ~12.7 s after answer, +1.5 s of silence: within 15 s
+        (11.5, 2, "TIMEOUT"),  # still talking when the 2 s are up
+        (25.0, 15, "TIMEOUT"),  # a long greeting: the beep comes after the timeout
+    ],
+)
+async def test_wait_for_silence_hears_the_machine_beep_then_silence(greeting, timeout, status):
+    line, peer, task = await start(Callee(kind="machine", greeting_seconds=greeting))
+    conn = await peer.next()
+    assert await conn.cmd(f"EXEC WaitForSilence 1500,1,{timeout}") == "200 result=0"
+    assert await conn.cmd("GET VARIABLE WAITSTATUS") == f"200 result=1 ({status})"
+    await conn.finish()
+    await task
+    await peer.close()
+
+
+def test_agent_keying_call_back_then_keys_the_hours_and_pound():
+    queues = QueueSystem([QueueConfig("sales", agents=1, dispositions={"3": 1.0}, callback_hours=(24, 24),
+                                      wrapup_key_after=(1.0, 1.0))], rng_seed=5)
+    callee = queues.agent_callee(queues._state()["sales"])
+    assert [(k.key, k.prompt) for k in callee.keys] == [("3", 0), ("2", 0), ("4", 0), ("#", 0)]
+    assert [k.at for k in callee.keys] == sorted(k.at for k in callee.keys)
