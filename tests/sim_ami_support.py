@@ -66,9 +66,10 @@ def messages(lines: list[str]) -> list[list[str]]:
 class AmiReplayer:
     """Sends a connection's '>' messages, each after the '<' lines the trace shows before it arrived."""
 
-    def __init__(self, entries: list[Entry], *, timeout: float = 10.0) -> None:
+    def __init__(self, entries: list[Entry], *, timeout: float = 10.0, quiet=None) -> None:
         self.entries = entries
         self.timeout = timeout
+        self.quiet = quiet  # () -> bool: nothing more can come (the simulator is idle); stop waiting
         self.received: list[str] = []
         self.bad_endings: list[str] = []
         self.eof = False
@@ -84,9 +85,11 @@ class AmiReplayer:
             if left <= 0:
                 return
             try:
-                raw = await asyncio.wait_for(reader.readline(), left)
+                raw = await asyncio.wait_for(reader.readline(), min(left, 0.3))
             except asyncio.TimeoutError:
-                return
+                if self.quiet is not None and self.quiet():
+                    return
+                continue
             if not raw:
                 self.eof = True
                 return
@@ -204,4 +207,38 @@ def streams(lines: list[str], only_product: bool = False) -> dict[str, list[str]
         if keep is not None and text not in keep:
             continue
         out.setdefault(stream_of(msg), []).append(text)
+    return out
+
+
+# What the switch side itself says about the called party's channels (not the AGI side's apps)
+SWITCH_EVENTS = {"Newchannel", "Newstate", "Newexten", "Hangup", "HangupRequest", "SoftHangupRequest",
+                 "LocalBridge", "NewCallerid", "NewConnectedLine", "HangupHandlerPush", "HangupHandlerRun"}
+SWITCH_VARIABLES = {"AMDSTATUS", "AMDCAUSE", "AGISTATUS", "FAXEXTEN", "PLAYBACKSTATUS", "CAMPAIGN_ID",
+                    "CONTACT_ID", "AGI_MODE", "FAXDETECT"}
+
+
+def switch_streams(lines: list[str], channel_prefix: str) -> dict[str, list[str]]:
+    """Per-stream messages about the originated channels only (name starts with ``channel_prefix``),
+    restricted to channel life-cycle and dialplan events, plus OriginateResponse and DialBegin/End."""
+    out: dict[str, list[str]] = {}
+    for msg in messages(normalise(lines)):
+        head = msg[0]
+        if not head.startswith("Event: "):
+            continue
+        name = head[7:]
+        fields = dict(x.split(": ", 1) for x in msg[1:] if ": " in x)
+        key = stream_of(msg)
+        if name == "OriginateResponse":
+            pass
+        elif name in ("DialBegin", "DialEnd", "DialState"):
+            if "Channel" in fields:  # a Dial from the caller (EXEC Dial / Queue): the AGI side's
+                continue
+        elif name == "VarSet":
+            if fields.get("Variable") not in SWITCH_VARIABLES:
+                continue
+        elif name not in SWITCH_EVENTS:
+            continue
+        if key != "originate" and not key.startswith(channel_prefix):
+            continue
+        out.setdefault(key, []).append(" | ".join(msg))
     return out

@@ -25,10 +25,10 @@ from agi.sim.queues import Member, QueueConfig
 from agi.sim.scenarios import SCENARIOS, Scenario, ScenarioPlan
 from agi.sim.simulator import Simulator
 from tests.conftest import TRACES
-from tests.sim_ami_support import AmiReplayer, ami_connections, normalise, product_view
+from tests.sim_ami_support import AmiReplayer, ami_connections, normalise, streams, switch_streams
 from tests.traces import parse
 
-SPEED = 20.0
+SPEED = 50.0
 
 HANGS_UP_AT_6S = Callee()  # the rig's callee hangs up itself: Answer, Playback(hello-silence-5s), Hangup(16)
 # Lengths of the capture rig's sound files (seconds, from the traces' Playback -> PLAYBACKSTATUS);
@@ -100,8 +100,50 @@ CASES: dict[str, Case] = {
     "ami-originate-nonexistent-tech.txt": Case(None, _failed("no_channel")),
 }
 
-# Traces the simulator reproduces line for line (after normalising)
-FULL: set[str] = set()
+# How closely each trace is reproduced (the strongest comparison that holds):
+# full     - the same lines in the same order (after normalising);
+# streams  - the same messages, in the same order within each stream (a channel, the originate
+#            thread, the AMI session); only the interleaving of Asterisk's threads differs, which
+#            varies run to run on a real Asterisk too (compare unallocated/rejected: same dialplan,
+#            different interleaving);
+# switch   - the called party's channels, OriginateResponse, Dial of the originate, channel
+#            life-cycle, dialplan steps, our variables: per stream as above. The rest differs on
+#            the AGI side's applications (see XFAIL).
+LEVEL = {
+    "ami-originate-busy.txt": "full",
+    "ami-originate-hangup-during-agi-command.txt": "full",
+    "ami-originate-machine.txt": "full",
+    "ami-originate-noanswer-timeout.txt": "full",
+    "ami-originate-nonexistent-tech.txt": "full",
+    "ami-originate-numberchanged.txt": "full",
+    "ami-originate-congestion.txt": "streams",
+    "ami-originate-fax-cng-no-faxdetect.txt": "streams",
+    "ami-originate-fax-cng.txt": "streams",
+    "ami-originate-hangup-agiexitonhangup.txt": "streams",
+    "ami-originate-hangup-during-agi.txt": "streams",
+    "ami-originate-hangup-handler.txt": "streams",
+    "ami-originate-human-no-media.txt": "streams",
+    "ami-originate-machine-waitforsilence.txt": "streams",
+    "ami-originate-nonexistent-exten.txt": "streams",
+    "ami-originate-playback-getdata-invalidkey.txt": "streams",
+    "ami-originate-queue-joinempty.txt": "streams",
+    "ami-originate-rejected.txt": "streams",
+    "ami-originate-unallocated.txt": "streams",
+    "ami-originate-human.txt": "switch",
+    "ami-originate-queue-caller-hangup.txt": "switch",
+    "ami-originate-queue-timeout.txt": "switch",
+    "ami-originate-human-keypress.txt": "switch",
+    "ami-originate-queue-bridged.txt": "switch",
+}
+# Known differences, all in the AGI side's applications (agi_client.py / queues.py):
+AGENT_LEGS = ("EXEC Dial and Queue do not create the agent's Local channels (Newchannel, DialBegin/End, "
+              "Bridge*, Hangup of the member legs)")
+XFAIL = {
+    "ami-originate-human-keypress.txt": "EXEC Dial is shorter than on Asterisk, so the callee's SendDTMF loop "
+                                        "runs fewer rounds; DTMF events during the bridge; " + AGENT_LEGS,
+    "ami-originate-queue-bridged.txt": "after a bridge the agent's hang-up should set the caller's HANGUPCAUSE=16; "
+                                       + AGENT_LEGS,
+}
 
 
 def test_every_originate_trace_has_a_case():
@@ -178,7 +220,8 @@ async def run_trace(name: str) -> tuple[list[str], list[str], Simulator]:
                     agi_connect=("127.0.0.1", agi_port), queues=case.queues or None, sounds=RIG_SOUNDS)
     await sim.start()
     try:
-        replay = AmiReplayer(ami_connections(path)[0], timeout=60 / SPEED + 5)
+        replay = AmiReplayer(ami_connections(path)[0], timeout=60 / SPEED + 5,
+                             quiet=lambda: not any(not t.done() for t in sim._tasks))
         got = await replay.run("127.0.0.1", sim.ami_port)
         assert replay.bad_endings == []
         return got, replay.expected(), sim
@@ -187,10 +230,25 @@ async def run_trace(name: str) -> tuple[list[str], list[str], Simulator]:
         await agi.close()
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_originate_trace_has_a_level():
+    assert sorted(LEVEL) == sorted(CASES)
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.xfail(reason=XFAIL[n], strict=True)) if n in XFAIL else n
+             for n in sorted(CASES)])
 async def test_originate_trace_is_reproduced(name: str):
     got, expected, sim = await run_trace(name)
-    if name in FULL:
+    level = LEVEL[name]
+    if level == "full":
         assert normalise(got) == normalise(expected)
+    elif level == "streams":
+        assert streams(got) == streams(expected)
     else:
-        assert product_view(got) == product_view(expected)
+        channel = re.search(r"Channel=(\S+)", parse(TRACES / name).header["Originate"]).group(1)  # type: ignore
+        assert switch_streams(got, channel) == switch_streams(expected, channel)
+    # the simulator's own record of the call agrees with the trace
+    rec = next(iter(sim.record))
+    observed = parse(TRACES / name).header.get("Observed", "")
+    reason = re.search(r"Reason=(\d+)", observed)
+    assert reason and rec.reason == int(reason.group(1))

@@ -137,6 +137,7 @@ class Channel:
         self.bridge_id = ""
         self.far_leg: "Channel | None" = None  # ;1 of a Local pair: its ;2 half (the far end's side)
         self.faxdetect = False
+        self.final_priority: int | None = None  # where the h extension left the channel
         self.playing = False  # a Playback is under way (PLAYBACKSTATUS comes when it ends or is cut)
         self.hangup_handlers: list[tuple[str, str, int, str]] = []
         self.on_hangup_request: Callable[[int], None] | None = None  # set by the call driver
@@ -255,6 +256,8 @@ class Channel:
             return
         if cause is not None:
             self.hangupcause = cause
+        if self.final_priority is not None:
+            self.priority = self.final_priority
         c = self.hangupcause
         self.emit("Hangup", [("Cause", str(c)), ("Cause-txt", CAUSE_TEXT.get(c, "Unknown"))])
         self.hangup_requested.set()

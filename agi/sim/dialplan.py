@@ -258,6 +258,10 @@ def truthy(value: str) -> bool:
 AgiRunner = Callable[["Channel", str, list[str]], Awaitable[Any]]
 
 
+class _Return(Exception):
+    """Return() ends a Gosub (hangup handlers)."""
+
+
 class Goto(Exception):
     def __init__(self, context: str, exten: str, priority: int) -> None:
         self.target = (context, exten, priority)
@@ -325,6 +329,7 @@ class DialplanRunner:
             target = (ctx, ext, prio + 1)
 
     async def run_h(self, chan: "Channel") -> None:
+        """The h extension, then the hangup handlers (each a Gosub ending in Return())."""
         if self.dialplan.has(chan.context, "h"):
             prio = 1
             while True:
@@ -335,14 +340,21 @@ class DialplanRunner:
                 chan.newexten(step.app, args, exten="h", priority=prio)
                 try:
                     await self.execute(chan, step.app, args)
-                except Goto:
+                except (Goto, _Return):
                     break
                 prio += 1
-            chan.priority = prio  # Asterisk leaves the h extension one past its last step
+            # Asterisk leaves h one past its last step; AMI shows it only in the next fresh
+            # snapshot (the Hangup event), events before keep the last step's priority (traces)
+            chan.final_priority = prio
         for hctx, hexten, hprio, hargs in list(chan.hangup_handlers):
             chan.emit("HangupHandlerRun", [("Handler", f"{hctx},{hexten},{hprio}({hargs})")])
-            for i, a in enumerate(split_args(hargs) if hargs else [], 1):
+            saved = (chan.context, chan.exten)
+            argv = split_args(hargs) if hargs else []
+            for i, a in enumerate(argv, 1):
                 chan.variables[f"ARG{i}"] = a
+                chan.emit("VarSet", [("Variable", f"LOCAL(ARG{i})"), ("Value", a)])
+            chan.variables["ARGC"] = str(len(argv))
+            chan.emit("VarSet", [("Variable", "LOCAL(ARGC)"), ("Value", str(len(argv)))])
             prio = hprio
             while True:
                 step = self.dialplan.find(hctx, hexten, prio)
@@ -352,9 +364,15 @@ class DialplanRunner:
                 chan.newexten(step.app, args, context=hctx, exten=hexten, priority=prio)
                 try:
                     await self.execute(chan, step.app, args)
+                except _Return:
+                    for name in ["ARGC"] + [f"ARG{i}" for i in range(len(argv), 0, -1)] + ["GOSUB_RETVAL"]:
+                        chan.variables.pop(name, None)
+                        chan.emit("VarSet", [("Variable", name), ("Value", "")])
+                    break
                 except Goto:
                     break
                 prio += 1
+            chan.context, chan.exten = saved
 
     # ---- applications -----------------------------------------------------------------------
     async def execute(self, chan: "Channel", app: str, args: str) -> None:
@@ -415,6 +433,9 @@ class DialplanRunner:
             chan.request_hangup(16, soft=True, emit=False)
             return
         raise Goto(ctx, ext, prio)
+
+    async def app_return(self, chan: "Channel", args: str) -> None:
+        raise _Return()
 
     async def app_wait(self, chan: "Channel", args: str) -> None:
         await wait_or_hangup(chan, float(args or 0))
