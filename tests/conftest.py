@@ -28,11 +28,28 @@ def pg_server():
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path) -> str:
-    """An empty database on each backend (no schema): SQLite file or a fresh PG database."""
+    """An empty database on each backend (no schema): SQLite file or a fresh PG database.
+
+    When the test also uses db_engine, the database is born migrated instead (a copy of
+    the session's template), so it is not created twice.
+    """
+    migrated = "db_engine" in request.fixturenames
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        path = tmp_path / "test.db"
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+            _MIGRATED.add(str(path))
+        return f"sqlite+aiosqlite:///{path}"
     server = request.getfixturevalue("pg_server")
-    return server.create_database("t_" + uuid.uuid4().hex[:12])
+    name = "t_" + uuid.uuid4().hex[:12]
+    if not migrated:
+        return server.create_database(name)
+    _create_database(server, name, template=request.getfixturevalue("pg_template"))
+    _MIGRATED.add(name)
+    return server.database_url(name)
+
+
+_MIGRATED: set[str] = set()  # databases db_url created from a migrated template
 
 
 @pytest.fixture(scope="session")
@@ -67,18 +84,19 @@ async def db_engine(request, db_url):
     from agi.db.engine import is_sqlite, make_engine
 
     name = make_url(db_url).database
-    if is_sqlite(db_url):
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), name)
-    else:
-        _recreate_from_template(
-            request.getfixturevalue("pg_server"), name, request.getfixturevalue("pg_template")
-        )
+    if name not in _MIGRATED:  # db_url was made empty (asked for before db_engine)
+        if is_sqlite(db_url):
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), name)
+        else:
+            server = request.getfixturevalue("pg_server")
+            _create_database(server, name, template=request.getfixturevalue("pg_template"))
     engine = make_engine(db_url)
     yield engine
     await engine.dispose()
 
 
-def _recreate_from_template(server, name: str, template: str) -> None:
+def _create_database(server, name: str, template: str) -> None:
+    """(Re)create database ``name`` as a copy of ``template`` (no one may be connected to it)."""
     import psycopg
 
     with psycopg.connect(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 from click.testing import CliRunner
 from sqlalchemy import inspect, text
@@ -81,11 +82,14 @@ def test_migrate_works_from_any_directory_and_inside_a_running_loop(db_url, tmp_
     assert asyncio.run(in_loop()) == migrate.head()
 
 
-def test_an_unreachable_database_gives_a_clear_error(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
-    res = dialer(url, "upgrade")
+def test_an_unreachable_database_gives_a_clear_error():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = dialer(f"postgresql://postgres:s3cretpw@127.0.0.1:{port}/nodb", "upgrade")
     assert res.exit_code == 1
     assert "upgrade failed" in res.output and "DIALER_DB_URL" in res.output
+    assert "s3cretpw" not in res.output  # the password is masked
 
 
 async def test_the_db_engine_fixture_is_at_the_newest_revision(db_engine, db_url):

@@ -19,8 +19,11 @@ def db() -> None:
 
 
 def _fail(action: str, url: str, exc: Exception) -> click.ClickException:
+    from sqlalchemy.exc import DBAPIError
+
+    why = str(exc.orig if isinstance(exc, DBAPIError) else exc).strip()
     return click.ClickException(
-        f"{action} failed on {mask_url(url)}: {exc}. "
+        f"{action} failed on {mask_url(url)}: {why}\n"
         "Check the database URL (--db or DIALER_DB_URL) and that the server is reachable."
     )
 

@@ -12,19 +12,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import pool
-from sqlalchemy.ext.asyncio import create_async_engine
-
-import agi
-from agi.db.engine import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, normalize_url
-from agi.db.models import Base
-
-# Alembic announces each autogenerate plugin at INFO: noise in the CLI's log
+# Alembic announces each autogenerate plugin at INFO as it loads: noise in the CLI's log
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.autogenerate import compare_metadata  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from sqlalchemy import pool  # noqa: E402
+from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
+
+import agi  # noqa: E402
+from agi.db.engine import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, normalize_url  # noqa: E402
+from agi.db.models import Base  # noqa: E402
 
 MIGRATIONS_DIR = Path(agi.__file__).resolve().parent.parent / "migrations"
 
