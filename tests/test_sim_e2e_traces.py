@@ -28,7 +28,7 @@ from tests.conftest import TRACES
 from tests.sim_ami_support import AmiReplayer, ami_connections, normalise, streams, switch_streams
 from tests.traces import parse
 
-SPEED = 50.0
+SPEED = 20.0
 
 HANGS_UP_AT_6S = Callee()  # the rig's callee hangs up itself: Answer, Playback(hello-silence-5s), Hangup(16)
 # Lengths of the capture rig's sound files (seconds, from the traces' Playback -> PLAYBACKSTATUS);

@@ -182,7 +182,7 @@ class Session:
             self.respond(msg, "Goodbye", message="Thanks for all the fish.")
             return False
         if key == "ping":
-            self.respond(msg, "Success", ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}"))
+            self.respond(msg, "Success", ("Ping", "Pong"), ("Timestamp", f"{sim.clock.now():.6f}"))
         elif key == "events":
             mask = (msg.get("EventMask") or "").strip().lower()
             self.events = mask not in ("off", "no", "false", "0", "")

@@ -53,8 +53,14 @@ class CallRecord:
         if event == "AGIExecStart":
             cmd = f.get("Command", "")
             self.agi_commands.append(cmd)
-            if cmd.upper().startswith("EXEC "):
+            upper = cmd.upper()
+            if upper.startswith("EXEC "):
                 self.apps.append(cmd[5:])
+            elif upper.startswith("SET VARIABLE "):
+                name, _, value = cmd[13:].strip().partition(" ")
+                if len(value) >= 2 and value[0] == value[-1] == '"':
+                    value = value[1:-1]
+                self.vars_set[name] = value
         elif event == "VarSet":
             name, value = f.get("Variable", ""), f.get("Value", "")
             if name == "AMDCAUSE" and "AMDSTATUS" in chan.variables:
