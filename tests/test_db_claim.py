@@ -136,3 +136,44 @@ async def test_claiming_zero_contacts_claims_nothing(db_engine):
         camp, _ = await seed_campaign(conn, 3)
         assert await claim_due(conn, camp, "d1", 0, T0) == []
         assert len(await claim_due(conn, camp, "d1", 3, T0)) == 3
+
+
+async def test_an_open_claim_is_skipped_by_another_dialer_not_waited_for(db_engine):
+    """PostgreSQL: SKIP LOCKED lets dialer 2 claim other rows while dialer 1's claim is open.
+
+    SQLite has one writer at a time: dialer 2 waits for dialer 1's commit, then claims others.
+    """
+    async with db_engine.begin() as conn:
+        camp, ids = await seed_campaign(conn, 10)
+    first = await db_engine.connect()
+    try:
+        await first.begin()
+        mine = await claim_due(first, camp, "d1", 5, T0)
+
+        async def second_dialer():
+            async with db_engine.begin() as conn:
+                return await claim_due(conn, camp, "d2", 5, T0)
+
+        other = asyncio.create_task(second_dialer())
+        if db_engine.dialect.name == "postgresql":
+            theirs = await asyncio.wait_for(other, timeout=30)  # done while d1's claim is open
+            await first.commit()
+        else:
+            await asyncio.sleep(0.05)
+            await first.commit()
+            theirs = await other
+    finally:
+        await first.close()
+    assert len(mine) == len(theirs) == 5
+    assert {c.membership_id for c in mine} | {c.membership_id for c in theirs} == set(ids)
+
+
+async def test_a_rolled_back_claim_leaves_the_contacts_claimable(db_engine):
+    async with db_engine.begin() as conn:
+        camp, ids = await seed_campaign(conn, 3)
+    async with db_engine.connect() as conn:
+        async with conn.begin() as tx:
+            assert len(await claim_due(conn, camp, "d1", 3, T0)) == 3
+            await tx.rollback()
+    async with db_engine.begin() as conn:
+        assert [c.membership_id for c in await claim_due(conn, camp, "d2", 3, T0)] == ids
