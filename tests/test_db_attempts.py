@@ -18,6 +18,7 @@ from agi.db.attempts import (
     mark_waiting_agent,
     record_predial,
     set_disposition,
+    set_ivr_keys,
     set_routing,
     start_attempt,
 )
@@ -141,11 +142,15 @@ async def test_opt_out_puts_the_number_on_the_dnc_list_at_once(db_engine):
     aid, m = await _dial(db_engine, camp)
     async with db_engine.begin() as conn:
         await mark_answered(conn, aid, T0, AmdStatus.HUMAN, "HUMAN-800-800")
+        await set_ivr_keys(conn, aid, "79")
         assert await set_disposition(conn, aid, Disposition.OPT_OUT)
     async with db_engine.connect() as conn:
         assert await is_dnc(conn, "+12025550000")
         entry = (await conn.execute(select(DncEntry.__table__))).one()
     assert entry.source == Disposition.OPT_OUT
+    async with db_engine.connect() as conn:
+        row = (await conn.execute(select(_a).where(_a.c.id == aid))).one()
+    assert (row.ivr_keys, row.amd_status, row.amd_cause) == ("79", "HUMAN", "HUMAN-800-800")
     assert await _finish(db_engine, aid, Result.LIVE_ANSWER, T0 + MIN, talk_seconds=20)
     mem = await _member(db_engine, m)
     assert (mem.state, mem.next_attempt_at) == (ContactState.DONE, None)

@@ -202,6 +202,12 @@ async def mark_waiting_agent(
     )
 
 
+async def set_ivr_keys(conn: AsyncConnection, attempt_id: str, keys: str) -> None:
+    """The keys the person pressed, in order (the column keeps the first 40)."""
+    limit = _a.c.ivr_keys.type.length
+    await conn.execute(update(_a).where(_a.c.id == attempt_id).values(ivr_keys=keys[:limit]))
+
+
 async def set_routing(
     conn: AsyncConnection,
     attempt_id: str,
