@@ -10,6 +10,7 @@ import math
 from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from agi.outcomes import CampaignMode
 
@@ -18,8 +19,8 @@ DEFAULT_DROP_CAP_PCT = 3.0
 DEFAULT_DROP_WINDOW_HOURS = 720.0
 # History needed before the predictive mode over-dials (below this it paces progressive).
 MIN_RESOLVED_CALLS = 150
-MIN_HUMANS = 12
-MIN_TALK_SAMPLES = 10
+MIN_HUMANS = 30
+MIN_TALK_SAMPLES = 30
 
 
 @dataclass(frozen=True)
@@ -42,26 +43,26 @@ class PacingStats:
     connects: int = 0  # persons connected to an agent, in the window
     drops: int = 0  # persons dropped, in the window
 
-    @property
+    @cached_property
     def human_rate(self) -> float:
         """Persons per dial."""
         return self.humans / self.resolved if self.resolved else 0.0
 
-    @property
+    @cached_property
     def answer_rate(self) -> float:
         """Answers (person or machine) per dial."""
         return (self.humans + self.machines) / self.resolved if self.resolved else 0.0
 
-    @property
+    @cached_property
     def ring_mean(self) -> float:
         """Mean seconds from Originate to a person's answer."""
         return sum(self.human_ages) / len(self.human_ages) if self.human_ages else 0.0
 
-    @property
+    @cached_property
     def talk_mean(self) -> float:
         return sum(self.talk_times) / len(self.talk_times) if self.talk_times else 0.0
 
-    @property
+    @cached_property
     def acw_mean(self) -> float:
         return sum(self.acw_times) / len(self.acw_times) if self.acw_times else 0.0
 
@@ -152,10 +153,15 @@ def has_history(stats: PacingStats | None) -> bool:
 class PredictiveTuning:
     """Knobs of the predictive mode (defaults tuned with scripts/bench_pacing.py)."""
 
-    ring_quantile: float = 0.5  # horizon: persons answering within this quantile of ring time
-    aggression: float = 1.0  # allowed drop share per new person at the target budget use, x cap
+    ring_quantile: float = 1.0  # horizon: persons answering within this quantile of ring time
+    aggression: float = 0.5  # allowed drop share per new person at the target budget use, x cap
     target_use: float = 0.85  # budget use (drop rate / cap) the controller settles around
     max_drop_share: float = 0.35  # never accept more than this expected drop share per new person
+    min_allowed_drops: float = 10.0  # the raw rate decides alone once the cap allows this many drops
+    prior_lives: float = 200.0  # weight of the prior (at target_use) in the measured drop rate
+    max_slack: float = 1.5  # far under the cap, allow at most this multiple of the target's theta
+    extra_horizon: float = 0.0
+    fixed_theta: float | None = None  # benchmark only: constant theta, no drop-budget feedback  # seconds added to the agents' horizon (look further ahead)
 
 
 DEFAULT_TUNING = PredictiveTuning()
@@ -177,20 +183,27 @@ def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) ->
     if not has_history(stats):
         return progressive(state, state.ratio)
     assert stats is not None
-    used = drop_budget_used(state)
-    if used >= 1.0 or state.drop_cap_pct <= 0:
+    cap = state.drop_cap_pct / 100.0
+    allowed = cap * state.live_window  # drops the cap allows so far
+    if tuning.fixed_theta is None and (
+        cap <= 0 or (allowed >= tuning.min_allowed_drops and state.dropped_window >= allowed)
+    ):
+        return floor_1to1  # at or over the cap as measured: no over-dialing at all
+    used = drop_budget_used(state, tuning.prior_lives, tuning.target_use)
+    if used >= 1.0 and tuning.fixed_theta is None:
         return floor_1to1
     limit = state.limit
     if limit <= 0:
         return 0
-    cap = state.drop_cap_pct / 100.0
     slack = (1.0 - used) / (1.0 - tuning.target_use)
-    theta = min(tuning.max_drop_share, cap * tuning.aggression * slack * slack)
+    theta = min(tuning.max_drop_share, cap * tuning.aggression * min(slack, tuning.max_slack))
+    if tuning.fixed_theta is not None:
+        theta = tuning.fixed_theta
 
     share = stats.agent_share
     amd = stats.amd_delay
     ring_h = _quantile(stats.human_ages, tuning.ring_quantile)
-    horizon = amd + ring_h + state.drop_timeout  # agents must be free by now + horizon
+    horizon = amd + ring_h + state.drop_timeout + tuning.extra_horizon  # agents must be free by now + horizon
 
     # agents free by the horizon
     free_mean = float(state.agents_available)
@@ -200,8 +213,15 @@ def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) ->
     in_call = state.agents_in_call
     ages = state.talk_ages
     if ages:
+        talk = stats.talk_times
+        n_talk = len(talk)
+        reach = horizon - acw_mean
         for a in ages[:in_call] if len(ages) > in_call else ages:
-            p = _conditional_by(stats.talk_times, a, a + horizon - acw_mean, talk_mean)
+            below = bisect_right(talk, a)
+            if below < n_talk:
+                p = (bisect_right(talk, a + reach) - below) / (n_talk - below) if reach > 0 else 0.0
+            else:
+                p = _conditional_by(talk, a, a + reach, talk_mean)
             free_mean += p
             free_var += p * (1.0 - p)
         missing = in_call - min(len(ages), in_call)
@@ -300,7 +320,7 @@ class PacingHistory:
     window: float = 1800.0
     max_calls: int = 3000
     max_agent_samples: int = 400
-    refresh: float = 5.0
+    refresh: float = 10.0
     live_total: int = 0  # persons answered since the start (drop-rate denominator)
     dropped_total: int = 0  # persons dropped since the start
     connected_total: int = 0
