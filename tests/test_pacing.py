@@ -1,0 +1,289 @@
+"""The pure pacing rule: broadcast, progressive and predictive modes, and the history accumulator."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agi.outcomes import CampaignMode
+from agi.rules.pacing import (
+    PacingHistory,
+    PacingState,
+    PacingStats,
+    calls_to_start,
+    drop_budget_used,
+    progressive,
+)
+
+B, P, D = CampaignMode.BROADCAST, CampaignMode.PROGRESSIVE, CampaignMode.PREDICTIVE
+
+
+@pytest.mark.parametrize(
+    ("lines_free", "cps_budget", "in_flight", "expected"),
+    [
+        (10, 5, 0, 5),  # CPS is the limit
+        (3, 5, 0, 3),  # free lines are the limit
+        (0, 5, 0, 0),  # all lines busy
+        (5, 0, 0, 0),  # CPS budget spent this second
+        (-2, 5, 0, 0),  # lines over-used (another campaign took them): never negative
+        (4, 4, 7, 4),  # calls in flight do not matter: lines_free already counts them
+    ],
+)
+def test_broadcast_fills_free_lines_within_cps(lines_free, cps_budget, in_flight, expected):
+    state = PacingState(B, 0.0, lines_free=lines_free, cps_budget=cps_budget, ringing_ages=(1.0,) * in_flight)
+    assert calls_to_start(state) == expected
+
+
+@pytest.mark.parametrize(
+    ("available", "ratio", "ringing", "detecting", "queued", "lines", "cps", "expected"),
+    [
+        (4, 1.0, 0, 0, 0, 10, 10, 4),  # one call per available agent
+        (4, 1.0, 2, 0, 0, 10, 10, 2),  # ringing calls count as in flight
+        (4, 1.0, 0, 1, 1, 10, 10, 2),  # so do calls in AMD/IVR and callers in the queue
+        (4, 1.5, 0, 0, 0, 10, 10, 6),  # ratio
+        (3, 1.5, 0, 0, 0, 10, 10, 4),  # 4.5 rounds down
+        (4, 1.0, 6, 0, 0, 10, 10, 0),  # more in flight than wanted: none, never negative
+        (4, 1.0, 0, 0, 0, 2, 10, 2),  # free lines cap it
+        (4, 1.0, 0, 0, 0, 10, 1, 1),  # CPS budget caps it
+        (0, 2.0, 0, 0, 0, 10, 10, 0),  # no agent available
+        (5, 0.0, 0, 0, 0, 10, 10, 0),  # ratio 0 pauses dialing
+        (10, 3.0, 5, 0, 0, 100, 100, 25),
+    ],
+)
+def test_progressive_keeps_available_agents_times_ratio_in_flight(
+    available, ratio, ringing, detecting, queued, lines, cps, expected
+):
+    state = PacingState(
+        P,
+        0.0,
+        lines_free=lines,
+        cps_budget=cps,
+        ringing_ages=(3.0,) * ringing,
+        detecting=detecting,
+        queue_waiting=queued,
+        agents_logged_in=10,
+        agents_available=available,
+        ratio=ratio,
+    )
+    assert calls_to_start(state) == expected
+
+
+def test_unknown_mode_is_a_clear_error():
+    with pytest.raises(ValueError, match="CampaignMode"):
+        calls_to_start(PacingState("predictive", 0.0, lines_free=1, cps_budget=1))  # type: ignore[arg-type]
+
+
+# --- predictive -----------------------------------------------------------------------------------
+
+
+def campaign_history(
+    calls: int = 3000, p_human: float = 0.25, p_machine: float = 0.08, talk_mean: float = 120.0, seed: int = 7
+) -> PacingStats:
+    """A history like profile P2: 15-25 s rings, lognormal talk, 10-20 s ACW."""
+    rng = random.Random(seed)
+    h = PacingHistory(window=1e9, max_calls=calls)
+    now = 0.0
+    for _ in range(calls):
+        now += 0.5
+        h.placed(now)
+        u = rng.random()
+        ring = rng.uniform(15, 25)
+        if u < p_human:
+            h.answered(now, ring, human=True)
+            h.to_agent(now, 2.0)
+            h.connected(now)
+        elif u < p_human + p_machine:
+            h.answered(now, ring, human=False)
+        else:
+            h.unanswered(now, ring if u > 0.8 else 3.0)
+    for _ in range(300):
+        h.agent_freed(now, rng.lognormvariate(4.6, 0.6), rng.uniform(10, 20))
+    return h.stats(now)
+
+
+STATS = campaign_history()
+
+
+def predictive_state(**kw) -> PacingState:
+    base = dict(
+        mode=D,
+        now=1000.0,
+        lines_free=200,
+        cps_budget=50,
+        agents_logged_in=25,
+        agents_available=0,
+        agents_in_call=20,
+        agents_in_acw=5,
+        talk_ages=tuple(float(10 * i) for i in range(20)),
+        acw_ages=tuple(float(2 * i) for i in range(5)),
+        stats=STATS,
+        dropped_window=10,
+        live_window=1000,
+    )
+    base.update(kw)
+    return PacingState(**base)
+
+
+def test_predictive_without_history_paces_progressive():
+    for stats in (None, campaign_history(calls=100)):
+        state = predictive_state(stats=stats, agents_available=3, agents_in_call=22, ratio=1.0)
+        assert calls_to_start(state) == 3
+
+
+def test_predictive_over_dials_when_agents_are_about_to_free():
+    # every agent in after-call work about to end, nothing in flight: more calls than free agents
+    state = predictive_state(
+        agents_available=2, agents_in_call=0, agents_in_acw=23, talk_ages=(), acw_ages=(18.0,) * 23
+    )
+    assert calls_to_start(state) > progressive(state, 1.0) == 2
+
+
+def test_predictive_falls_back_to_one_to_one_at_the_cap():
+    for dropped in (30, 31, 60):  # 3% of 1000 live answers and beyond
+        state = predictive_state(
+            agents_available=4, agents_in_call=16, talk_ages=(300.0,) * 16, dropped_window=dropped
+        )
+        assert calls_to_start(state) <= 4
+
+
+def test_predictive_at_the_cap_respects_a_ratio_below_one():
+    state = predictive_state(agents_available=4, agents_in_call=16, dropped_window=40, ratio=0.5)
+    assert calls_to_start(state) == 2
+
+
+def test_predictive_tightens_as_the_drop_rate_nears_the_cap():
+    counts = [
+        calls_to_start(predictive_state(agents_available=3, agents_in_call=17, dropped_window=d))
+        for d in (0, 10, 20, 25, 29, 30)
+    ]
+    assert counts == sorted(counts, reverse=True)
+    assert counts[0] > counts[-1]
+
+
+def test_predictive_calls_do_not_decrease_as_agents_become_available():
+    counts = []
+    for free in range(0, 21):
+        counts.append(
+            calls_to_start(
+                predictive_state(agents_available=free, agents_in_call=20 - free, talk_ages=(60.0,) * (20 - free))
+            )
+        )
+    assert counts == sorted(counts)
+    assert counts[-1] > counts[0]
+
+
+def test_predictive_counts_calls_already_in_flight():
+    idle = calls_to_start(predictive_state(agents_available=5, agents_in_call=15, talk_ages=(30.0,) * 15))
+    busy = calls_to_start(
+        predictive_state(agents_available=5, agents_in_call=15, talk_ages=(30.0,) * 15, ringing_ages=(5.0,) * 12)
+    )
+    assert busy < idle
+
+
+def test_predictive_with_zero_cap_never_over_dials():
+    state = predictive_state(agents_available=5, agents_in_call=15, drop_cap_pct=0.0, dropped_window=0)
+    assert calls_to_start(state) == 5
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    mode=st.sampled_from([B, P, D]),
+    lines=st.integers(-5, 60),
+    cps=st.integers(-1, 30),
+    available=st.integers(0, 30),
+    in_call=st.integers(0, 30),
+    in_acw=st.integers(0, 10),
+    ringing=st.lists(st.floats(0, 40), max_size=40),
+    detecting=st.integers(0, 5),
+    queued=st.integers(0, 5),
+    ratio=st.floats(0, 4),
+    dropped=st.integers(0, 100),
+    live=st.integers(0, 2000),
+    with_ages=st.booleans(),
+    with_history=st.booleans(),
+)
+def test_never_beyond_lines_or_cps_and_never_negative(
+    mode, lines, cps, available, in_call, in_acw, ringing, detecting, queued, ratio, dropped, live, with_ages,
+    with_history,
+):  # fmt: skip
+    state = PacingState(
+        mode,
+        500.0,
+        lines_free=lines,
+        cps_budget=cps,
+        ringing_ages=tuple(ringing),
+        detecting=detecting,
+        queue_waiting=queued,
+        agents_logged_in=available + in_call + in_acw,
+        agents_available=available,
+        agents_in_call=in_call,
+        agents_in_acw=in_acw,
+        talk_ages=tuple(float(7 * i) for i in range(in_call)) if with_ages else (),
+        acw_ages=tuple(float(i) for i in range(in_acw)) if with_ages else (),
+        ratio=ratio,
+        stats=STATS if with_history else None,
+        dropped_window=dropped,
+        live_window=live,
+    )
+    n = calls_to_start(state)
+    assert 0 <= n <= max(0, min(lines, cps))
+    if mode is D and live and dropped >= 0.03 * live and 0.03 * live >= 10:
+        assert n <= max(0, progressive(state, min(ratio, 1.0)))
+
+
+def test_drop_budget_use_starts_from_the_prior_and_follows_the_data():
+    fresh = PacingState(D, 0.0, lines_free=1, cps_budget=1)
+    assert drop_budget_used(fresh, prior_lives=100, prior_used=0.8) == pytest.approx(0.8)
+    at_cap = PacingState(D, 0.0, lines_free=1, cps_budget=1, dropped_window=300, live_window=10_000)
+    assert drop_budget_used(at_cap, prior_lives=100, prior_used=0.8) == pytest.approx(1.0, abs=0.01)
+
+
+# --- history --------------------------------------------------------------------------------------
+
+
+def test_history_measures_rates_delays_and_durations():
+    h = PacingHistory(window=600.0, refresh=0.0)
+    for i in range(10):
+        h.placed(i)
+        if i < 2:
+            h.answered(i, 20.0, human=True)
+        elif i < 3:
+            h.answered(i, 16.0, human=False)
+        else:
+            h.unanswered(i, 25.0)
+    h.to_agent(5.0, 2.0)
+    h.connected(5.5)
+    h.dropped(6.0)
+    h.agent_freed(7.0, talk=100.0, acw=10.0)
+    h.agent_freed(8.0, talk=50.0, acw=20.0)
+    s = h.stats(10.0)
+    assert (s.resolved, s.humans, s.machines) == (10, 2, 1)
+    assert s.human_rate == pytest.approx(0.2)
+    assert s.answer_rate == pytest.approx(0.3)
+    assert s.agent_share == pytest.approx(0.5)  # one of two persons asked for an agent
+    assert s.amd_delay == pytest.approx(2.0)
+    assert (s.connects, s.drops) == (1, 1)
+    assert s.human_ages == (20.0, 20.0)
+    assert s.talk_times == (50.0, 100.0) and s.acw_mean == pytest.approx(15.0)
+    assert (h.live_total, h.dropped_total, h.placed_total) == (2, 1, 10)
+
+
+def test_history_forgets_calls_older_than_its_window_but_keeps_totals():
+    h = PacingHistory(window=100.0, refresh=0.0)
+    h.answered(0.0, 20.0, human=True)
+    h.unanswered(150.0, 25.0)
+    s = h.stats(160.0)
+    assert (s.resolved, s.humans) == (1, 0)
+    assert h.live_total == 1
+
+
+def test_history_stats_are_recomputed_at_most_every_refresh_seconds():
+    h = PacingHistory(refresh=10.0)
+    h.answered(0.0, 20.0, human=True)
+    first = h.stats(1.0)
+    h.answered(2.0, 20.0, human=True)
+    assert h.stats(5.0) is first
+    assert h.stats(11.0).humans == 2
