@@ -239,7 +239,13 @@ class QueueSystem:
             for e in q.entries:
                 out.append(("QueueEntry", {
                     "Queue": q.name, "Position": str(e.position), "Channel": e.line.name,
-                    "Uniqueid": e.line.uniqueid, "Wait": str(int(now - e.joined)), "Priority": "0",
+                    "Uniqueid": e.line.uniqueid,
+                    # CallerID/ConnectedLine as ami-queuesummary.txt (d) shows them
+                    "CallerIDNum": getattr(e.line, "callerid_num", "") or "<unknown>",
+                    "CallerIDName": getattr(e.line, "callerid_name", "") or "<unknown>",
+                    "ConnectedLineNum": getattr(e.line, "connected_num", "") or "<unknown>",
+                    "ConnectedLineName": getattr(e.line, "connected_name", "") or "<unknown>",
+                    "Wait": str(int(now - e.joined)), "Priority": "0",
                 }))
         return out
 
