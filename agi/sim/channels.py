@@ -135,6 +135,7 @@ class Channel:
         self.application = ""  # current app, for CoreShowChannels
         self.appdata = ""
         self.bridge_id = ""
+        self.peer: "Channel | None" = None  # the other half of a Local pair made for a queue member
         self.far_leg: "Channel | None" = None  # ;1 of a Local pair: its ;2 half (the far end's side)
         self.faxdetect = False
         self.final_priority: int | None = None  # where the h extension left the channel

@@ -510,6 +510,8 @@ class QueueSystem:
         end = scheduled_end if ok else clock.now()
         talked = int(end - answered)
         caller_gone = not ok or caller_first
+        if not caller_gone and hasattr(line, "hangupcause") and not line.hangupcause:
+            line.hangupcause = 16  # the agent's hang-up ends the bridge: HANGUPCAUSE=16 (queue-bridged trace)
         if caller_first and ok:
             from agi.sim.callee import far_end_hangup
 

@@ -106,7 +106,8 @@ class Simulator:
             else:
                 configs = list(queues)
             self.queues = QueueSystem(configs, rng_seed=queue_seed, clock=self.clock,
-                                      agent_line_factory=self._agent_line)
+                                      agent_line_factory=self._agent_line,
+                                      member_channel_factory=self._member_channel)
         self._running = False
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -284,6 +285,47 @@ class Simulator:
         var = msg.get("Variable") or ""
         value = chan.variables.get(var, "") if chan else ""
         session.respond(msg, "Success", ("Variable", var), ("Value", value))
+
+    def _member_channel(self, caller: Any, member: Any) -> Channel:
+        """The leg Queue() rings for ``member``: a Local pair (``;1`` returned, ``.peer`` = ``;2``) set
+        up as in the queue traces, or one channel for other technologies (PJSIP/agent1-0000000a)."""
+        iface = member.interface
+        linkedid = getattr(caller, "linkedid", caller.uniqueid)
+        if not iface.startswith("Local/"):
+            chan = self.new_channel(iface, linkedid=linkedid, context="default", exten="s", record=None)
+            chan.callerid_num, chan.callerid_name = caller.callerid_num, caller.callerid_name
+            chan.connected_num, chan.connected_name = caller.callerid_num, caller.callerid_name
+            chan.peer = None
+            return chan
+        target, _, opts = iface[len("Local/"):].partition("/")
+        lexten, _, lctx = target.partition("@")
+        seq = next(self._seq)
+        one = Channel(name=f"Local/{target}-{seq:08x};1", uniqueid=self.new_uniqueid(), linkedid=linkedid,
+                      clock=self.clock, sink=self.publish, context=lctx, exten=lexten, state=DOWN)
+        two = Channel(name=f"Local/{target}-{seq:08x};2", uniqueid=self.new_uniqueid(), linkedid=linkedid,
+                      clock=self.clock, sink=self.publish, context=lctx, exten=lexten, state=RING)
+        for chan in (one, two):
+            self.register(chan)
+            chan.emit("Newchannel")
+        one.peer, two.peer = two, one
+        one.newexten("AppQueue", "(Outgoing Line)")
+        one.callerid_num, one.callerid_name = caller.callerid_num, caller.callerid_name
+        one.emit("NewCallerid", [("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")])
+        dialed = iface[len("Local/"):]
+        one.set_var("DIALEDPEERNUMBER", dialed)
+        two.set_var("DIALEDPEERNUMBER", dialed)
+        two.callerid_num, two.callerid_name = caller.callerid_num, caller.callerid_name
+        two.connected_num, two.connected_name = caller.callerid_num, caller.callerid_name
+        two.emit("NewCallerid", [("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")])
+        two.emit("NewConnectedLine")
+        self.publish("LocalBridge", one.header("LocalOne") + two.header("LocalTwo") + [
+            ("Context", lctx), ("Exten", lexten), ("LocalOptimization", "No" if "n" in opts else "Yes")])
+        one.connected_num, one.connected_name = caller.callerid_num, caller.callerid_name
+        if member.answers:  # the rig's [agents] extensions: agent1-answer (Answer, Playback), agent1-noanswer
+            two.state, two.exten, two.priority = UP, f"{lexten}-answer", 3
+        else:
+            two.exten, two.priority = f"{lexten}-noanswer", 2
+        return one
 
     def _agent_line(self, caller: Any, member: Any, callee: Any) -> Channel:
         """The member's leg for the Queue F() wrap-up: a real channel with the caller's inherited vars."""
