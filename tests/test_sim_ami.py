@@ -288,3 +288,82 @@ async def test_unknown_action_and_events_off_session_gets_no_events():
         writer.close()
     finally:
         await sim.stop()
+
+
+async def test_queue_summary_transcript_with_calls_in_the_queue():
+    """ami-queuesummary.txt in full: (b) and (d) with real calls through the simulator, as on the rig
+    (helper calls Local/human@callee -> AMD -> FastAGI -> EXEC Queue sales,,,,20 / ,,,,8)."""
+    from agi.sim.callee import Callee
+    from agi.sim.dialplan import Dialplan
+    from agi.sim.scenarios import Scenario
+
+    queue_args = {"b": "sales,,,,20", "d": "sales,,,,8"}
+    stage = {"now": "b"}
+
+    async def agi(reader, writer):  # the rig's FastAGI script: straight into the queue, then hang up
+        while (await reader.readline()) not in (b"\n", b""):
+            pass
+        if stage["now"] not in queue_args:
+            writer.close()
+            return
+        writer.write(f"EXEC Queue {queue_args[stage['now']]}\n".encode())
+        await writer.drain()
+        await reader.readline()
+        writer.write(b"HANGUP\n")
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    agi_server = await asyncio.start_server(agi, "127.0.0.1", 0)
+    rig = Dialplan.parse("[dialer]\nexten => s,1,AMD()\n same => n,AGI(agi://127.0.0.1:4573/outbound)\n"
+                         " same => n,Hangup()\n")
+    configs = _rig_queues()
+    configs[0].talk_seconds = (14.3, 14.3)  # (b): ~4.3 s speech + 10 s silence
+    speed = 10.0
+    sim = await _sim(queues=configs, speed=speed, dialplan=rig, agi_connect=("127.0.0.1", agi_server.sockets[0].getsockname()[1]),
+                     plan=ScenarioPlan.table({"human": Scenario("human", ring_time=0.0, callee=Callee())}))
+    sales = sim.queues._state()["sales"]
+    sales.completed, sales.abandoned, sales.talktime, sales.completed_in_sl = 1, 2, 2, 1
+    member = sales.members[0]
+    member.calls_taken, member.last_call, member.login_time = 1, 1795304529, 1795304518
+    reader, writer = await asyncio.open_connection("127.0.0.1", sim.ami_port)  # the helper connection
+    writer.write(f"Action: Login\r\nUsername: {RIG_USER}\r\nSecret: {RIG_SECRET}\r\nEvents: off\r\n\r\n".encode())
+
+    def originate(channel_id: str) -> None:
+        writer.write(f"Action: Originate\r\nChannel: Local/human@callee\r\nContext: dialer\r\nExten: s\r\n"
+                     f"Priority: 1\r\nAsync: true\r\nChannelId: {channel_id}\r\n"
+                     f"CallerID: \"Acme Campaign\" <15550001111>\r\n\r\n".encode())
+
+    async def until(cond, limit: float = 10.0) -> None:
+        for _ in range(int(limit / 0.01)):
+            if cond():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the queue never got there")
+
+    async def before_send(pending: list[str]) -> None:
+        if "ActionID: qs-b-all" in pending:  # (b): bridged to the member ~1.5 s ago
+            stage["now"] = "b"
+            originate("68847a01-a67e-4127-9a0b-cedbd51ccc3c")
+            await until(lambda: member.busy)
+            await asyncio.sleep(1.5 / speed)
+        elif "ActionID: qs-d-all" in pending:  # (d): a caller waits ~2 s, the member rings
+            await until(lambda: not member.busy and not sales.entries)
+            member.answers = False
+            stage["now"] = "d"
+            originate("2b7964ed-ff99-49ea-a667-6ad59e504919")
+            await until(lambda: bool(sales.entries))
+            joined = sales.entries[0].joined
+            await until(lambda: sim.clock.now() - joined >= 2.3)
+        elif "ActionID: pause-1" in pending:  # (c): after (d) timed out
+            await until(lambda: not sales.entries and not member.ringing)
+
+    try:
+        trace = ami_connections(TRACES / "ami-queuesummary.txt")[0]
+        replay = AmiReplayer(trace)
+        got = await replay.run("127.0.0.1", sim.ami_port, before_send=before_send)
+        assert normalise(got) == normalise(replay.expected())
+        writer.close()
+    finally:
+        await sim.stop()
+        agi_server.close()
