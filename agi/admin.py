@@ -31,7 +31,6 @@ from agi.db.models import (
     Attempt,
     Campaign,
     CampaignContact,
-    Contact,
     Dialer,
     DialerCampaign,
     DncEntry,
@@ -693,9 +692,9 @@ async def start_campaign(session: AsyncSession, ref: str, now: dt.datetime | Non
     state = CampaignState(c.state)
     if state in (CampaignState.RUNNING, CampaignState.PAUSED_NO_AGENTS):
         return {"campaign": c.name, "state": c.state, "was": c.state, "changed": False, "warnings": []}
-    if state is CampaignState.UNSCHEDULED:
+    if state is CampaignState.UNSCHEDULED or c.start_at is None or c.stop_at is None:
         raise AdminError(
-            f"campaign {c.name!r} is unscheduled: give it dates first with "
+            f"campaign {c.name!r} is not scheduled (no start/stop dates): give it dates first with "
             f"`dialer campaign schedule {c.name} --start YYYY-MM-DD --stop YYYY-MM-DD`"
         )
     if state not in _STARTABLE:  # pragma: no cover - every state is handled above
@@ -726,7 +725,8 @@ async def stop_campaign(session: AsyncSession, ref: str, admin: bool = False) ->
     c = await get_campaign(session, ref)
     was = c.state
     target = CampaignState.STOPPED_BY_ADMIN if admin else CampaignState.STOPPED
-    if not admin and was in (CampaignState.STOPPED_BY_ADMIN.value, CampaignState.COMPLETED.value):
+    if not admin and was in (CampaignState.STOPPED_BY_ADMIN.value, CampaignState.COMPLETED.value,
+                             CampaignState.UNSCHEDULED.value, CampaignState.STOPPED.value):
         return {"campaign": c.name, "state": was, "was": was, "cancelled": 0, "changed": False}
     c.state = target.value
     await _set_dialer_states(session, c.id, target)

@@ -8,8 +8,9 @@ import datetime as dt
 import json
 import random
 
+import pytest
 from click.testing import CliRunner
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import bindparam, func, insert, or_, select, text
 
 from agi import reports
 from agi.cli import main
@@ -86,6 +87,11 @@ async def test_summary_equals_direct_sql_counts_cell_by_cell(db_engine):
         last_hour = await _sql_count(conn, cid, "(result IS NULL OR result IN :codes) AND queued_at >= :since",
                                      codes=sorted(r.value for r in DIAL_RESULTS), since=NOW - dt.timedelta(hours=1))
         open_ = await _sql_count(conn, cid, "result IS NULL")
+        dialed = await _sql_count(conn, cid, "result IS NULL OR result IN :codes",
+                                  codes=sorted(r.value for r in DIAL_RESULTS))
+        span = (await conn.execute(select(func.min(Attempt.queued_at), func.max(Attempt.queued_at)).where(
+            Attempt.campaign_id == cid, or_(Attempt.result.is_(None),
+                                            Attempt.result.in_([r.value for r in DIAL_RESULTS]))))).one()
 
     assert s.cells == expected
     assert [[(c, lbl) for c, lbl, _n in row] for row in s.rows()] == [list(r) for r in SUMMARY_ROWS]
@@ -94,6 +100,8 @@ async def test_summary_equals_direct_sql_counts_cell_by_cell(db_engine):
     assert s.drop_rate_pct == 100.0 * dropped / live
     assert s.attempts_last_hour == last_hour
     assert s.in_progress == open_
+    first, last = (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc) for t in span)
+    assert s.attempts_per_hour == pytest.approx(dialed / max((last - first).total_seconds() / 3600, 1.0))
     assert s.agent_occupancy_pct is None  # not known yet: the hook says so
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from agi.admin import AdminError
 from agi.db.engine import make_engine, make_sessionmaker
+from agi.settings import mask_url
 
 T = TypeVar("T")
 
@@ -47,7 +48,7 @@ def run_db(db_url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         try:
             engine = make_engine(db_url)
         except Exception as exc:  # a malformed URL, an unknown driver
-            raise AdminError(f"cannot open database {db_url!r}: {exc}") from None
+            raise AdminError(f"cannot open database {mask_url(db_url)!r}: {exc}") from None
         try:
             await _check_schema(engine)
             return await work(engine)

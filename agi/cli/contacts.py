@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agi import importer, reports
 from agi.cli._util import console, json_option, print_json, print_table, run_conn
 from agi.outcomes import ContactState, Result
+from agi.rules.predial import PHONE_FIELD_CHOICES
 
 
 @click.group("contacts")
@@ -25,7 +26,7 @@ def contacts() -> None:
 @contacts.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--campaign", "campaign_ref", required=True, metavar="CAMPAIGN", help="Campaign id or name.")
-@click.option("--phone-field", type=click.Choice(["home", "work", "cell", "phone", "any"]),
+@click.option("--phone-field", type=click.Choice(PHONE_FIELD_CHOICES),
               help="Phone to dial for these contacts (default: the campaign's).")
 @click.option("--map", "column_map", metavar="COL=FIELD,...",
               help="Column mapping, e.g. \"Mobile=cell,Tel=phone,First=first_name,Notes=-\". Fields: "
