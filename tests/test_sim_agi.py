@@ -343,3 +343,15 @@ def test_agent_keying_call_back_then_keys_the_hours_and_pound():
     callee = queues.agent_callee(queues._state()["sales"])
     assert [(k.key, k.prompt) for k in callee.keys] == [("3", 0), ("2", 0), ("4", 0), ("#", 0)]
     assert [k.at for k in callee.keys] == sorted(k.at for k in callee.keys)
+
+
+async def test_agent_hanging_up_sets_the_callers_hangupcause_to_normal_clearing():
+    queues = QueueSystem([QueueConfig("sales", agents=1, talk_seconds=(1, 1))], rng_seed=1)
+    line, peer, task = await start(Callee(), queues=queues)
+    conn = await peer.next()
+    assert await conn.cmd("GET VARIABLE HANGUPCAUSE") == "200 result=1 (0)"
+    assert await conn.cmd("EXEC Queue sales,,,,5") == "200 result=-1"
+    assert await conn.cmd("GET VARIABLE HANGUPCAUSE") == "200 result=1 (16)"
+    await conn.finish()
+    await task
+    await peer.close()

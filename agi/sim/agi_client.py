@@ -781,6 +781,8 @@ async def _app_dial(s: AgiSession, data: str) -> int:
     set_var(s.line, "DIALEDTIME", str(int(end - start)))
     set_var(s.line, "ANSWEREDTIME", str(int(end - answered)))
     set_var(s.line, "DIALSTATUS", "ANSWER")
+    if ok and hasattr(s.line, "hangupcause"):
+        s.line.hangupcause = 16  # the called party's normal clearing becomes our HANGUPCAUSE
     return -1  # app_dial returns -1 when the called party hangs up: read DIALSTATUS (SPEC.md)
 
 
