@@ -526,8 +526,6 @@ class QueueSystem:
         q.record_talk(talked)
         wrap = _f_option(options)
         wraps = caller_gone and wrap is not None
-        if not caller_gone and hasattr(line, "hangupcause"):
-            line.hangupcause = 16  # the member's normal clearing becomes the caller's HANGUPCAUSE
         if leg is not None and not wraps:  # the agent put the phone down: ;2 then ;1 go away
             peer = getattr(leg, "peer", None)
             if peer is not None and getattr(peer, "finish", None) is not None:
