@@ -319,3 +319,42 @@ async def test_a_call_back_racing_the_hangup_always_reschedules_the_contact(db_e
         assert (mem.state, mem.next_attempt_at, mem.attempts) == (
             ContactState.RETRY_SCHEDULED, when, 1
         ), f"round {i}"
+
+
+async def test_every_writer_racing_on_many_attempts_leaves_one_result_each(db_engine):
+    """Originator, outbound flow and hangup flow all report at once: no deadlock, no double count."""
+    n = 12
+    async with db_engine.begin() as conn:
+        camp, ids = await seed_campaign(conn, n)
+    calls = [await _dial(db_engine, camp) for _ in range(n)]
+
+    async def write(fn, *args, **kw):
+        async with db_engine.begin() as conn:
+            return await fn(conn, *args, **kw)
+
+    jobs = []
+    for aid, _ in calls:
+        jobs += [
+            write(mark_answered, aid, T0, AmdStatus.HUMAN),
+            write(mark_waiting_agent, aid, T0),
+            write(set_routing, aid, Routing.DROPPED),
+            write(set_disposition, aid, Disposition.NOT_INTERESTED),
+            write(finish_attempt, aid, Result.LIVE_ANSWER, ended_at=T0, talk_seconds=12),
+            write(finish_attempt, aid, Result.OTHER, ended_at=T0, hangup_cause=16),
+        ]
+    await asyncio.gather(*jobs)
+    async with db_engine.connect() as conn:
+        rows = (await conn.execute(select(_a).where(_a.c.campaign_id == camp))).all()
+        members = (await conn.execute(select(_cc).where(_cc.c.campaign_id == camp))).all()
+    assert len(rows) == n
+    assert all(r.result in (Result.LIVE_ANSWER, Result.OTHER) for r in rows)
+    assert all((r.hangup_cause, r.talk_seconds) == (16, 12) for r in rows)
+    assert all(m.attempts == 1 for m in members)
+    by_attempt = {r.id: r for r in rows}
+    for m in members:
+        r = by_attempt[m.last_attempt_id]
+        assert m.last_result == r.result
+        if r.result == Result.LIVE_ANSWER:  # a dropped live answer: retried after 30 min
+            assert (m.state, m.next_attempt_at) == (ContactState.RETRY_SCHEDULED, T0 + 30 * MIN)
+        else:  # other: not retried by default
+            assert (m.state, m.next_attempt_at) == (ContactState.DONE, None)
