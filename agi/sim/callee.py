@@ -17,7 +17,7 @@ Asterisk (during ``AMD()``, between two commands, during ``EXEC Playback``).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -180,8 +181,6 @@ class QueueSystem:
 
     def _now(self, clock: Any = None) -> float:
         c = clock or self.clock
-        import time
-
         return c.now() if c is not None else time.time()
 
     def _state(self) -> dict[str, QueueState]:
@@ -552,14 +551,12 @@ class QueueSystem:
     def _queue_vars(self, line: Any, q: QueueState, calls: int) -> None:
         from agi.sim.agi_client import set_var
 
-        done = q.completed + q.abandoned
         for name, value in (("QUEUENAME", q.name), ("QUEUEMAX", "0"), ("QUEUESTRATEGY", q.config.strategy),
                             ("QUEUECALLS", str(calls)), ("QUEUEHOLDTIME", str(q.holdtime)),
                             ("QUEUETALKTIME", str(q.talktime)), ("QUEUECOMPLETED", str(q.completed)),
                             ("QUEUEABANDONED", str(q.abandoned)), ("QUEUESRVLEVEL", "0"),
                             ("QUEUESRVLEVELPERF", f"{(100.0 * q.completed_in_sl / q.completed) if q.completed else 0.0:.1f}")):
             set_var(line, name, value)
-        del done
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
