@@ -80,6 +80,33 @@ async def test_a_timed_out_command_never_steals_the_next_reply():
     await peer.close(ch)
 
 
+async def test_each_command_waits_as_long_as_its_kind_needs():
+    async def respond(command: str) -> list[str]:
+        await asyncio.sleep(0.3)  # Asterisk busy: a bridged call, a long prompt
+        return ["200 result=0"]
+
+    peer = Peer(respond)
+    ch = await peer.channel(Timeouts(quick=0.1, exec=5.0, media=5.0, input_grace=0.1))
+    assert await ch.exec("Queue", "sales", "", "", "", 30) == 0
+    assert await ch.stream_file("hello-world") is None
+    assert await ch.wait_for_digit(500) is None  # 0.5 s listening + 0.1 s grace
+    with pytest.raises(AGITimeout):
+        await ch.get_variable("QUEUESTATUS")  # a quick command may not take 0.3 s
+    await peer.close(ch)
+
+
+async def test_raw_lines_after_hangup_follow_the_dead_channel_rules():
+    peer = Peer(replies(["200 result=1", "HANGUP"], "200 result=0"))
+    ch = await peer.channel()
+    await ch.execute("NOOP")
+    await asyncio.wait_for(ch.wait_hangup(), 2)
+    assert (await ch.execute("EXEC NoOp after-hangup")).result == "0"
+    with pytest.raises(AGIHangup):
+        await ch.execute("SAY DIGITS 123 \"\"")
+    assert peer.commands == ["NOOP", "EXEC NoOp after-hangup"]
+    await peer.close(ch)
+
+
 @pytest.mark.parametrize(
     "call",
     [

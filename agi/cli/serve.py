@@ -41,6 +41,8 @@ def split_bind(text: str) -> tuple[str, int]:
 async def serve(settings: Settings, host: str, port: int, allow: tuple[str, ...], max_sessions: int,
                 deadline: float) -> None:
     router = await load_router(settings)
+    log.info("AGI script paths served: %s (others: %s)", ", ".join(sorted(router.routes)) or "none",
+             getattr(router.default, "__name__", "default"))
     server = FastAGIServer(router, host=host, port=port, allow=allow, max_sessions=max_sessions)
     await server.start()
     loop = asyncio.get_running_loop()

@@ -46,6 +46,13 @@ DEAD_OK = frozenset(
     }
 )
 
+
+
+def _runs_when_dead(command: str) -> bool:
+    """'GET VARIABLE', 'EXEC', also a whole line like 'EXEC NoOp x' (upper-cased)."""
+    return command in DEAD_OK or any(command.startswith(d + " ") for d in DEAD_OK)
+
+
 # Every DTMF key a phone sends (RFC 4733 events 0-11; A-D are not on consumer phones).
 DTMF_KEYS = "0123456789*#"
 
@@ -173,7 +180,7 @@ class AGIChannel:
                 raise AGIProtocolError(f"{command}: session dropped after a protocol error: {self._broken}")
             if self.closed:
                 raise AGIConnectionClosed(f"{command}: Asterisk closed the connection")
-            if self.hung_up and word not in DEAD_OK:
+            if self.hung_up and not _runs_when_dead(word):
                 raise AGIHangup(f"{command}: the channel is hung up")
             fut: asyncio.Future[Reply] = self._loop.create_future()
             self._pending = fut
