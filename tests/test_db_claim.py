@@ -9,6 +9,7 @@ from collections import Counter
 from sqlalchemy import update
 
 from agi.db.claim import claim_due, release_claim
+from agi.db.engine import make_engine
 from agi.db.models import CampaignContact
 from agi.outcomes import ContactState
 from db_seed import T0, membership, seed_campaign
@@ -16,14 +17,16 @@ from db_seed import T0, membership, seed_campaign
 _cc = CampaignContact.__table__
 
 
-async def test_concurrent_claimers_claim_disjoint_sets_and_all_contacts(db_engine):
+async def test_concurrent_claimers_claim_disjoint_sets_and_all_contacts(db_engine, db_url):
     async with db_engine.begin() as conn:
         camp, ids = await seed_campaign(conn, 300)
+    # two engines, as two originator processes would have
+    engines = [db_engine, make_engine(db_url)]
 
     async def claimer(k: int) -> list[int]:
         got: list[int] = []
         while True:
-            async with db_engine.begin() as conn:
+            async with engines[k % 2].begin() as conn:
                 batch = await claim_due(conn, camp, f"dialer-{k}", 7, T0)
             if not batch:
                 return got
@@ -31,7 +34,10 @@ async def test_concurrent_claimers_claim_disjoint_sets_and_all_contacts(db_engin
             got += [c.membership_id for c in batch]
             await asyncio.sleep(0)
 
-    results = await asyncio.gather(*(claimer(k) for k in range(8)))
+    try:
+        results = await asyncio.gather(*(claimer(k) for k in range(8)))
+    finally:
+        await engines[1].dispose()
     counts = Counter(m for got in results for m in got)
     assert [m for m, n in counts.items() if n > 1] == []
     assert sorted(counts) == sorted(ids)
