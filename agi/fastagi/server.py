@@ -151,21 +151,23 @@ class FastAGIServer:
             addr = addr.ipv4_mapped
         return any(addr in net for net in self.allow)
 
-    def _admit(self, peer: tuple) -> bool:
-        """The edge checks of a new connection: allow-list, shutting down, session cap."""
+    def _admit(self, peer: tuple, transport: asyncio.BaseTransport) -> bool:
+        """The edge checks of a new connection: allow-list, shutting down, session cap.
+
+        A stranger is reset at once; Asterisk over the cap (or during shutdown) gets a plain close,
+        which its AGI() reports as AGISTATUS=FAILURE before the dialplan goes on.
+        """
         if not self._allowed(str(peer[0])):
             self.stats["refused_peer"] += 1
             log.warning("refused FastAGI connection from %s:%s: not on the allow-list (%s)",
                         peer[0], peer[1], self._allow_text())
+            transport.abort()
             return False
-        if self._closing:
-            self.stats["refused_closing"] += 1
-            log.warning("refused FastAGI connection from %s:%s: shutting down", peer[0], peer[1])
-            return False
-        if len(self._tasks) >= self.max_sessions:
-            self.stats["refused_busy"] += 1
-            log.warning("refused FastAGI connection from %s:%s: %d sessions already (max-sessions)",
-                        peer[0], peer[1], len(self._tasks))
+        if self._closing or len(self._tasks) >= self.max_sessions:
+            why = "shutting down" if self._closing else f"{len(self._tasks)} sessions already (max-sessions)"
+            self.stats["refused_closing" if self._closing else "refused_busy"] += 1
+            log.warning("refused FastAGI connection from %s:%s: %s", peer[0], peer[1], why)
+            transport.close()
             return False
         return True
 
@@ -237,8 +239,7 @@ class _Connection(LineProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername") or ("?", 0)
         self.peer = tuple(peer[:2])
-        if not self.server._admit(self.peer):
-            transport.abort()
+        if not self.server._admit(self.peer, transport):
             return
         self.transport = transport  # type: ignore[assignment]
         self.header_done = asyncio.get_running_loop().create_future()
