@@ -12,7 +12,7 @@ then an instant canned reply to every command) against, each in its own server p
                  stdin/stdout), spawned per session as Asterisk's AGI() does
   full-flow      (c) our outbound flow against PostgreSQL: bench_full_flow() below (flows work)
 
-Prints figures; asserts nothing. ``--quick`` for a smoke run. Runtime about 1-2 minutes.
+Prints figures; asserts nothing. ``--quick`` for a smoke run. Runtime 20-50 s on the shared 2-core box.
 """
 
 from __future__ import annotations
