@@ -26,7 +26,7 @@ from agi.db import attempts as db
 from agi.db.claim import claim_due, release_claim
 from agi.originator import store
 from agi.originator.calls import Call, CallTracker
-from agi.originator.limits import TokenBucket
+from agi.originator.limits import RateLimiter
 from agi.outcomes import AmdStatus, CampaignMode, CampaignState, Result, Routing
 from agi.rules.classify import classify_failure, first_cause
 from agi.rules.lifecycle import HEARTBEAT_STALE_AFTER_S, DialerView, dialer_state, may_dial
@@ -51,7 +51,7 @@ class CampaignRun:
 
     row: object  # the Campaign row (+ lines_here, state_here)
     state: CampaignState
-    bucket: TokenBucket
+    bucket: RateLimiter
     history: PacingHistory = field(default_factory=PacingHistory)
     policy: DialPolicy | None = None
     window: CallingWindow | None = None
@@ -102,7 +102,7 @@ class Originator:
         self.tracker = CallTracker()
         self.campaigns: dict[int, CampaignRun] = {}
         self.dialer: store.DialerRow | None = None
-        self.bucket: TokenBucket | None = None
+        self.bucket: RateLimiter | None = None
         self.dialing = True
         self.stats = {"originated": 0, "failed": 0, "answered": 0, "predial": 0, "deferred": 0,
                       "reconciled": 0, "uncertain": 0}
@@ -117,13 +117,14 @@ class Originator:
             self.dialer = await store.ensure_dialer(
                 conn, self.name, ami_host=self.ami.host, ami_port=self.ami.port, **self._config)
             await store.heartbeat(conn, self.dialer.id, self._wall())
-        self.bucket = TokenBucket(self.dialer.cps, now=self.clock())
+        self.bucket = RateLimiter(self.dialer.cps)  # CPS limits are wall-clock: they protect the trunk
         self.ami.on_event("Newchannel", self.tracker.on_newchannel)
         self.ami.on_event("Hangup", self._on_hangup)
         self.ami.on_event("QueueCallerJoin", self._on_queue_join)
         self.ami.on_event("AgentConnect", self._on_agent_connect)
         self.ami.on_event("AgentComplete", self._on_agent_complete)
         self.ami.on_event("OriginateResponse", self._on_late_originate_response)
+        self.ami.on_connect = self._on_reconnect
         from agi.originator.reconciler import reconcile
 
         await reconcile(self, startup=True)
@@ -216,7 +217,7 @@ class Originator:
                 run = self.campaigns.get(row.id)
                 if run is None:
                     run = CampaignRun(row=row, state=CampaignState(row.state_here),
-                                      bucket=TokenBucket(row.cps, now=now))
+                                      bucket=RateLimiter(row.cps))
                     self.campaigns[row.id] = run
                 if run.row.cps != row.cps:
                     run.bucket.set_rate(row.cps)
@@ -360,6 +361,23 @@ class Originator:
             talk = 0.0
         run.acw_pending.append((self.clock(), talk))
 
+    def _on_reconnect(self) -> None:
+        if self.ami.connections > 1:
+            self._spawn(self._resync())
+
+    async def _resync(self) -> None:
+        """After an AMI outage: calls whose Hangup was missed are over if Asterisk has no channel."""
+        from agi.originator.reconciler import live_channel_ids
+
+        alive = await live_channel_ids(self, wait=5.0)
+        if alive is None:
+            return
+        for call in list(self.tracker.calls.values()):
+            if call.answered and not call.uncertain and not call.ended.is_set() and call.attempt_id not in alive:
+                log.info("attempt %s: hung up during the AMI outage", call.attempt_id)
+                call.ended.set()
+                self._spawn(self._after_answered_hangup(call))
+
     def _on_late_originate_response(self, event: dict) -> None:
         """An OriginateResponse whose originate() gave up (AMI trouble): resolve, never re-send."""
         call = self.tracker.get(event.get("Uniqueid") or event.get("ActionID", "").removeprefix("orig-"))
@@ -377,7 +395,8 @@ class Originator:
             return
         ours = self.tracker.active(run.id)
         lines_free = min(self.dialer.lines - len(self.tracker.active()), run.lines_here - len(ours))
-        cps_budget = min(self.bucket.available(now), run.bucket.available(now))
+        wall = time.monotonic()
+        cps_budget = min(self.bucket.available(wall), run.bucket.available(wall))
         if lines_free <= 0 or cps_budget <= 0:
             return
         agents = run.agents
@@ -440,11 +459,12 @@ class Originator:
                         log.info("campaign %s: %s never inside its calling window; left for the admin",
                                  run.row.name, checked.number)
                     continue
-                if self.bucket.available(now) < 1 or run.bucket.available(now) < 1:
+                wall = time.monotonic()
+                if self.bucket.available(wall) < 1 or run.bucket.available(wall) < 1:
                     await release_claim(conn, c.membership_id, next_attempt_at=None, now=when)
                     continue
-                self.bucket.take(now)
-                run.bucket.take(now)
+                self.bucket.take(wall)
+                run.bucket.take(wall)
                 attempt_id = await db.start_attempt(
                     conn, c.membership_id, campaign_id=run.id, contact_id=c.contact_id,
                     dialer=self.name, number=checked.number, attempt_no=c.attempts + 1, now=when)

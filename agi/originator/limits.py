@@ -1,36 +1,35 @@
-"""Calls-per-second limits: a token bucket with time passed in (pure, testable without sleeping)."""
+"""Calls-per-second limits as a sliding one-second window (time passed in: pure, testable).
+
+A token bucket lets a full bucket plus a second's refill through within one second; carriers
+and the simulator count any one-second window, so this never lets more than ``rate`` through
+in any window of one second (for a rate under 1, one call per 1/rate seconds).
+"""
 
 from __future__ import annotations
 
+import math
+from collections import deque
 
-class TokenBucket:
-    """``rate`` Originates per second, bursts of at most ``burst`` (default: one second's worth)."""
 
-    def __init__(self, rate: float, burst: float | None = None, now: float = 0.0) -> None:
+class RateLimiter:
+    def __init__(self, rate: float) -> None:
+        self.set_rate(rate)
+        self.sent: deque[float] = deque()
+
+    def set_rate(self, rate: float) -> None:
         if rate <= 0:
             raise ValueError("calls per second must be > 0")
         self.rate = float(rate)
-        self.burst = max(1.0, float(burst if burst is not None else rate))
-        self.tokens = self.burst
-        self.at = now
-
-    def _refill(self, now: float) -> None:
-        if now > self.at:
-            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-            self.at = now
+        self.window = 1.0 if rate >= 1 else 1.0 / rate
+        self.per_window = max(1, math.floor(self.rate * self.window + 1e-9))
 
     def available(self, now: float) -> int:
-        """Whole Originates allowed at ``now``."""
-        self._refill(now)
-        return int(self.tokens + 1e-9)
+        """Originates allowed at ``now``."""
+        while self.sent and self.sent[0] <= now - self.window:
+            self.sent.popleft()
+        return max(0, self.per_window - len(self.sent))
 
     def take(self, now: float, n: int = 1) -> None:
-        self._refill(now)
-        if n > self.tokens + 1e-9:
-            raise ValueError(f"taking {n} tokens, only {self.tokens:.2f} available")
-        self.tokens -= n
-
-    def set_rate(self, rate: float) -> None:
-        self.rate = float(rate)
-        self.burst = max(1.0, self.rate)
-        self.tokens = min(self.tokens, self.burst)
+        if n > self.available(now):
+            raise ValueError(f"taking {n}, only {self.available(now)} allowed now")
+        self.sent.extend([now] * n)

@@ -1,0 +1,130 @@
+"""The originator under faults, through the simulator over TCP: AMI dropped or stalled mid-campaign,
+DNC added mid-campaign, calling windows, line and CPS limits."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections import Counter
+
+import pytest
+from sqlalchemy import select, update
+
+from agi.db import attempts as db
+from agi.db.models import Attempt, Campaign, CampaignContact
+from agi.local import LocalStack
+from agi.outcomes import ContactState, Result
+from agi.sim.queues import QueueConfig
+from agi.sim.scenarios import ScenarioPlan
+from db_seed import seed_campaign
+
+ALL_DAY = dict(window_start=dt.time(0, 0), window_end=dt.time(0, 0))
+
+
+async def campaign(engine, n: int, first: int, **values) -> int:
+    async with engine.begin() as conn:
+        campaign_id, _ = await seed_campaign(conn, n, first_number=first)
+        values = {**ALL_DAY, "lines": 10, "cps": 20, "key_timeout": 1, "key_tries": 1,
+                  "retry_rules": {"busy": 5, "service_error": 1}, "max_attempts": 2, **values}
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == campaign_id).values(**values))
+    return campaign_id
+
+
+async def attempts_of(engine, campaign_id: int):
+    a = Attempt.__table__
+    async with engine.connect() as conn:
+        return (await conn.execute(select(a).where(a.c.campaign_id == campaign_id))).all()
+
+
+def check_never_lost_never_twice(record, attempts) -> None:
+    """Every Originate the simulator saw has exactly one attempt with a final result, and no
+    attempt id reached the network twice."""
+    ids = [rec.channel_id for rec in record]
+    assert len(ids) == len(set(ids)), "an attempt was originated twice"
+    dialed = {r.id: r for r in attempts if r.dialer is not None and Result(r.result).dialed}
+    assert all(r.result is not None for r in attempts), [r.id for r in attempts if r.result is None]
+    assert set(ids) <= set(dialed), set(ids) - set(dialed)
+
+
+async def test_ami_dropped_mid_campaign_reconnects_and_loses_nothing(db_engine):
+    cid = await campaign(db_engine, 60, 2025552000)
+    async with LocalStack(db_engine, plan=ScenarioPlan.mix(seed=3), speed=100.0, lines=10, cps=20) as stack:
+        await stack.assign(cid)
+        stack.start()
+        while len(stack.sim.record) < 20:
+            await asyncio.sleep(0.02)
+        assert stack.sim.faults.drop_ami() >= 1
+        await stack.settle(cid, timeout=120, retry_horizon_s=600)
+        assert stack.ami.connections >= 2  # it logged in again
+        record = list(stack.sim.record)
+    attempts = await attempts_of(db_engine, cid)
+    check_never_lost_never_twice(record, attempts)
+    assert len(record) >= 60
+
+
+async def test_ami_stall_times_actions_out_and_the_loop_recovers(db_engine):
+    cid = await campaign(db_engine, 40, 2025553000)
+    async with LocalStack(db_engine, plan=ScenarioPlan.mix(seed=4), speed=100.0, lines=10, cps=20) as stack:
+        stack.ami.action_timeout = 0.5
+        await stack.assign(cid)
+        stack.start()
+        while len(stack.sim.record) < 15:
+            await asyncio.sleep(0.02)
+        stack.sim.faults.stall_ami(2.0)
+        await stack.settle(cid, timeout=120, retry_horizon_s=600)
+        record = list(stack.sim.record)
+    check_never_lost_never_twice(record, await attempts_of(db_engine, cid))
+
+
+async def test_number_put_on_dnc_mid_campaign_is_never_dialed_afterwards(db_engine):
+    cid = await campaign(db_engine, 30, 2025554000, lines=2, cps=10)
+    late = "+12025554029"  # the last contact: not dialed before we list it
+    async with LocalStack(db_engine, plan=ScenarioPlan.mix(seed=5), speed=100.0, lines=2, cps=10) as stack:
+        await stack.assign(cid)
+        stack.start()
+        while len(stack.sim.record) < 3:
+            await asyncio.sleep(0.02)
+        assert not stack.sim.record.by_number(late)
+        async with db_engine.begin() as conn:
+            await db.add_dnc(conn, late, "manual")
+        await stack.settle(cid, timeout=120, retry_horizon_s=600)
+        assert not stack.sim.record.by_number(late)
+    attempts = await attempts_of(db_engine, cid)
+    assert [r.result for r in attempts if r.number == late] == [Result.DNC.value]
+
+
+async def test_contact_outside_its_calling_window_waits_until_it_opens(db_engine):
+    now = dt.datetime.now(dt.timezone.utc)
+    ny = now.astimezone(__import__("zoneinfo").ZoneInfo("America/New_York"))
+    # a window that closed an hour ago and opens again in 22 hours, New York time
+    start = (ny + dt.timedelta(hours=2)).time().replace(second=0, microsecond=0)
+    end = (ny - dt.timedelta(hours=1)).time().replace(second=0, microsecond=0)
+    cid = await campaign(db_engine, 5, 2025555000, window_start=start, window_end=end)
+    async with LocalStack(db_engine, plan=ScenarioPlan.table({}, default="busy"), speed=1.0, lines=5, cps=5) as stack:
+        await stack.assign(cid)
+        stack.start()
+        await asyncio.sleep(1.5)
+        assert len(stack.sim.record) == 0  # nothing dialed outside the window
+        cc = CampaignContact.__table__
+        async with db_engine.connect() as conn:
+            rows = (await conn.execute(select(cc.c.state, cc.c.next_attempt_at).where(cc.c.campaign_id == cid))).all()
+        assert {r.state for r in rows} == {ContactState.PENDING.value}
+        opens = {r.next_attempt_at for r in rows}
+        assert len(opens) == 1
+        wait = (opens.pop() - now).total_seconds()
+        assert 1.5 * 3600 < wait < 2.5 * 3600  # deferred to the window's opening, New York time
+        async with db_engine.begin() as conn:  # the window opens: due now
+            await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == cid).values(**ALL_DAY))
+            await conn.execute(update(cc).where(cc.c.campaign_id == cid).values(next_attempt_at=None))
+        await stack.settle(cid, timeout=60)
+        assert len(stack.sim.record) == 5
+
+
+async def test_lines_and_calls_per_second_never_exceed_the_limits(db_engine):
+    cid = await campaign(db_engine, 30, 2025556000, lines=6, cps=4)
+    async with LocalStack(db_engine, plan=ScenarioPlan.mix(seed=6), speed=20.0, lines=8, cps=5) as stack:
+        await stack.assign(cid)
+        stack.start()
+        await stack.settle(cid, timeout=150, retry_horizon_s=600)
+        assert 0 < stack.sim.record.max_concurrent <= 6  # the campaign's lines on this dialer
+        assert 0 < stack.sim.record.max_cps <= 4  # the campaign's calls per second
