@@ -1,7 +1,18 @@
 """Pacing: how many calls a campaign should start now, from its lines, agents and recent history.
 
-Pure: the originator (and the pacing simulator) build a ``PacingState`` from their live counters
+Pure: the originator (and ``agi.pacing_sim``) build a ``PacingState`` from their live counters
 every tick (~0.2-1 s) and call ``calls_to_start``; time only comes in as ``state.now``.
+
+Feeding it, per campaign and dialer (the originator's side of the seam):
+
+- one ``PacingHistory`` per campaign, fed as events happen: ``placed`` when Originate is sent,
+  ``unanswered`` when a call ends without answer (busy, no answer, failure; OriginateResponse or
+  Hangup), ``answered`` when the AMD verdict of an answered call is known (ring = Originate to
+  OriginateResponse Success), ``to_agent`` when a person enters the queue, ``connected`` /
+  ``dropped`` when routing is decided (AgentConnect / drop), ``agent_freed`` when an agent ends
+  after-call work (talk from AgentComplete ``TalkTime``, ACW until the member is available again);
+- each tick a ``PacingState`` with ``stats=history.stats(now)``, the drop counts over the campaign's
+  regulatory window from the database, and the agents from QueueSummary plus per-agent ages.
 """
 
 from __future__ import annotations
@@ -153,15 +164,15 @@ def has_history(stats: PacingStats | None) -> bool:
 class PredictiveTuning:
     """Knobs of the predictive mode (defaults tuned with scripts/bench_pacing.py)."""
 
-    ring_quantile: float = 1.0  # horizon: persons answering within this quantile of ring time
+    # horizon: persons answering within this quantile of the ring time (1.0: every new call's person)
+    ring_quantile: float = 1.0
     aggression: float = 0.5  # allowed drop share per new person at the target budget use, x cap
     target_use: float = 0.85  # budget use (drop rate / cap) the controller settles around
     max_drop_share: float = 0.35  # never accept more than this expected drop share per new person
     min_allowed_drops: float = 10.0  # the raw rate decides alone once the cap allows this many drops
     prior_lives: float = 200.0  # weight of the prior (at target_use) in the measured drop rate
     max_slack: float = 1.5  # far under the cap, allow at most this multiple of the target's theta
-    extra_horizon: float = 0.0
-    fixed_theta: float | None = None  # benchmark only: constant theta, no drop-budget feedback  # seconds added to the agents' horizon (look further ahead)
+    fixed_theta: float | None = None  # benchmark only: constant theta, no drop-budget feedback
 
 
 DEFAULT_TUNING = PredictiveTuning()
@@ -179,16 +190,16 @@ def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) ->
     follows the drop budget: generous far under the cap, zero at it (then plain 1:1).
     """
     floor_1to1 = progressive(state, min(state.ratio, 1.0))
-    stats = state.stats
-    if not has_history(stats):
-        return progressive(state, state.ratio)
-    assert stats is not None
     cap = state.drop_cap_pct / 100.0
     allowed = cap * state.live_window  # drops the cap allows so far
     if tuning.fixed_theta is None and (
         cap <= 0 or (allowed >= tuning.min_allowed_drops and state.dropped_window >= allowed)
     ):
         return floor_1to1  # at or over the cap as measured: no over-dialing at all
+    stats = state.stats
+    if not has_history(stats):
+        return progressive(state, state.ratio)
+    assert stats is not None
     used = drop_budget_used(state, tuning.prior_lives, tuning.target_use)
     if used >= 1.0 and tuning.fixed_theta is None:
         return floor_1to1
@@ -200,11 +211,28 @@ def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) ->
     if tuning.fixed_theta is not None:
         theta = tuning.fixed_theta
 
-    share = stats.agent_share
-    amd = stats.amd_delay
-    ring_h = _quantile(stats.human_ages, tuning.ring_quantile)
-    horizon = amd + ring_h + state.drop_timeout + tuning.extra_horizon  # agents must be free by now + horizon
+    m0, v0, p_new = _balance(state, stats, _quantile(stats.human_ages, tuning.ring_quantile))
+    if p_new <= 0:
+        return floor_1to1
+    base = _overflow(m0, v0)
+    var_new = p_new * (1.0 - p_new)
+    n = 0
+    while n < limit:
+        k = n + 1
+        if _overflow(m0 + k * p_new, v0 + k * var_new) - base > theta * k * p_new:
+            break
+        n = k
+    return max(n, floor_1to1)
 
+
+def _balance(state: PacingState, stats: PacingStats, ring_h: float) -> tuple[float, float, float]:
+    """Persons minus free agents at one horizon: (mean, variance, persons per new call).
+
+    The horizon is the moment a person from a call answered ``ring_h`` seconds after dialing asks
+    for an agent, plus the drop timeout: agents free by then can take everyone who asked by then.
+    """
+    share = stats.agent_share
+    horizon = stats.amd_delay + ring_h + state.drop_timeout
     # agents free by the horizon
     free_mean = float(state.agents_available)
     free_var = 0.0
@@ -234,16 +262,19 @@ def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) ->
     in_acw = state.agents_in_acw
     aages = state.acw_ages
     if aages:
+        acw = stats.acw_times
         for b in aages[:in_acw] if len(aages) > in_acw else aages:
-            p = _conditional_by(stats.acw_times, b, b + horizon, acw_mean)
+            p = _conditional_by(acw, b, b + horizon, acw_mean)
             free_mean += p
             free_var += p * (1.0 - p)
         missing = in_acw - min(len(aages), in_acw)
     else:
         missing = in_acw
     if missing > 0:
-        free_mean += missing
-    # persons wanting an agent by the horizon
+        p = min(1.0, horizon / max(acw_mean, 1e-9))
+        free_mean += missing * p
+        free_var += missing * p * (1.0 - p)
+    # persons asking for an agent by the horizon
     need_mean = float(state.queue_waiting)
     need_var = 0.0
     answered = stats.humans + stats.machines
@@ -261,23 +292,8 @@ def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) ->
         p = share * (bisect_right(hum, g + ring_h) - bisect_right(hum, g)) / alive
         need_mean += p
         need_var += p * (1.0 - p)
-    # scale: the samples of ages are a subsample of resolved calls when the history trims them
-    p_new = share * stats.human_rate * (bisect_right(hum, ring_h) / len(hum) if hum else 0.0)
-    if p_new <= 0:
-        return floor_1to1
-
-    m0 = need_mean - free_mean
-    v0 = need_var + free_var
-    base = _overflow(m0, v0)
-    n = 0
-    var_new = p_new * (1.0 - p_new)
-    while n < limit:
-        k = n + 1
-        extra = _overflow(m0 + k * p_new, v0 + k * var_new) - base
-        if extra > theta * k * p_new:
-            break
-        n = k
-    return max(n, floor_1to1)
+    p_new = share * bisect_right(hum, ring_h) / n_res if n_res else 0.0
+    return need_mean - free_mean, need_var + free_var, p_new
 
 
 def _overflow(mean: float, var: float) -> float:
