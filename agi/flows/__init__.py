@@ -23,8 +23,11 @@ FLOWS = {"outbound": outbound, "fax": fax, "hangup": hangup, "wrapup": wrapup}
 
 def build_router(settings: Settings, engine: AsyncEngine | None = None) -> Router:
     """The FastAGI routing table: each script path to its flow, bound to one FlowContext."""
+    own_engine = engine is None
     ctx = FlowContext(engine or make_engine(settings.db_url))
     router = Router()
+    if own_engine:
+        router.on_close(ctx.engine.dispose)  # `dialer serve` releases the pool on shutdown
     for path, flow in FLOWS.items():
         bound = functools.partial(flow, ctx)
         functools.update_wrapper(bound, flow)
