@@ -336,7 +336,7 @@ class PacingHistory:
     window: float = 1800.0
     max_calls: int = 3000
     max_agent_samples: int = 400
-    refresh: float = 10.0
+    refresh: float = 30.0
     live_total: int = 0  # persons answered since the start (drop-rate denominator)
     dropped_total: int = 0  # persons dropped since the start
     connected_total: int = 0
@@ -397,9 +397,17 @@ class PacingHistory:
         for q in (self._resolved, self._requests, self._routed):
             while q and q[0][0] < start:
                 q.popleft()
-        ages = sorted(r[1] for r in self._resolved)
-        hum = sorted(r[1] for r in self._resolved if r[2] == 2)
-        machines = sum(1 for r in self._resolved if r[2] == 1)
+        ages = []
+        hum = []
+        machines = 0
+        for _t, age, kind in self._resolved:
+            ages.append(age)
+            if kind == 2:
+                hum.append(age)
+            elif kind == 1:
+                machines += 1
+        ages.sort()
+        hum.sort()
         humans = len(hum)
         reqs = len(self._requests)
         routed_ok = sum(1 for r in self._routed if r[1])
@@ -408,7 +416,7 @@ class PacingHistory:
             humans=humans,
             machines=machines,
             agent_share=min(1.0, reqs / humans) if humans and reqs else 1.0,
-            amd_delay=sum(r[1] for r in self._requests) / reqs if reqs else 2.0,
+            amd_delay=sum([r[1] for r in self._requests]) / reqs if reqs else 2.0,
             resolve_ages=tuple(ages),
             human_ages=tuple(hum),
             talk_times=tuple(sorted(self._talk)),
