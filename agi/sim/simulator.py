@@ -211,6 +211,7 @@ class Simulator:
             exten=msg.get("Exten") or "s", priority=priority, timeout=timeout_ms / 1000.0,
             cid_name=name, cid_num=num, variables=variables,
         )
+        call.prepare()
         if is_async:
             session.respond(msg, "Success", message="Originate successfully queued")
             self._spawn(call.run())
@@ -416,7 +417,9 @@ class _Call:
             self.rec.response = "Success" if success else "Failure"
         self.decided.set()
 
-    async def run(self) -> None:
+    def prepare(self) -> None:
+        """Choose the scenario and enter the call in the record, before the Originate is answered,
+        so a test reading the record after "Originate successfully queued" always finds it."""
         sim = self.sim
         try:
             scenario = sim.plan.choose(self.number)
@@ -436,9 +439,16 @@ class _Call:
         if note:
             self.rec.notes.append(note)
         sim.record.originate(self.rec)
+
+    async def run(self) -> None:
+        sim = self.sim
+        if self.rec is None:
+            self.prepare()
+        scenario, rec = self.scenario, self.rec
+        assert scenario is not None and rec is not None
         if scenario.network is Network.NO_CHANNEL:
             self.originate_response(False, REASON_FAILURE, self.dial)
-            self.rec.ended_at = sim.clock.now()
+            rec.ended_at = sim.clock.now()
             return
         sim.record.line_up()
         try:
