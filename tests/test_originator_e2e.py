@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from agi.db.models import Attempt, Campaign, CampaignContact
 from agi.local import LocalStack
-from agi.outcomes import ContactState, Result
+from agi.outcomes import ContactState, Result, Routing
 from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
@@ -63,4 +63,12 @@ async def test_campaign_of_300_contacts_matches_the_simulators_record(db_engine)
     assert not mismatched, mismatched[:10]
     assert Counter(truth(rec).value for rec in record) == Counter(r.result for r in dialed)
     assert len({truth(rec) for rec in record}) >= 7  # the mix exercised the results
+    # routing as the network saw it: bridged -> agent_connected; queued and not bridged -> dropped
+    queued = [rec for rec in record if any(app.startswith("Queue ") for app in rec.apps)]
+    assert queued, "some persons asked for an agent"
+    for rec in queued:
+        expected = Routing.AGENT_CONNECTED.value if rec.bridged_to else Routing.DROPPED.value
+        assert by_id[rec.channel_id].routing == expected, (rec.scenario, rec.queue_status, rec.bridged_to)
+    never_queued = {rec.channel_id for rec in record} - {rec.channel_id for rec in queued}
+    assert all(by_id[i].routing is None for i in never_queued)  # no drop without a queue attempt
     assert stack.sim.record.max_concurrent <= 20
