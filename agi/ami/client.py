@@ -54,6 +54,7 @@ from agi.ami.errors import (
     AMITimeout,
 )
 from agi.ami.protocol import SafeAction, SafeManager, SafeProtocol
+from agi.ids import attempt_id_from_uniqueid  # noqa: F401  (re-exported: part of this API)
 from agi.settings import Secret
 
 log = logging.getLogger(__name__)
@@ -62,12 +63,6 @@ EventCallback = Callable[[dict], Any]
 
 # QueueSummary counters (Asterisk app_queue manager_queues_summary) returned as ints
 QUEUE_SUMMARY_INTS = ("LoggedIn", "Available", "Callers", "HoldTime", "TalkTime", "LongestHoldTime")
-
-
-def attempt_id_from_uniqueid(uniqueid: str) -> str:
-    """The attempt id of a channel: `<ChannelId>;2` (a Local channel's second leg) -> `<ChannelId>`."""
-    base, sep, leg = uniqueid.rpartition(";")
-    return base if sep and leg.isdigit() else uniqueid
 
 
 def backoff_delay(failures: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:

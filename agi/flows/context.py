@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agi.db import attempts as db
 from agi.db.models import Campaign
 from agi.fastagi import AGICall
+from agi.ids import attempt_id_from_uniqueid
 from agi.outcomes import Disposition, parse_key_map
 
 log = logging.getLogger("agi.flows")
@@ -24,11 +25,6 @@ log = logging.getLogger("agi.flows")
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def attempt_id_of(uniqueid: str) -> str:
-    """A channel's Uniqueid -> the attempt id (a Local channel's second leg is '<id>;2')."""
-    return uniqueid.split(";", 1)[0].strip()
 
 
 @dataclass(frozen=True)
@@ -90,16 +86,16 @@ class FlowContext:
 
     async def find_attempt(self, call: AGICall, *candidates: str) -> db.AttemptInfo | None:
         """The attempt this call belongs to: by the given ids, the Uniqueid, then ATTEMPT_ID."""
-        ids = [attempt_id_of(c) for c in candidates if c] + [attempt_id_of(call.uniqueid)]
+        ids = [attempt_id_from_uniqueid(c) for c in candidates if c] + [attempt_id_from_uniqueid(call.uniqueid)]
         async with self.engine.connect() as conn:
             for attempt_id in dict.fromkeys(i for i in ids if i):
                 found = await db.get_attempt(conn, attempt_id)
                 if found:
                     return found
         var = await call.get_variable("ATTEMPT_ID")
-        if var and attempt_id_of(var) not in ids:
+        if var and attempt_id_from_uniqueid(var) not in ids:
             async with self.engine.connect() as conn:
-                return await db.get_attempt(conn, attempt_id_of(var))
+                return await db.get_attempt(conn, attempt_id_from_uniqueid(var))
         return None
 
     async def write(self, fn, *args, **kwargs):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from agi.ami.client import attempt_id_from_uniqueid
+from agi.ids import attempt_id_from_uniqueid
 
 
 @dataclass
