@@ -367,3 +367,15 @@ async def test_queue_summary_transcript_with_calls_in_the_queue():
     finally:
         await sim.stop()
         agi_server.close()
+
+
+async def test_message_without_action_is_an_error_and_the_session_goes_on():
+    sim = await _sim()
+    try:
+        reader, writer = await _raw(sim)
+        writer.write(b"ActionID: x1\r\nFoo: bar\r\n\r\nAction: Ping\r\nActionID: p1\r\n\r\n")
+        assert await _message(reader) == {"Response": "Error", "ActionID": "x1", "Message": "Missing action in request"}
+        assert (await _message(reader))["Message"] == "Permission denied"
+        writer.close()
+    finally:
+        await sim.stop()

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     "dial,number",
     [("PJSIP/+15551234567@trunk", "+15551234567"), ("Local/busy@callee", "busy"),
-     ("Local/human@callee/n", "human"), ("SIP/trunk/5551234", "trunk"), ("NoSuchTech/12345", "12345")],
+     ("Local/human@callee/n", "human"), ("SIP/trunk/5551234", "5551234"), ("NoSuchTech/12345", "12345"),
+     ("PJSIP/trunk/sip:+15551234567@sbc.example", "+15551234567")],
 )
 def test_the_number_is_taken_from_the_originate_channel(dial: str, number: str):
     assert number_of(dial) == number

@@ -170,6 +170,9 @@ class Session:
         action = msg.action
         key = action.lower()
         sim = self.server.sim
+        if not action:
+            self.respond(msg, "Error", message="Missing action in request")
+            return None
         if key == "login":
             return await self.login(msg)
         if key == "challenge" and not self.authenticated:

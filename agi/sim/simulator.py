@@ -41,11 +41,24 @@ CALLEE_ANSWER_DELAY = 0.5  # the far end's leg starts its audio ~0.5 s after Ans
 
 
 def number_of(dial: str) -> str:
-    """The dialed number in an Originate Channel: ``PJSIP/+1555@trunk`` -> ``+1555``."""
-    _, _, resource = dial.partition("/")
-    resource = resource.split("/", 1)[0] if not resource.startswith("sip:") else resource
-    m = re.match(r"(?:sips?:)?([^@/]+)", resource)
-    return m.group(1) if m else resource
+    """The dialed number in an Originate Channel.
+
+    ``PJSIP/+1555@trunk`` -> ``+1555``; ``PJSIP/trunk/sip:+1555@host`` -> ``+1555``;
+    ``SIP/trunk/5551234`` -> ``5551234``; ``Local/busy@callee/n`` -> ``busy``.
+    """
+    tech, _, resource = dial.partition("/")
+    if tech == "Local":
+        return resource.split("/", 1)[0].split("@", 1)[0]
+    last = resource.rsplit("/", 1)[-1]
+    last = re.sub(r"^sips?:", "", last)
+    return last.split("@", 1)[0]
+
+
+def endpoint_of(resource: str) -> str:
+    """The endpoint/trunk a channel is named after: ``+1555@trunk`` -> trunk, ``trunk/sip:..`` -> trunk."""
+    if "/" in resource:
+        return resource.split("/", 1)[0]
+    return resource.split("@", 1)[1] if "@" in resource else resource
 
 
 def parse_callerid(value: str) -> tuple[str, str]:
@@ -215,14 +228,13 @@ class Simulator:
         if is_async:
             session.respond(msg, "Success", message="Originate successfully queued")
             self._spawn(call.run())
-        else:
-            task = self._spawn(call.run())
+        else:  # synchronous Originate: the reply waits for the outcome
+            self._spawn(call.run())
             await call.decided.wait()
             if call.reason == REASON_ANSWERED:
                 session.respond(msg, "Success", message="Originate successfully queued")
             else:
                 session.respond(msg, "Error", message="Originate failed")
-            del task
 
     # ---- other actions -------------------------------------------------------------------------
     def ami_core_show_channels(self, session: Session, msg: Message) -> None:
@@ -615,7 +627,7 @@ class _Call:
     # ---- PJSIP/<number>@<trunk> and other techs: one channel -----------------------------------
     async def run_trunk(self, sc: Scenario) -> None:
         sim = self.sim
-        endpoint = self.resource.split("@", 1)[1] if "@" in self.resource else self.resource
+        endpoint = endpoint_of(self.resource)
         chan = sim.new_channel(f"{self.tech}/{endpoint}", uniqueid=self.channel_id, linkedid=self.channel_id,
                                context=self.context, exten=self.exten, priority=self.priority, state=DOWN,
                                record=self.rec, callee=sc.callee)
