@@ -358,3 +358,31 @@ async def test_every_writer_racing_on_many_attempts_leaves_one_result_each(db_en
             assert (m.state, m.next_attempt_at) == (ContactState.RETRY_SCHEDULED, T0 + 30 * MIN)
         else:  # other: not retried by default
             assert (m.state, m.next_attempt_at) == (ContactState.DONE, None)
+
+
+async def test_repeated_service_errors_back_off_then_stop(db_engine):
+    """A number whose trunk always fails is not redialed forever (retry.MAX_SERVICE_ERRORS)."""
+    import datetime as _dt
+
+    from sqlalchemy import select as _select
+
+    from agi.db import attempts as _db
+    from agi.db.models import CampaignContact as _CC
+    from agi.outcomes import ContactState as _CS, Result as _R
+    from db_seed import T0 as _T0, seed_campaign as _seed
+
+    async with db_engine.begin() as conn:
+        cid, (m,) = await _seed(conn, 1)
+        contact = (await conn.execute(_select(_CC.__table__.c.contact_id))).scalar_one()
+    gaps = []
+    for n in range(12):
+        async with db_engine.begin() as conn:
+            a = await _db.start_attempt(conn, m, campaign_id=cid, contact_id=contact, dialer="d",
+                                        number="+12025550000", attempt_no=1, now=_T0)
+            await _db.finish_attempt(conn, a, _R.SERVICE_ERROR, ended_at=_T0)
+            state, when = (await conn.execute(_select(_CC.__table__.c.state, _CC.__table__.c.next_attempt_at)
+                                              .where(_CC.__table__.c.id == m))).one()
+        if state == _CS.DONE.value:
+            break
+        gaps.append((when - _T0) / _dt.timedelta(minutes=1))
+    assert gaps == [1, 1, 1, 2, 4, 8, 16, 32, 60, 60, 60] and state == _CS.DONE.value

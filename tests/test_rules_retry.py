@@ -171,3 +171,16 @@ def test_retry_properties(outcome, before, max_attempts):
     # only a call-back (asked for by the person) or an uncounted service error goes past the limit
     if step.state is RETRY and step.attempts >= max_attempts:
         assert outcome.disposition is Disposition.CALL_BACK or outcome.result is Result.SERVICE_ERROR
+
+
+def test_service_errors_back_off_after_three_and_stop_after_twelve():
+    from agi.rules.retry import MAX_SERVICE_ERRORS
+
+    delays = []
+    for before in range(MAX_SERVICE_ERRORS):
+        step = next_step(Outcome(Result.SERVICE_ERROR), 0, NOW, DEFAULT, service_errors_before=before)
+        if step.state is DONE:
+            break
+        delays.append((step.next_attempt_at - NOW).total_seconds() / 60)
+    assert delays == [1, 1, 1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert next_step(Outcome(Result.SERVICE_ERROR), 0, NOW, DEFAULT, service_errors_before=11).state is DONE

@@ -436,7 +436,13 @@ async def _apply_rule(
     if counted_already:
         # this attempt is in the counter already: take it out before applying the rule again
         attempts = max(0, attempts - next_step(outcome, 0, ended, policy).attempts)
-    step = next_step(outcome, attempts, ended, policy)
+    service_errors = 0
+    if outcome.result is Result.SERVICE_ERROR:  # the earlier ones back off the retry, then stop it
+        service_errors = (await conn.execute(
+            select(func.count()).where(_a.c.membership_id == row.membership_id, _a.c.id != row.id,
+                                       _a.c.result == Result.SERVICE_ERROR.value)
+        )).scalar_one()
+    step = next_step(outcome, attempts, ended, policy, service_errors)
     where = [_cc.c.id == row.membership_id]
     if counted_already:
         where += [_cc.c.last_attempt_id == row.id, _cc.c.state.in_(_SETTLED_STATES)]

@@ -19,6 +19,12 @@ DEFAULT_RETRY_MINUTES: dict[str, int] = {
 DEFAULT_MAX_ATTEMPTS = 3
 # Attempts that were never really made do not count against the limit (seed 000).
 UNCOUNTED = frozenset({Result.SERVICE_ERROR})
+# A trunk that keeps failing: after three service errors at the campaign's delay (SPEC: 1 min) the
+# delay doubles (at most 60 min), and a contact stops after this many, about three hours of
+# failures, so a number that always fails is not redialed forever.
+MAX_SERVICE_ERRORS = 12
+SERVICE_ERRORS_BEFORE_BACKOFF = 3
+SERVICE_ERROR_BACKOFF_CAP_MIN = 60
 # Never called again, whatever the campaign's rules say.
 NEVER_RETRIED = frozenset({Disposition.OPT_OUT.value, Result.DNC.value})
 
@@ -52,8 +58,10 @@ class NextStep:
     attempts: int  # the contact's counted attempts after this one
 
 
-def next_step(outcome: Outcome, attempts_before: int, now: dt.datetime, policy: RetryPolicy) -> NextStep:
-    """The contact's next state after ``outcome``; ``attempts_before`` counts earlier attempts."""
+def next_step(outcome: Outcome, attempts_before: int, now: dt.datetime, policy: RetryPolicy,
+              service_errors_before: int = 0) -> NextStep:
+    """The contact's next state after ``outcome``; ``attempts_before`` counts earlier attempts,
+    ``service_errors_before`` the contact's earlier service errors (they back off, then stop)."""
     result = outcome.result
     counted = attempts_before + (0 if result in UNCOUNTED else 1)
 
@@ -72,6 +80,11 @@ def next_step(outcome: Outcome, attempts_before: int, now: dt.datetime, policy: 
         return NextStep(ContactState.DONE, None, counted)
     if result not in UNCOUNTED and counted >= policy.max_attempts:
         return NextStep(ContactState.DONE, None, counted)
+    if result is Result.SERVICE_ERROR:
+        if service_errors_before + 1 >= MAX_SERVICE_ERRORS:
+            return NextStep(ContactState.DONE, None, counted)
+        backoff = 2 ** max(0, service_errors_before - SERVICE_ERRORS_BEFORE_BACKOFF + 1)
+        minutes = min(minutes * backoff, max(minutes, SERVICE_ERROR_BACKOFF_CAP_MIN))
     return NextStep(ContactState.RETRY_SCHEDULED, now + dt.timedelta(minutes=minutes), counted)
 
 
