@@ -218,7 +218,7 @@ async def run_trace(name: str) -> tuple[list[str], list[str], Simulator]:
     await sim.start()
     try:
         replay = AmiReplayer(ami_connections(path)[0], timeout=60 / SPEED + 5,
-                             quiet=lambda: not any(not t.done() for t in sim._tasks))
+                             quiet=lambda: sim.idle)
         got = await replay.run("127.0.0.1", sim.ami_port)
         assert replay.bad_endings == []
         return got, replay.expected(), sim

@@ -144,11 +144,16 @@ class Simulator:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    @property
+    def idle(self) -> bool:
+        """No call (and no channel) is in progress."""
+        return not any(not t.done() for t in self._tasks)
+
     async def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait (wall clock) until no call is in progress; True if that happened."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not any(not t.done() for t in self._tasks):
+            if self.idle:
                 return True
             await asyncio.sleep(0.01)
         return False
