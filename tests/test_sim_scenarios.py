@@ -187,3 +187,9 @@ def test_dialer_sim_runs_until_interrupted_and_writes_its_record(tmp_path: Path)
     assert proc.returncode == 0, err.decode()
     assert b"0 calls" in err
     assert record.exists()
+
+
+def test_mix_rates_can_be_given_as_keywords():
+    plan = ScenarioPlan.mix(seed=2, human=0.0, machine=0.0, fax=0.0, notsure=0.0, no_answer=0.0, congestion=0.0,
+                            unallocated=0.0, number_changed=0.0, rejected=0.0, no_channel=0.0, busy=1.0)
+    assert {plan.choose(f"+1{n}").network for n in range(50)} == {Network.BUSY}

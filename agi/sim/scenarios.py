@@ -18,7 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
 
-from agi.sim.callee import FAX, HUMAN, MACHINE, NO_MEDIA, Callee, KeyPress
+from agi.sim.callee import FAX, MACHINE, NO_MEDIA, Callee, KeyPress
 
 
 class Network(str, Enum):
@@ -250,9 +250,12 @@ class ScenarioPlan:
     def mix(cls, seed: int = 1, rates: Mapping[str, float] | None = None, *,
             keys: Mapping[str, float] | None = None, table: Mapping[str, Any] | None = None,
             **options: Any) -> "ScenarioPlan":
-        """Seeded random mix; ``rates`` override DEFAULT_RATES by name (missing names keep defaults)."""
+        """Seeded random mix. Rates override DEFAULT_RATES by name, as a dict or as keywords
+        (``ScenarioPlan.mix(seed=1, busy=0.2, machine=0.1)``); missing names keep their defaults.
+        Other keywords: hangup_rate, hangup_in_queue_rate, ring_time=(lo, hi), talk_time=(lo, hi)."""
         r = dict(DEFAULT_RATES)
         r.update(rates or {})
+        r.update({k: float(options.pop(k)) for k in list(options) if k in DEFAULT_RATES})
         return cls({n: scenario(s) for n, s in (table or {}).items()}, rates=r, keys=keys, seed=seed, **options)
 
     @classmethod
