@@ -123,7 +123,8 @@ class Channel:
         self.language = "en"
         self.accountcode = ""
         self.variables: dict[str, str] = {}
-        self.inheritable: set[str] = set()  # names set as _X / __X: copied to channels this one creates
+        self.inheritable: set[str] = set()  # set as __X: copied to every channel created from this one, on and on
+        self.inherit_once: set[str] = set()  # set as _X: copied to the channels this one creates only
         self.hungup = asyncio.Event()
         self.hangup_requested = asyncio.Event()  # far end or our side asked for hang-up
         self.hangupcause = 0
@@ -224,10 +225,12 @@ class Channel:
             self.finish(cause or None)
 
     def set_var(self, name: str, value: str, *, event: bool = True) -> None:
-        """Set a channel variable; ``__X``/``_X`` store X and mark it inheritable."""
+        """Set a channel variable; ``__X``/``_X`` store X and mark it inheritable (always / one level)."""
         bare = name.lstrip("_")
-        if name.startswith("_"):
+        if name.startswith("__"):
             self.inheritable.add(bare)
+        elif name.startswith("_"):
+            self.inherit_once.add(bare)
         self.variables[bare] = value
         if event:
             self.emit("VarSet", [("Variable", name), ("Value", value)])

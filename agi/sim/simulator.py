@@ -304,6 +304,17 @@ class Simulator:
         value = chan.variables.get(var, "") if chan else ""
         session.respond(msg, "Success", ("Variable", var), ("Value", value))
 
+    @staticmethod
+    def _inherit(parent: Any, child: Channel) -> None:
+        """``__X`` variables go to every channel the parent creates (``_X`` only one level down)."""
+        for name in getattr(parent, "inheritable", ()):
+            if name in parent.variables:
+                child.variables[name] = parent.variables[name]
+                child.inheritable.add(name)
+        for name in getattr(parent, "inherit_once", ()):
+            if name in parent.variables:
+                child.variables[name] = parent.variables[name]
+
     def _member_channel(self, caller: Any, member: Any) -> Channel:
         """The leg Queue() rings for ``member``: a Local pair (``;1`` returned, ``.peer`` = ``;2``) set
         up as in the queue traces, or one channel for other technologies (PJSIP/agent1-0000000a)."""
@@ -311,6 +322,7 @@ class Simulator:
         linkedid = getattr(caller, "linkedid", caller.uniqueid)
         if not iface.startswith("Local/"):
             chan = self.new_channel(iface, linkedid=linkedid, context="default", exten="s", record=None)
+            self._inherit(caller, chan)
             chan.callerid_num, chan.callerid_name = caller.callerid_num, caller.callerid_name
             chan.connected_num, chan.connected_name = caller.callerid_num, caller.callerid_name
             chan.peer = None
@@ -325,6 +337,7 @@ class Simulator:
         for chan in (one, two):
             self.register(chan)
             chan.emit("Newchannel")
+            self._inherit(caller, chan)
         one.peer, two.peer = two, one
         one.newexten("AppQueue", "(Outgoing Line)")
         one.callerid_num, one.callerid_name = caller.callerid_num, caller.callerid_name
