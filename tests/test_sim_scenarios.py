@@ -193,3 +193,16 @@ def test_mix_rates_can_be_given_as_keywords():
     plan = ScenarioPlan.mix(seed=2, human=0.0, machine=0.0, fax=0.0, notsure=0.0, no_answer=0.0, congestion=0.0,
                             unallocated=0.0, number_changed=0.0, rejected=0.0, no_channel=0.0, busy=1.0)
     assert {plan.choose(f"+1{n}").network for n in range(50)} == {Network.BUSY}
+
+
+def test_plain_text_plan_file(tmp_path: Path):
+    path = tmp_path / "plan.txt"
+    path.write_text("# fixed numbers\n+15550000001 busy\n+15550000002 machine  # a voicemail\n* no_answer\n")
+    plan = ScenarioPlan.load(path)
+    assert [plan.choose(n).name for n in ("+15550000001", "+15550000002", "+15550000003")] == \
+        ["busy", "machine", "no_answer"]
+    path.write_text("+1 busy\nmix 4\n")
+    assert ScenarioPlan.load(path).choose("+1").name == "busy"
+    path.write_text("+1 busy extra\n")
+    with pytest.raises(ValueError, match="plan.txt:1: expected"):
+        ScenarioPlan.load(path)

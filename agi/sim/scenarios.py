@@ -290,11 +290,40 @@ class ScenarioPlan:
     def load(cls, path: str | Path) -> "ScenarioPlan":
         p = Path(path)
         text = p.read_text(encoding="utf-8")
+        if p.suffix not in (".json", ".toml"):
+            return cls.from_text(text, source=str(p))
         try:
             data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
         except (ValueError, tomllib.TOMLDecodeError) as e:
             raise ValueError(f"{p}: not a valid {'JSON' if p.suffix == '.json' else 'TOML'} plan: {e}") from e
         return cls.from_dict(data)
+
+    @classmethod
+    def from_text(cls, text: str, source: str = "plan") -> "ScenarioPlan":
+        """The plain text form: one ``<number> <scenario>`` per line, ``* <scenario>`` for the rest,
+        ``mix <seed>`` for a seeded mix instead; ``#`` starts a comment."""
+        table: dict[str, Any] = {}
+        default = None
+        seed = None
+        for n, raw in enumerate(text.splitlines(), 1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            parts = line.split()
+            if len(parts) != 2:
+                raise ValueError(f"{source}:{n}: expected '<number> <scenario>', got {raw.strip()!r}")
+            key, value = parts
+            if key == "mix":
+                if not value.isdigit():
+                    raise ValueError(f"{source}:{n}: 'mix' needs a numeric seed, got {value!r}")
+                seed = int(value)
+            elif key == "*":
+                default = value
+            else:
+                table[key] = value
+        if seed is not None:
+            return cls.mix(seed=seed, table=table)
+        return cls.table(table, default=default)
 
     # ---- choosing -------------------------------------------------------------------------
     def choose(self, number: str) -> Scenario:
@@ -350,7 +379,9 @@ class ScenarioPlan:
 
 # Documentation of the plan file format (shown by `dialer sim --help`)
 PLAN_FORMAT = """\
-Scenario plan (TOML, or JSON with the same structure; --plan FILE):
+Scenario plan (--plan FILE): TOML (.toml), the same structure in JSON (.json), or plain text
+(any other name: one "<number> <scenario>" per line, "* <scenario>" for every other number,
+"mix <seed>" for a seeded mix of the rest). TOML:
 
   default = "human"      # without [mix]: scenario for numbers not in [table] (top of file)
 
