@@ -128,7 +128,7 @@ def check_targets(rows: list[dict]) -> list[tuple[str, bool, str]]:
             if gain < need:
                 problems.append(f"only {gain * 100:+.1f} points over vicidial-avail (need {need * 100:+.0f})")
         margin = f"{(ours['occ_med'] - avail['occ_med']) * 100:+.1f} points over vicidial-avail" if avail else ""
-        out.append((profile, not problems, "; ".join(problems) or f"met: {margin}, worst drop {ours['drop_worst']:.2%}"))
+        out.append((profile, not problems, "; ".join(problems) or f"{margin}, worst-seed drop {ours['drop_worst']:.2%}"))
     return out
 
 

@@ -172,6 +172,8 @@ class PredictiveTuning:
     min_allowed_drops: float = 10.0  # the raw rate decides alone once the cap allows this many drops
     prior_lives: float = 200.0  # weight of the prior (at target_use) in the measured drop rate
     max_slack: float = 1.5  # far under the cap, allow at most this multiple of the target's theta
+    ramp_lives: float = 200.0  # theta grows with live answers up to this many (young campaign)
+    ramp_floor: float = 0.1  # ...starting from this share of it
     fixed_theta: float | None = None  # benchmark only: constant theta, no drop-budget feedback
 
 
@@ -187,7 +189,8 @@ def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) ->
     AMD, each ringing call given its age, and the new calls). With a normal approximation the
     expected overflow (persons with no agent) has a closed form. We add calls while the extra
     expected overflow per extra expected person stays under an allowed drop share ``theta``, which
-    follows the drop budget: generous far under the cap, zero at it (then plain 1:1).
+    follows the drop budget: generous far under the cap, zero at it (then plain 1:1), and grows
+    with the first live answers (a young campaign's few drops weigh a lot in its rate).
     """
     floor_1to1 = progressive(state, min(state.ratio, 1.0))
     cap = state.drop_cap_pct / 100.0
@@ -208,6 +211,8 @@ def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) ->
         return 0
     slack = (1.0 - used) / (1.0 - tuning.target_use)
     theta = min(tuning.max_drop_share, cap * tuning.aggression * min(slack, tuning.max_slack))
+    if tuning.ramp_lives > 0:  # a young campaign's few drops weigh a lot: ramp up gently
+        theta *= min(1.0, max(tuning.ramp_floor, state.live_window / tuning.ramp_lives))
     if tuning.fixed_theta is not None:
         theta = tuning.fixed_theta
 
