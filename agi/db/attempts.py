@@ -74,8 +74,10 @@ def _fill(column, value):
 
 async def get_attempt(conn: AsyncConnection, attempt_id: str) -> AttemptInfo | None:
     row = (await conn.execute(select(_a).where(_a.c.id == attempt_id))).first()
-    if row is None:
-        return None
+    return None if row is None else _info(row)
+
+
+def _info(row) -> AttemptInfo:
     return AttemptInfo(
         id=row.id,
         campaign_id=row.campaign_id,
@@ -174,9 +176,13 @@ async def mark_answered(
     at: dt.datetime,
     amd_status: str | None = None,
     amd_cause: str | None = None,
-) -> None:
-    """The call was answered and reached the dialplan: membership -> in_call."""
-    await conn.execute(
+) -> AttemptInfo | None:
+    """The call was answered and reached the dialplan: membership -> in_call.
+
+    Returns the attempt as it is now (None: no such attempt), so a flow finds and marks its
+    attempt in one round trip.
+    """
+    row = (await conn.execute(
         update(_a)
         .where(_a.c.id == attempt_id)
         .values(
@@ -185,8 +191,13 @@ async def mark_answered(
             amd_status=_fill(_a.c.amd_status, amd_status),
             amd_cause=_fill(_a.c.amd_cause, amd_cause),
         )
-    )
-    await _move_live(conn, attempt_id, ContactState.IN_CALL, (ContactState.DIALING,), at)
+        .returning(*_a.c)
+    )).first()
+    if row is None:
+        return None
+    if row.result is None and row.membership_id is not None:  # what _move_live's guard asks too
+        await _move_live(conn, attempt_id, ContactState.IN_CALL, (ContactState.DIALING,), at)
+    return _info(row)
 
 
 async def mark_waiting_agent(

@@ -9,7 +9,7 @@ import functools
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agi.db.engine import make_engine
+from agi.db.engine import is_sqlite, make_engine
 from agi.fastagi import Router
 from agi.flows.context import FlowContext
 from agi.flows.fax import fax
@@ -18,13 +18,20 @@ from agi.flows.outbound import outbound
 from agi.flows.wrapup import wrapup
 from agi.settings import Settings
 
+POOL_SIZE, POOL_OVERFLOW = 30, 10  # database connections per FastAGI server process
+
 FLOWS = {"outbound": outbound, "fax": fax, "hangup": hangup, "wrapup": wrapup}
 
 
 def build_router(settings: Settings, engine: AsyncEngine | None = None) -> Router:
     """The FastAGI routing table: each script path to its flow, bound to one FlowContext."""
     own_engine = engine is None
-    ctx = FlowContext(engine or make_engine(settings.db_url))
+    if engine is None:
+        # PostgreSQL: a pool wide enough for the calls writing at once, so connections are not
+        # opened and closed per call (a backend fork each) under load (scripts/bench_agi.py)
+        pool = {} if is_sqlite(settings.db_url) else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+        engine = make_engine(settings.db_url, **pool)
+    ctx = FlowContext(engine)
     router = Router()
     if own_engine:
         router.on_close(ctx.engine.dispose)  # `dialer serve` releases the pool on shutdown

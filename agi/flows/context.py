@@ -84,18 +84,31 @@ class FlowContext:
         self._campaigns[campaign_id] = (time.monotonic(), settings)
         return settings
 
-    async def find_attempt(self, call: AGICall, *candidates: str) -> db.AttemptInfo | None:
-        """The attempt this call belongs to: by the given ids, the Uniqueid, then ATTEMPT_ID."""
+    async def find_attempt(
+        self, call: AGICall, *candidates: str, answered_at: dt.datetime | None = None,
+        amd_status: str | None = None, amd_cause: str | None = None,
+    ) -> db.AttemptInfo | None:
+        """The attempt this call belongs to: by the given ids, the Uniqueid, then ATTEMPT_ID.
+
+        With ``answered_at`` the attempt found is marked answered in the same round trip
+        (``db.mark_answered``): the hot path's first write costs no separate lookup.
+        """
+        if answered_at is None:
+            lookup, transaction = db.get_attempt, self.engine.connect
+        else:
+            async def lookup(conn, attempt_id: str) -> db.AttemptInfo | None:
+                return await db.mark_answered(conn, attempt_id, answered_at, amd_status, amd_cause)
+            transaction = self.engine.begin
         ids = [attempt_id_from_uniqueid(c) for c in candidates if c] + [attempt_id_from_uniqueid(call.uniqueid)]
-        async with self.engine.connect() as conn:
+        async with transaction() as conn:
             for attempt_id in dict.fromkeys(i for i in ids if i):
-                found = await db.get_attempt(conn, attempt_id)
+                found = await lookup(conn, attempt_id)
                 if found:
                     return found
         var = await call.get_variable("ATTEMPT_ID")
         if var and attempt_id_from_uniqueid(var) not in ids:
-            async with self.engine.connect() as conn:
-                return await db.get_attempt(conn, attempt_id_from_uniqueid(var))
+            async with transaction() as conn:
+                return await lookup(conn, attempt_id_from_uniqueid(var))
         return None
 
     async def write(self, fn, *args, **kwargs):

@@ -10,10 +10,9 @@ from agi.outcomes import Result
 
 async def fax(ctx: FlowContext, call: AGICall) -> None:
     """agi://…/fax?campaign=N,FAXEXTEN: the result is fax; hang up."""
-    attempt = await ctx.find_attempt(call)
+    attempt = await ctx.find_attempt(call, answered_at=utcnow())
     if attempt is None:
         return await unknown_call(call)
-    await ctx.write(db.mark_answered, attempt.id, utcnow())
     await ctx.write(db.finish_attempt, attempt.id, Result.FAX, ended_at=utcnow(),
                     detail=f"fax tone detected (FAXEXTEN={call.arg(1) or '?'})")
     await call.hangup()

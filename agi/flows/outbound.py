@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from collections.abc import Awaitable, Callable
 
 from agi.db import attempts as db
-from agi.db.models import Attempt
+from agi.logs import attempt_extra
 from agi.fastagi import AGICall, AGIHangup
 from agi.flows.context import CampaignSettings, FlowContext, log, unknown_call, utcnow
 from agi.outcomes import AmdStatus, Disposition, Result, Routing
@@ -19,23 +19,24 @@ BEEP_SILENCE = ("1500", "1", "15")
 
 async def outbound(ctx: FlowContext, call: AGICall) -> None:
     """agi://…/outbound?campaign=N,AMDSTATUS,AMDCAUSE: everything after answer."""
-    attempt = await ctx.find_attempt(call)
+    amd, amd_cause = await detection(call)
+    attempt = await ctx.find_attempt(call, answered_at=utcnow(), amd_status=amd.value if amd else None,
+                                     amd_cause=amd_cause)
     if attempt is None:
         return await unknown_call(call)
     campaign = await ctx.campaign(attempt.campaign_id)
-    amd, amd_cause = await detection(call)
-    await ctx.write(db.mark_answered, attempt.id, utcnow(), amd.value if amd else None, amd_cause)
 
     result = answered_result(amd, campaign)
+    last_writes: list[Write] = []  # the person's choice when nothing happens on the call after it
     try:
         if result is Result.MACHINE_ANSWER:
             await leave_voicemail(call, campaign)
         elif result is Result.LIVE_ANSWER:
-            await talk_to_person(ctx, call, attempt.id, campaign)
+            await talk_to_person(ctx, call, attempt.id, campaign, last_writes)
     except AGIHangup:
-        log.info("%s: the person hung up", attempt.id)  # the flow ends with what it reached
+        log.info("attempt %s: the person hung up", attempt.id, extra=attempt_extra(attempt.id))
     finally:
-        await ctx.write(db.finish_attempt, attempt.id, result, ended_at=utcnow())
+        await ctx.write(writes, *last_writes, (db.finish_attempt, (attempt.id, result), {"ended_at": utcnow()}))
     await call.hangup()
 
 
@@ -70,26 +71,37 @@ async def leave_voicemail(call: AGICall, campaign: CampaignSettings) -> None:
     await call.stream_file(campaign.voicemail_message)
 
 
-async def talk_to_person(ctx: FlowContext, call: AGICall, attempt_id: str, campaign: CampaignSettings) -> None:
-    """Play the message, listen for a key the whole time, act on it."""
+async def talk_to_person(ctx: FlowContext, call: AGICall, attempt_id: str, campaign: CampaignSettings,
+                         last_writes: list[Write]) -> None:
+    """Play the message, listen for a key the whole time, act on it.
+
+    The keys and the choice are written before anything else happens on the call (opt-out:
+    on the DNC list before the confirmation plays); a choice with nothing after it goes into
+    ``last_writes``, written with the final result in one transaction.
+    """
     await call.answer()
     key, no_choice = await call.menu(
         campaign.message, keys=campaign.key_map, tries=campaign.key_tries, timeout=campaign.key_timeout,
     )
-    await ctx.write(record_keys, attempt_id, key or "")
+    keys: Write = (db.set_ivr_keys, (attempt_id, key or ""), {})
     if key is None:
-        await ctx.write(db.set_disposition, attempt_id, no_choice)
+        last_writes += [keys, (db.set_disposition, (attempt_id, no_choice), {})]
         return
     choice = campaign.key_map[key]
     now = utcnow()
     callback_at = campaign.callback_at(now) if choice is Disposition.CALL_BACK else None
-    await ctx.write(db.set_disposition, attempt_id, choice, callback_at, now=now)
+    chosen: Write = (db.set_disposition, (attempt_id, choice, callback_at), {"now": now})
     if choice is Disposition.INTERESTED and campaign.queue_name:
+        await ctx.write(writes, keys, chosen)
         await transfer_to_agent(ctx, call, attempt_id, campaign)
     elif choice is Disposition.OPT_OUT:
+        await ctx.write(writes, keys, chosen)
         await call.stream_file(campaign.optout_message)
     elif choice is Disposition.CALL_BACK:
+        await ctx.write(writes, keys, chosen)
         await call.stream_file(campaign.callback_message)
+    else:
+        last_writes += [keys, chosen]
 
 
 async def transfer_to_agent(ctx: FlowContext, call: AGICall, attempt_id: str, campaign: CampaignSettings) -> None:
@@ -106,11 +118,17 @@ async def transfer_to_agent(ctx: FlowContext, call: AGICall, attempt_id: str, ca
         return
     abandoned = status is None  # hung up while waiting: result -1, HANGUP, QUEUESTATUS unset
     await ctx.write(db.set_routing, attempt_id, Routing.DROPPED, caller_abandoned=abandoned)
-    log.info("%s: dropped (%s)", attempt_id, status or "caller hung up in the queue")
+    log.info("attempt %s: dropped (%s)", attempt_id, status or "caller hung up in the queue",
+             extra=attempt_extra(attempt_id))
     if not call.hung_up:
         await call.stream_file(campaign.drop_message)
 
 
-async def record_keys(conn, attempt_id: str, keys: str) -> None:
-    """The IVR keys the person pressed (bookkeeping for the call log)."""
-    await conn.execute(update(Attempt.__table__).where(Attempt.__table__.c.id == attempt_id).values(ivr_keys=keys))
+# One attempts-module write: (function, positional args after the connection, keyword args).
+Write = tuple[Callable[..., Awaitable[object]], tuple, dict]
+
+
+async def writes(conn, *steps: Write) -> None:
+    """Several attempts-module writes, in order, in the caller's transaction (fewer round trips)."""
+    for fn, args, kwargs in steps:
+        await fn(conn, *args, **kwargs)
