@@ -67,7 +67,7 @@ agi.hangup()
 # The simulated Asterisk side (minimal; the real simulator is agi.sim)
 
 
-def header(script: str, uniqueid: str) -> bytes:
+def header(script: str, uniqueid: str, args: tuple[str, str] = ("HUMAN", "HUMAN-800-800")) -> bytes:
     return (
         "agi_network: yes\n"
         f"agi_network_script: {script}?campaign=1\n"
@@ -76,7 +76,7 @@ def header(script: str, uniqueid: str) -> bytes:
         f"agi_uniqueid: {uniqueid}\nagi_version: 22.10.1\nagi_callerid: 15550001111\n"
         "agi_calleridname: Acme Campaign\nagi_context: dialer-outbound\nagi_extension: s\n"
         "agi_priority: 4\nagi_enhanced: 0.0\nagi_accountcode: \nagi_threadid: 1\n"
-        "agi_arg_1: HUMAN\nagi_arg_2: HUMAN-800-800\n\n"
+        f"agi_arg_1: {args[0]}\nagi_arg_2: {args[1]}\n\n"
     ).encode()
 
 
@@ -95,6 +95,17 @@ def reply_for(command: bytes) -> bytes | None:
     return b"200 result=0\n"
 
 
+def full_reply_for(command: bytes) -> bytes | None:
+    """The outbound flow's person: hears the message and presses 2 (not interested) during it."""
+    if command.startswith(b"STREAM FILE"):
+        return b"200 result=50 endpos=4120\n"  # ord("2")
+    return reply_for(command)
+
+
+# What the outbound flow sends for that person (dialplan passes AMDSTATUS/AMDCAUSE as arguments)
+FULL_FLOW_COMMANDS = ["ANSWER", "STREAM FILE dialer/message \"0123456789*#\"", "HANGUP"]
+
+
 @dataclass
 class Samples:
     call: list[float] = field(default_factory=list)  # seconds per call, connect -> EOF
@@ -103,14 +114,17 @@ class Samples:
     errors: int = 0
 
 
-async def tcp_call(port: int, script: str, uniqueid: str, s: Samples) -> None:
+async def tcp_call(port: int, script: str, uniqueid: str, s: Samples, *, replies=None, expect: int | None = None,
+                   args: tuple[str, str] = ("HUMAN", "HUMAN-800-800")) -> None:
+    replies = replies or reply_for
+    expect = len(COMMANDS) if expect is None else expect
     t0 = time.perf_counter()
     try:
         reader, writer = await asyncio.open_connection(HOST, port)
     except OSError:
         s.errors += 1
         return
-    writer.write(header(script, uniqueid))
+    writer.write(header(script, uniqueid, args))
     sent = time.perf_counter()
     n = 0
     try:
@@ -118,7 +132,7 @@ async def tcp_call(port: int, script: str, uniqueid: str, s: Samples) -> None:
             now = time.perf_counter()
             (s.command if n else s.first).append(now - sent)
             n += 1
-            answer = reply_for(line)
+            answer = replies(line)
             if answer is not None:
                 writer.write(answer)
             sent = time.perf_counter()
@@ -127,7 +141,7 @@ async def tcp_call(port: int, script: str, uniqueid: str, s: Samples) -> None:
         s.errors += 1
     finally:
         writer.close()
-    if n != len(COMMANDS):
+    if n != expect:
         s.errors += 1
     s.call.append(time.perf_counter() - t0)
 
@@ -221,8 +235,48 @@ def our_router():
     return Router({"outbound": bench, "idle": idle})
 
 
+# Server-side timing of the full flow (filled inside the server process by _instrument())
+SERVER_CMD: list[float] = []  # a reply line handed to the channel -> the next command written
+SERVER_FIRST: list[float] = []  # the agi_* block complete -> the first command written
+
+
+def _instrument() -> None:
+    """Timestamp, inside the server, each line from Asterisk and the next command the flow sends.
+
+    Wraps AGIChannel.feed_line/execute (a perf_counter and a list append each): the figure is
+    the server's own share of a command's turnaround, without the load generator or the kernel.
+    """
+    from agi.fastagi import channel as chmod
+
+    feed, execute, init = chmod.AGIChannel.feed_line, chmod.AGIChannel.execute, chmod.AGIChannel.__init__
+    clock = time.perf_counter
+
+    def __init__(self, *a, **kw):
+        init(self, *a, **kw)
+        self._bench_t, self._bench_first = clock(), True
+
+    def feed_line(self, raw):
+        self._bench_t = clock()
+        feed(self, raw)
+
+    async def timed_execute(self, command, *args, timeout=None):
+        (SERVER_FIRST if self._bench_first else SERVER_CMD).append(clock() - self._bench_t)
+        self._bench_first = False
+        return await execute(self, command, *args, timeout=timeout)
+
+    chmod.AGIChannel.__init__, chmod.AGIChannel.feed_line = __init__, feed_line
+    chmod.AGIChannel.execute = timed_execute
+
+
 async def serve(mode: str) -> None:
     _raise_fd_limit()
+    router = None
+    if mode.startswith("full"):
+        from agi.flows import build_router
+        from agi.settings import Settings
+
+        _instrument()
+        router = build_router(Settings(db_url=os.environ["BENCH_DB_URL"]))  # as `dialer serve` builds it
     if mode.startswith("bare"):
         server = await asyncio.start_server(bare_handler, HOST, 0, backlog=4096)
         port = server.sockets[0].getsockname()[1]
@@ -232,17 +286,30 @@ async def serve(mode: str) -> None:
         from agi.fastagi import FastAGIServer
 
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-        server = FastAGIServer(our_router(), host=HOST, port=0, max_sessions=100_000, backlog=4096)
+        server = FastAGIServer(router or our_router(), host=HOST, port=0, max_sessions=100_000, backlog=4096)
         await server.start()
         port = server.port
     print(json.dumps({"port": port}), flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    profile = None
+    if os.environ.get("BENCH_PROFILE") and mode.startswith("full"):  # a profiling aid, off by default
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
     while line := await reader.readline():
         if line.strip() == b"stats":
             usage = resource.getrusage(resource.RUSAGE_SELF)
-            print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, **_proc_status()}), flush=True)
+            timing = {"cmd": SERVER_CMD[:], "first": SERVER_FIRST[:]} if mode.startswith("full") else {}
+            SERVER_CMD.clear(), SERVER_FIRST.clear()
+            extra = {"failed": server.stats["failed"]} if router is not None else {}
+            print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, **_proc_status(), **timing, **extra}),
+                  flush=True)
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(f"{os.environ['BENCH_PROFILE']}.{mode}.{os.getpid()}")
 
 
 def _raise_fd_limit() -> None:
@@ -251,13 +318,15 @@ def _raise_fd_limit() -> None:
 
 
 class ServerProcess:
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, env: dict[str, str] | None = None) -> None:
         self.mode = mode
+        self.env = env
 
     async def __aenter__(self) -> "ServerProcess":
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--serve", self.mode,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, **(self.env or {})},
         )
         self.port = json.loads(await self.proc.stdout.readline())["port"]
         return self
@@ -288,6 +357,9 @@ class Figures:
     peak_rss_kb: int | None = None
     samples: Samples | None = None
     note: str = ""
+    db_cpu_per_call_us: float | None = None  # PostgreSQL's CPU (full flow)
+    server_cmd: list[float] | None = None  # server-side: reply in -> next command out (full flow)
+    server_first: list[float] | None = None  # server-side: agi_* block in -> first command out
 
     @property
     def rate(self) -> float:
@@ -322,15 +394,190 @@ async def bench_pyst2(calls: int, concurrency: int) -> Figures:
                    note=(f"{s.errors} errors; " if s.errors else "") + "RSS: see idle, per process")
 
 
-async def bench_full_flow(args: argparse.Namespace) -> Figures | None:
-    """(c) Our full outbound flow against PostgreSQL, through N concurrent simulated sessions.
+class FullFlowDB:
+    """A private PostgreSQL (scripts/pgserver.py), migrated, with a campaign and N dialed attempts.
 
-    Slot for the flows work: start a PostgreSQL (scripts/pgserver.py), seed campaigns/contacts/
-    attempts, serve ``agi.flows.build_router(settings)`` in a server process, drive sessions that
-    answer like agi.sim does for the human-keypress path, and return Figures like bench_tcp.
-    Returns None until then.
+    Every simulated session gets its own real attempt id as agi_uniqueid, as Originate's ChannelId
+    makes it on a real Asterisk; the membership is ``dialing`` with that attempt as its last one.
     """
-    return None
+
+    def __init__(self) -> None:
+        self.pg = None
+        self.url = ""
+        self._ids: list[str] = []
+        self._next = 0
+
+    async def __aenter__(self) -> "FullFlowDB":
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from pgserver import PgServer
+
+        from agi.db.migrate import upgrade
+
+        self.pg = await asyncio.to_thread(lambda: PgServer().start())
+        self.url = self.pg.create_database("bench")
+        await asyncio.to_thread(upgrade, self.url)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self.pg is not None:
+            await asyncio.to_thread(self.pg.stop)
+
+    async def seed(self, n: int) -> None:
+        """n more dialed attempts, in bulk (a few statements, not n transactions)."""
+        import datetime as dt
+
+        from sqlalchemy import insert, select, text
+
+        from agi.db.engine import make_engine
+        from agi.db.models import Attempt, Campaign, CampaignContact, Contact, new_attempt_id
+        from agi.outcomes import ContactState
+
+        engine = make_engine(self.url)
+        now = dt.datetime.now(dt.timezone.utc)
+        base = len(self._ids)
+        try:
+            async with engine.begin() as conn:
+                camp = (await conn.execute(select(Campaign.__table__.c.id).where(
+                    Campaign.__table__.c.name == "bench"))).scalar()
+                if camp is None:
+                    camp = (await conn.execute(insert(Campaign.__table__).values(name="bench").returning(
+                        Campaign.__table__.c.id))).scalar_one()
+                await conn.execute(insert(Contact.__table__), [
+                    {"dedupe_key": f"bench-{base + i}", "phone": f"+1202{base + i:07d}"} for i in range(n)])
+                contacts = (await conn.execute(select(Contact.__table__.c.id, Contact.__table__.c.phone).where(
+                    Contact.__table__.c.id > (select(text("coalesce(max(contact_id), 0)")).select_from(
+                        CampaignContact.__table__).scalar_subquery())).order_by(Contact.__table__.c.id))).all()
+                await conn.execute(insert(CampaignContact.__table__), [
+                    {"campaign_id": camp, "contact_id": c.id, "number": c.phone, "state": ContactState.DIALING.value,
+                     "timezone": "America/New_York", "claimed_by": "bench", "claimed_at": now} for c in contacts])
+                members = (await conn.execute(select(
+                    CampaignContact.__table__.c.id, CampaignContact.__table__.c.contact_id,
+                    CampaignContact.__table__.c.number).where(
+                    CampaignContact.__table__.c.last_attempt_id.is_(None)))).all()
+                rows = [{"id": new_attempt_id(), "campaign_id": camp, "contact_id": m.contact_id,
+                         "membership_id": m.id, "dialer": "bench", "number": m.number, "attempt_no": 1,
+                         "queued_at": now, "originated_at": now} for m in members]
+                await conn.execute(insert(Attempt.__table__), rows)
+                await conn.execute(text(
+                    "UPDATE campaign_contacts cc SET last_attempt_id = a.id FROM attempts a "
+                    "WHERE a.membership_id = cc.id AND cc.last_attempt_id IS NULL"))
+                await conn.execute(text("ANALYZE"))
+        finally:
+            await engine.dispose()
+        self._ids += [r["id"] for r in rows]
+
+    def take(self, n: int) -> list[str]:
+        """n attempt ids no session has used yet."""
+        ids = self._ids[self._next:self._next + n]
+        if len(ids) < n:
+            raise RuntimeError(f"bench seeding: {n} attempts asked, {len(ids)} left")
+        self._next += n
+        return ids
+
+    async def check(self, ids: list[str]) -> int:
+        """How many of ``ids`` ended as the person pressing 2 must: live_answer + not_interested, done."""
+        from sqlalchemy import func, select
+
+        from agi.db.engine import make_engine
+        from agi.db.models import Attempt, CampaignContact
+        from agi.outcomes import ContactState, Disposition, Result
+
+        a, cc = Attempt.__table__, CampaignContact.__table__
+        engine = make_engine(self.url)
+        try:
+            async with engine.connect() as conn:
+                return (await conn.execute(select(func.count()).select_from(a.join(cc, cc.c.id == a.c.membership_id))
+                        .where(a.c.id.in_(ids), a.c.result == Result.LIVE_ANSWER.value,
+                               a.c.disposition == Disposition.NOT_INTERESTED.value, a.c.ended_at.is_not(None),
+                               a.c.ivr_keys == "2", cc.c.state == ContactState.DONE.value))).scalar_one()
+        finally:
+            await engine.dispose()
+
+    def cpu(self) -> float:
+        """CPU seconds used so far by the PostgreSQL server and its live backends."""
+        pids = []
+        master = int((self.pg.datadir / "postmaster.pid").read_text().split()[0])
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                except OSError:
+                    continue
+                fields = stat.rsplit(")", 1)[1].split()
+                if int(entry) == master or int(fields[1]) == master:
+                    pids.append(fields)
+        tick = os.sysconf("SC_CLK_TCK")
+        return sum(int(f[11]) + int(f[12]) for f in pids) / tick
+
+
+async def full_calls(srv: "ServerProcess", ids: list[str], concurrency: int) -> tuple[Samples, float]:
+    it = iter(ids)
+    return await run_calls(len(ids), concurrency, lambda i, s: tcp_call(
+        srv.port, "outbound", next(it), s, replies=full_reply_for, expect=len(FULL_FLOW_COMMANDS)))
+
+
+async def bench_full_flow(args: argparse.Namespace, db: FullFlowDB, mode: str, calls: int,
+                          concurrency: int) -> Figures:
+    """(c) Our full outbound flow (agi.flows, real PostgreSQL writes) through N concurrent sessions.
+
+    The server process runs ``build_router(Settings(db_url=...))`` exactly as ``dialer serve`` does;
+    the load generator is this file's minimal Asterisk (instant replies) playing a person who
+    presses 2 (not interested) during the message; each session's agi_uniqueid is a seeded attempt.
+    """
+    async with ServerProcess(mode, env={"BENCH_DB_URL": db.url}) as srv:
+        await full_calls(srv, db.take(min(200, calls)), concurrency)  # warm-up: imports, pool, caches
+        before, db_before = await srv.stats(), db.cpu()
+        ids = db.take(calls)
+        s, seconds = await full_calls(srv, ids, concurrency)
+        after, db_after = await srv.stats(), db.cpu()
+    good = await db.check(ids)
+    notes = []
+    if s.errors:
+        notes.append(f"{s.errors} errors")
+    if good != len(ids):
+        notes.append(f"DB: {good}/{len(ids)} attempts right")
+    if after.get("failed"):
+        notes.append(f"{after['failed']} failed sessions")
+    f = Figures(mode, len(s.call), seconds, (after["cpu"] - before["cpu"]) / max(1, len(s.call)) * 1e6,
+                after["VmHWM"], s, note="; ".join(notes) or f"DB checked: {good}/{len(ids)} right")
+    f.db_cpu_per_call_us = (db_after - db_before) / max(1, len(s.call)) * 1e6
+    f.server_cmd, f.server_first = after["cmd"], after["first"]
+    return f
+
+
+async def bench_full_idle(db: FullFlowDB, mode: str, sessions: int) -> tuple[int, float, float]:
+    """Full-flow sessions held mid-call: answered, attempt marked, the message playing (the
+    STREAM FILE reply never comes). (held, kB per session (RSS growth), seconds to open)."""
+    async with ServerProcess(mode, env={"BENCH_DB_URL": db.url}) as srv:
+        await full_calls(srv, db.take(50), 10)  # warm-up: imports, pool
+        base = await srv.stats()
+        conns = []
+        t0 = time.perf_counter()
+        for uid in db.take(sessions):
+            try:
+                reader, writer = await asyncio.open_connection(HOST, srv.port)
+            except OSError:
+                break
+            writer.write(header("outbound", uid))
+            conns.append((reader, writer))
+
+        async def to_the_message(reader, writer) -> bool:
+            if await reader.readline() != b"ANSWER\n":
+                return False
+            writer.write(b"200 result=0\n")
+            return (await reader.readline()).startswith(b"STREAM FILE")
+
+        async with asyncio.timeout(120):
+            held = sum(await asyncio.gather(*(to_the_message(r, w) for r, w in conns)))
+        opened = time.perf_counter() - t0
+        await asyncio.sleep(0.2)
+        loaded = await srv.stats()
+        for _, writer in conns:  # the people hang up: the flows finish their attempts
+            writer.write(b"200 result=-1 endpos=100\nHANGUP\n")
+        await asyncio.sleep(1.0)
+        for _, writer in conns:
+            writer.close()
+    return held, (loaded["VmRSS"] - base["VmRSS"]) / max(1, held), opened
 
 
 async def bench_idle(mode: str, sessions: int) -> tuple[int, float, float]:
@@ -381,60 +628,109 @@ async def bench_pyst2_idle(sessions: int) -> tuple[int, float, float]:
 # ------------------------------------------------------------------------------------------
 
 
-def report(rows: list[Figures], base: Figures) -> None:
-    print("\ncall = connect to EOF; cmd = our reply sent -> next command received (client clock);"
-          " CPU/call = server process CPU")
-    print(f"{'contender':<15} {'calls':>6} {'calls/s':>9} {'x bare':>7} {'CPU/call':>10} "
-          f"{'call p50':>9} {'call p99':>9} {'cmd p50':>8} {'cmd p99':>8} {'peak RSS':>9}  note")
+def ms(x: float) -> str:
+    return f"{x * 1e3:.2f} ms" if x == x else "-"
+
+
+def report(rows: list[Figures], base: Figures, pyst2: Figures | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="FastAGI calls, instant replies (call = connect to EOF; cmd = reply sent -> next command, "
+                    "client clock; CPU = server process)", title_justify="left")
+    for col in ("contender", "cmds", "calls", "calls/s", "x bare", "x pyst2", "CPU/call", "DB CPU/call",
+                "call p50", "call p99", "cmd p50", "cmd p99", "peak RSS", "note"):
+        t.add_column(col, justify="left" if col in ("contender", "note") else "right")
     for r in rows:
         s = r.samples or Samples()
-        rss = f"{r.peak_rss_kb / 1024:>7.1f}MB" if r.peak_rss_kb else f"{'-':>9}"
-        print(f"{r.name:<15} {r.calls:>6} {r.rate:>9.0f} {r.rate / base.rate if base.rate else 0:>7.2f} "
-              f"{(r.cpu_per_call_us or 0):>8.0f}µs "
-              f"{pct(s.call, 50) * 1e3:>7.2f}ms {pct(s.call, 99) * 1e3:>7.2f}ms "
-              f"{pct(s.command, 50) * 1e3:>6.2f}ms {pct(s.command, 99) * 1e3:>6.2f}ms {rss}  {r.note}")
+        t.add_row(
+            r.name, str(len(FULL_FLOW_COMMANDS) if r.name.startswith("full") else len(COMMANDS)), str(r.calls),
+            f"{r.rate:.0f}", f"{r.rate / base.rate:.2f}" if base.rate else "-",
+            f"{r.rate / pyst2.rate:.1f}" if pyst2 and pyst2.rate else "-",
+            f"{r.cpu_per_call_us:.0f} µs" if r.cpu_per_call_us else "-",
+            f"{r.db_cpu_per_call_us:.0f} µs" if r.db_cpu_per_call_us is not None else "-",
+            ms(pct(s.call, 50)), ms(pct(s.call, 99)), ms(pct(s.command, 50)), ms(pct(s.command, 99)),
+            f"{r.peak_rss_kb / 1024:.1f} MB" if r.peak_rss_kb else "-", r.note)
+    Console(width=200).print(t)
 
 
 async def main(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=200)
     _raise_fd_limit()
     try:
         import uvloop  # noqa: F401
         have_uvloop = True
     except ImportError:
         have_uvloop = False
-    print(f"bench_agi: {args.calls} calls x {len(COMMANDS)} commands, {args.concurrency} concurrent; "
-          f"pyst2 {args.pyst2_calls} calls, {args.pyst2_concurrency} concurrent; idle {args.idle} sessions")
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
-          f"client loop: {type(asyncio.get_running_loop()).__module__}; figures are per server process")
+    console.print(f"bench_agi: {args.calls} calls, {args.concurrency} concurrent; pyst2 {args.pyst2_calls} calls, "
+                  f"{args.pyst2_concurrency} concurrent; idle {args.idle} sessions")
+    console.print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
+                  f"client loop: {type(asyncio.get_running_loop()).__module__}; figures are per server process")
+    console.print(f"baselines: {len(COMMANDS)} commands per call; full flow: the {len(FULL_FLOW_COMMANDS)} commands "
+                  f"the outbound flow sends for a person pressing 2 ({', '.join(FULL_FLOW_COMMANDS)}) and its "
+                  "PostgreSQL reads/writes")
 
+    loops = ["asyncio"] + (["uvloop"] if have_uvloop else [])
     rows: list[Figures] = []
-    modes = ["bare-asyncio", "ours-asyncio"] + (["bare-uvloop", "ours-uvloop"] if have_uvloop else [])
-    for mode in modes:
+    for mode in ["bare-asyncio", "ours-asyncio"] + (["bare-uvloop", "ours-uvloop"] if have_uvloop else []):
         rows.append(await bench_tcp(mode, args.calls, args.concurrency))
-    rows.append(await bench_pyst2(args.pyst2_calls, args.pyst2_concurrency))
-    full = await bench_full_flow(args)
-    if full is not None:
-        rows.append(full)
-    base = rows[0]
-    report(rows, base)
-    if full is None:
-        print("full-flow       (c) not measured yet: bench_full_flow() is the slot for the flows work")
+    pyst2 = await bench_pyst2(args.pyst2_calls, args.pyst2_concurrency)
+    rows.append(pyst2)
 
-    print(f"\nper-command latency at {args.high_concurrency} concurrent calls (p99 is the 2 ms target; it includes"
-          " the load generator's own delays on the same cores):")
-    for mode in [m for m in modes if m.startswith("ours")]:
-        r = await bench_tcp(mode, args.calls, args.high_concurrency)
-        s = r.samples
-        print(f"  {mode:<13} cmd p50 {pct(s.command, 50) * 1e3:.2f} ms, p99 {pct(s.command, 99) * 1e3:.2f} ms; "
-              f"header->first command p50 {pct(s.first, 50) * 1e3:.2f} ms, p99 {pct(s.first, 99) * 1e3:.2f} ms; "
-              f"{r.rate:.0f} calls/s {r.note}")
+    async with FullFlowDB() as db:
+        runs = len(loops)
+        await db.seed(runs * (2 * min(200, args.calls) + 2 * args.calls + 50 + args.idle) + 100)
+        full = {}
+        for loop in loops:
+            full[loop] = await bench_full_flow(args, db, f"full-{loop}", args.calls, args.concurrency)
+            rows.append(full[loop])
+        report(rows, rows[0], pyst2)
 
-    print(f"\nidle sessions held at once (each mid-call, waiting on WAIT FOR DIGIT -1):")
-    for mode in ["bare-asyncio", "ours-asyncio"] + (["ours-uvloop"] if have_uvloop else []):
-        held, kb, secs = await bench_idle(mode, args.idle)
-        print(f"  {mode:<13} {held:>6} held, {kb:6.1f} kB per session (server RSS growth), opened in {secs:.1f} s")
-    held, rss, pss = await bench_pyst2_idle(args.pyst2_idle)
-    print(f"  {'pyst2-process':<13} {held:>6} held, {rss:6.0f} kB RSS / {pss:6.0f} kB PSS per call (one process each)")
+        hi = Table(title=f"per-command turnaround at {args.high_concurrency} concurrent calls "
+                         "(the 2 ms target is the p99 of 'server cmd')", title_justify="left")
+        for col in ("contender", "calls/s", "client cmd p50", "client cmd p99", "server cmd p50", "server cmd p99",
+                    "server first p50", "server first p99", "client first p99", "note"):
+            hi.add_column(col, justify="left" if col in ("contender", "note") else "right")
+        for mode in [m for m in ("ours-asyncio", "ours-uvloop") if m.split("-")[1] in loops]:
+            r = await bench_tcp(mode, args.calls, args.high_concurrency)
+            hi.add_row(mode, f"{r.rate:.0f}", ms(pct(r.samples.command, 50)), ms(pct(r.samples.command, 99)),
+                       "-", "-", "-", "-", ms(pct(r.samples.first, 99)), r.note)
+        for loop in loops:
+            r = await bench_full_flow(args, db, f"full-{loop}", args.calls, args.high_concurrency)
+            hi.add_row(r.name, f"{r.rate:.0f}", ms(pct(r.samples.command, 50)), ms(pct(r.samples.command, 99)),
+                       ms(pct(r.server_cmd, 50)), ms(pct(r.server_cmd, 99)), ms(pct(r.server_first, 50)),
+                       ms(pct(r.server_first, 99)), ms(pct(r.samples.first, 99)), r.note)
+        console.print(hi)
+        console.print("client cmd = the load generator's reply written -> the next command read (what Asterisk "
+                      "waits, plus the load generator's own delays on the same cores); server cmd = inside the "
+                      "server, a reply line handed to the channel -> the next command written (flow logic and "
+                      "database round trips between the two commands); first = agi_* block -> first command "
+                      "(attempt lookup and the answered write).")
+
+        idle = Table(title="idle sessions held at once (each mid-call, waiting on its reply)", title_justify="left")
+        for col in ("contender", "held", "kB/session", "opened in", "waiting on"):
+            idle.add_column(col, justify="left" if col in ("contender", "waiting on") else "right")
+        for mode in ["bare-asyncio", "ours-asyncio"] + (["ours-uvloop"] if have_uvloop else []):
+            held, kb, secs = await bench_idle(mode, args.idle)
+            idle.add_row(mode, str(held), f"{kb:.1f}", f"{secs:.1f} s", "WAIT FOR DIGIT -1")
+        for loop in loops:
+            held, kb, secs = await bench_full_idle(db, f"full-{loop}", args.idle)
+            idle.add_row(f"full-{loop}", str(held), f"{kb:.1f}", f"{secs:.1f} s",
+                         "STREAM FILE of the message (attempt read, answered written)")
+        held, rss, pss = await bench_pyst2_idle(args.pyst2_idle)
+        idle.add_row("pyst2-process", str(held), f"{rss:.0f} RSS / {pss:.0f} PSS", "-", "WAIT FOR DIGIT -1, "
+                     "one process each")
+        console.print(idle)
+
+    b = rows[0]
+    for loop in loops:
+        f = full[loop]
+        console.print(f"full-{loop}: {f.rate:.0f} calls/s = {f.rate / b.rate:.2f} x bare-asyncio "
+                      f"(target >= 0.5, stretch 1.0), {f.rate / pyst2.rate:.0f} x pyst2 process-per-call "
+                      f"(target >= 20)")
 
 
 if __name__ == "__main__":
