@@ -6,12 +6,11 @@ A module here defines ``register(main)`` and attaches its group or commands to `
 from __future__ import annotations
 
 import importlib
-import logging
 import pkgutil
-import sys
 
 import click
 
+from agi import logs
 from agi.settings import Settings
 
 
@@ -28,9 +27,11 @@ class DialerContext:
               help="TOML settings file (keys as in the README); DIALER_* variables override it.")
 @click.option("--db", "db_url", metavar="URL", help="Database URL (overrides DIALER_DB_URL).")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.option("--log-format", type=click.Choice(["plain", "json"]), envvar="DIALER_LOG_FORMAT", default="plain",
+              show_default=True, help="Log lines on stderr: plain text, or JSON with the attempt id as a field.")
 @click.version_option(package_name="asterisk-dialer")
 @click.pass_context
-def main(ctx: click.Context, config: str | None, db_url: str | None, verbose: int) -> None:
+def main(ctx: click.Context, config: str | None, db_url: str | None, verbose: int, log_format: str) -> None:
     """Outbound dialer for Asterisk: campaigns, contacts, DNC, FastAGI server, originator, reports."""
     try:
         settings = Settings.load(config)
@@ -39,11 +40,7 @@ def main(ctx: click.Context, config: str | None, db_url: str | None, verbose: in
     if db_url:
         settings.db_url = db_url
     level = {0: settings.log_level, 1: "INFO", 2: "DEBUG"}.get(verbose, "DEBUG")
-    logging.basicConfig(
-        level=level if isinstance(level, int) else getattr(logging, str(level).upper(), logging.INFO),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.setup(level, log_format)
     ctx.obj = DialerContext(settings)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agi.ami.client import AMIClient, OriginateResult
 from agi.ami.errors import AMIActionError, AMIConnectionLost, AMIError, AMINotConnected, AMITimeout
 from agi.db import attempts as db
+from agi.logs import attempt_extra
 from agi.db.claim import claim_due, release_claim
 from agi.originator import store
 from agi.originator.calls import Call, CallTracker
@@ -374,7 +375,8 @@ class Originator:
             return
         for call in list(self.tracker.calls.values()):
             if call.answered and not call.uncertain and not call.ended.is_set() and call.attempt_id not in alive:
-                log.info("attempt %s: hung up during the AMI outage", call.attempt_id)
+                log.info("attempt %s: hung up during the AMI outage", call.attempt_id,
+                         extra=attempt_extra(call.attempt_id))
                 call.ended.set()
                 self._spawn(self._after_answered_hangup(call))
 
@@ -488,7 +490,8 @@ class Originator:
                      "__DIALER_AGI": self.agi_address}
         channel = self.dialer.dial_template.format(number=call.number)
         self.stats["originated"] += 1
-        log.info("attempt %s: originate %s (campaign %s)", call.attempt_id, channel, row.name)
+        log.info("attempt %s: originate %s (campaign %s)", call.attempt_id, channel, row.name,
+                 extra=attempt_extra(call.attempt_id))
         try:
             result = await self.ami.originate(
                 channel=channel, context=self.context, exten="s", priority=1, timeout_ms=timeout * 1000,
@@ -503,7 +506,7 @@ class Originator:
             call.uncertain = True
             self.stats["uncertain"] += 1
             log.warning("attempt %s: originate outcome unknown (%s); resolving from channel state",
-                        call.attempt_id, exc)
+                        call.attempt_id, exc, extra=attempt_extra(call.attempt_id))
             self._spawn(self._resolve_uncertain(call))
             return
         except AMIActionError as exc:

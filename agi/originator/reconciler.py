@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from agi.ami.errors import AMIError
 from agi.db import attempts as db
+from agi.logs import attempt_extra
 from agi.db.claim import release_claim
 from agi.originator import store
 from agi.originator.calls import Call
@@ -81,6 +82,6 @@ async def reconcile(orig: "Originator", *, startup: bool = False) -> int:
                 await store.reschedule_after_reconcile(conn, r.id, when + RETRY_AFTER)
                 finished += 1
         orig.tracker.remove(r.id)
-        log.warning("reconciler: attempt %s -> other (%s)", r.id, why)
+        log.warning("reconciler: attempt %s -> other (%s)", r.id, why, extra=attempt_extra(r.id))
     orig.stats["reconciled"] += finished
     return finished

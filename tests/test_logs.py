@@ -1,0 +1,21 @@
+"""JSON log lines carry the attempt id as a field; secrets never reach a log line."""
+
+import json
+import logging
+
+from agi.logs import JsonFormatter, attempt_extra
+from agi.settings import Settings
+
+
+def test_json_log_line_has_the_attempt_id_field():
+    record = logging.LogRecord("agi.originator", logging.INFO, __file__, 1, "attempt %s: originate", ("a-1",), None)
+    record.__dict__.update(attempt_extra("a-1"))
+    line = json.loads(JsonFormatter().format(record))
+    assert line["attempt"] == "a-1" and line["msg"] == "attempt a-1: originate" and line["level"] == "INFO"
+
+
+def test_settings_never_show_the_secret():
+    s = Settings.load(env={"DIALER_AMI_SECRET": "hunter2", "DIALER_DB_URL": "postgresql://u:pw@h/db"})
+    assert s.ami_secret.reveal() == "hunter2"
+    assert "hunter2" not in repr(s) and "hunter2" not in str(s.safe_dict())
+    assert "pw" not in s.safe_dict()["db_url"]
