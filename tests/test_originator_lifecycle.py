@@ -1,0 +1,100 @@
+"""Campaign states driven by the running originator (seed 003): paused while no agent line is
+free and resuming by itself, stopped_by_dialer when another dialer's heartbeat goes stale,
+completed when nothing is left, stopped by the admin."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from sqlalchemy import insert, select, update
+
+from agi.db.models import Campaign, CampaignContact, Dialer, DialerCampaign
+from agi.local import LocalStack
+from agi.outcomes import CampaignState, ContactState
+from agi.sim.queues import Member, QueueConfig
+from agi.sim.scenarios import ScenarioPlan
+from db_seed import seed_campaign
+
+ALL_DAY = dict(window_start=dt.time(0, 0), window_end=dt.time(0, 0))
+
+
+async def dialer_state(engine, campaign_id: int, dialer: str) -> str:
+    d, dc = Dialer.__table__, DialerCampaign.__table__
+    async with engine.connect() as conn:
+        return (await conn.execute(select(dc.c.state).join(d, d.c.id == dc.c.dialer_id).where(
+            dc.c.campaign_id == campaign_id, d.c.name == dialer))).scalar_one()
+
+
+async def until(predicate, timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(0.05)
+
+
+async def test_agent_campaign_pauses_with_no_free_agent_and_resumes_by_itself(db_engine):
+    async with db_engine.begin() as conn:
+        cid, _ = await seed_campaign(conn, 20, first_number=2025559000)
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == cid).values(
+            mode="progressive", queue_name="sales", lines=5, cps=20, key_timeout=1, key_tries=1, **ALL_DAY))
+    queues = {"sales": QueueConfig("sales", members=[Member("PJSIP/agent1", "Agent One", paused=True)],
+                                   talk_seconds=(5, 10))}
+    async with LocalStack(db_engine, plan=ScenarioPlan.table({}, default="busy"), queues=queues,
+                          speed=100.0, lines=5, cps=20) as stack:
+        await stack.assign(cid)
+        stack.start()
+        await until(lambda: _is(db_engine, cid, "local", CampaignState.PAUSED_NO_AGENTS))
+        assert len(stack.sim.record) == 0  # progressive with no agent: nothing dialed
+        stack.sim.queues.pause("PJSIP/agent1", False)  # the agent comes back from break
+        await until(lambda: _is(db_engine, cid, "local", CampaignState.RUNNING))
+        await until(lambda: _dialed(stack))
+
+
+async def _is(engine, cid, dialer, state) -> bool:
+    return await dialer_state(engine, cid, dialer) == state.value
+
+
+async def _dialed(stack) -> bool:
+    return len(stack.sim.record) > 0
+
+
+async def test_dead_dialers_campaign_is_stopped_by_dialer_and_a_finished_one_completes(db_engine):
+    async with db_engine.begin() as conn:
+        cid, _ = await seed_campaign(conn, 5, first_number=2025559100)
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == cid).values(
+            lines=5, cps=20, **ALL_DAY))
+        ghost = (await conn.execute(insert(Dialer.__table__).values(
+            name="ghost", last_heartbeat=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10))
+            .returning(Dialer.__table__.c.id))).scalar_one()
+        await conn.execute(insert(DialerCampaign.__table__).values(
+            dialer_id=ghost, campaign_id=cid, state=CampaignState.RUNNING.value))
+    async with LocalStack(db_engine, plan=ScenarioPlan.table({}, default="busy"), speed=100.0, lines=5) as stack:
+        await stack.assign(cid)
+        stack.start()
+        await until(lambda: _is(db_engine, cid, "ghost", CampaignState.STOPPED_BY_DIALER))
+        # the live dialer finishes the campaign on its own (busy: 5 min retry, 3 attempts)
+        await until(lambda: _is(db_engine, cid, "local", CampaignState.COMPLETED), timeout=60)
+    cc = CampaignContact.__table__
+    async with db_engine.connect() as conn:
+        states = set((await conn.execute(select(cc.c.state).where(cc.c.campaign_id == cid))).scalars())
+    assert states == {ContactState.DONE.value}
+
+
+async def test_admin_stop_stops_new_calls(db_engine):
+    async with db_engine.begin() as conn:
+        cid, _ = await seed_campaign(conn, 200, first_number=2025559200)
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == cid).values(
+            lines=3, cps=5, **ALL_DAY))
+    async with LocalStack(db_engine, plan=ScenarioPlan.table({}, default="busy"), speed=100.0, lines=3, cps=5) as stack:
+        await stack.assign(cid)
+        stack.start()
+        await until(lambda: _dialed(stack))
+        async with db_engine.begin() as conn:
+            await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == cid)
+                               .values(state=CampaignState.STOPPED.value))
+        await until(lambda: _is(db_engine, cid, "local", CampaignState.STOPPED))
+        await asyncio.sleep(0.5)
+        seen = len(stack.sim.record)
+        await asyncio.sleep(1.0)
+        assert len(stack.sim.record) == seen  # no new calls once stopped
+        assert seen < 200
