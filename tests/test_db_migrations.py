@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect, text
 
@@ -98,3 +102,23 @@ async def test_the_db_engine_fixture_is_at_the_newest_revision(db_engine, db_url
         assert set(await conn.run_sync(lambda c: inspect(c).get_table_names())) >= set(
             Base.metadata.tables
         )
+
+
+def test_upgrades_from_two_threads_at_once_both_succeed(db_url):
+    with ThreadPoolExecutor(2) as pool:
+        for f in [pool.submit(migrate.upgrade, db_url) for _ in range(2)]:
+            f.result()
+    assert migrate.current(db_url) == migrate.head()
+    assert migrate.check(db_url) == []
+
+
+def test_two_services_upgrading_at_once_both_succeed_on_postgresql(db_url):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite is the single-box embedded database: one upgrader")
+    cmd = [sys.executable, "-c", "from agi.cli import main; main()", "--db", db_url, "db", "upgrade"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert migrate.current(db_url) == migrate.head()
+    assert migrate.check(db_url) == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -41,12 +42,25 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+# Alembic's `context` is module-global: one command at a time per process. Between
+# processes PostgreSQL's advisory lock in env.py serialises them.
+_ALEMBIC_LOCK = threading.Lock()
+
+
 def upgrade(url: str, rev: str = "head") -> None:
-    _off_loop(lambda: command.upgrade(alembic_config(url), rev))
+    def run() -> None:
+        with _ALEMBIC_LOCK:
+            command.upgrade(alembic_config(url), rev)
+
+    _off_loop(run)
 
 
 def downgrade(url: str, rev: str) -> None:
-    _off_loop(lambda: command.downgrade(alembic_config(url), rev))
+    def run() -> None:
+        with _ALEMBIC_LOCK:
+            command.downgrade(alembic_config(url), rev)
+
+    _off_loop(run)
 
 
 def current(url: str) -> str | None:
