@@ -111,12 +111,12 @@ CASES: dict[str, Case] = {
 #            the AGI side's applications (see XFAIL).
 LEVEL = {
     "ami-originate-busy.txt": "full",
+    "ami-originate-congestion.txt": "full",
     "ami-originate-hangup-during-agi-command.txt": "full",
     "ami-originate-machine.txt": "full",
     "ami-originate-noanswer-timeout.txt": "full",
     "ami-originate-nonexistent-tech.txt": "full",
     "ami-originate-numberchanged.txt": "full",
-    "ami-originate-congestion.txt": "streams",
     "ami-originate-fax-cng-no-faxdetect.txt": "streams",
     "ami-originate-fax-cng.txt": "streams",
     "ami-originate-hangup-agiexitonhangup.txt": "streams",

@@ -580,17 +580,33 @@ class _Call:
                 two.finish(19)
                 one.finish(19)
                 return
+            dialed = True
         else:
-            self._dial_begin(one, target)
-        if net is Network.BUSY or net is Network.CONGESTION:
-            two.newexten("Busy" if net is Network.BUSY else "Congestion", "")
+            dialed = False
+            if net is not Network.CONGESTION:
+                self._dial_begin(one, target)
+                dialed = True
+        if net is Network.BUSY:  # ami-originate-busy.txt, event for event
+            two.newexten("Busy", "")
             two.newstate(BUSY)
-            self._dial_state(one, "DialEnd", "BUSY" if net is Network.BUSY else "CONGESTION")
+            self._dial_state(one, "DialEnd", "BUSY")
             two.emit("HangupRequest", [("Cause", "0")])
             two.emit("SoftHangupRequest", [("Cause", "16")])
-            self.originate_response(False, REASON_BUSY if net is Network.BUSY else REASON_CONGESTION, self.dial)
+            self.originate_response(False, REASON_BUSY, self.dial)
             two.finish(FAILURE_CAUSE[net])
             one.finish(0)
+            return
+        if net is Network.CONGESTION:  # ami-originate-congestion.txt, event for event
+            two.newexten("Congestion", "")
+            two.newstate(BUSY)
+            self.originate_response(False, REASON_CONGESTION, self.dial)
+            if not dialed:
+                self._dial_begin(one, target)
+            self._dial_state(one, "DialEnd", "CONGESTION")
+            two.emit("HangupRequest", [("Cause", "0")])
+            one.finish(0)
+            two.emit("SoftHangupRequest", [("Cause", "16")])
+            two.finish(FAILURE_CAUSE[net])
             return
         if net in (Network.UNALLOCATED, Network.REJECTED, Network.NUMBER_CHANGED):
             cause = FAILURE_CAUSE[net]
