@@ -40,7 +40,7 @@ def test_upgrade_then_check_shows_models_and_migrations_agree(db_url):
     assert res.exit_code == 0, res.output
     assert "agree" in res.output
     res = dialer(db_url, "current", "--json")
-    assert json.loads(res.output) == {"current": migrate.head(), "head": migrate.head()}
+    assert json.loads(res.stdout) == {"current": migrate.head(), "head": migrate.head()}
 
 
 async def test_downgrade_to_base_and_upgrade_to_head_round_trip(db_url):

@@ -86,14 +86,23 @@ def head() -> str:
 
 
 def _current_rev(sync_conn) -> str | None:
-    return MigrationContext.configure(sync_conn).get_current_revision()
+    return _context(sync_conn).get_current_revision()
 
 
 def _compare(sync_conn) -> list:
-    ctx = MigrationContext.configure(
-        sync_conn, opts={"compare_type": True, "render_as_batch": True}
-    )
+    ctx = _context(sync_conn, compare_type=True, render_as_batch=True)
     return compare_metadata(ctx, Base.metadata)
+
+
+def _context(sync_conn, **opts) -> MigrationContext:
+    """A read-only MigrationContext, without Alembic's INFO lines about the dialect."""
+    log = logging.getLogger("alembic.runtime.migration")
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        return MigrationContext.configure(sync_conn, opts=opts)
+    finally:
+        log.setLevel(level)
 
 
 async def _with_connection(url: str, fn: Callable):
