@@ -11,7 +11,7 @@ import heapq
 import math
 import random
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
 from agi.outcomes import CampaignMode
@@ -208,7 +208,7 @@ def make_pacers() -> list[Callable[[], Pacer]]:
 
 
 @dataclass
-class Result:
+class ShiftResult:
     profile: str
     pacer: str
     seed: int
@@ -229,7 +229,7 @@ _FREE, _TALK, _ACW, _BREAK = 0, 1, 2, 3
 _UNANSWERED, _ANSWER, _VERDICT, _DROP_CHECK, _TALK_END, _ACW_END = range(6)
 
 
-def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 0.5) -> Result:
+def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> ShiftResult:
     """Run one shift; returns the figures the benchmark prints."""
     rng = random.Random(seed)
     p = profile
@@ -468,7 +468,7 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 0.5) -> Re
             wd -= minute_drops[m - 60]
         if m >= 59 and wp:
             worst = max(worst, wd / wp)
-    return Result(
+    return ShiftResult(
         profile=p.name,
         pacer=pacer.name,
         seed=seed,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agi.pacing_sim import PROFILES, Result, make_pacers, simulate  # noqa: E402
+from agi.pacing_sim import PROFILES, ShiftResult, make_pacers, simulate  # noqa: E402
 
 COLUMNS = (
     "profile", "strategy", "occ med", "occ worst", "drop med", "drop worst",
@@ -28,13 +28,13 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def _run(job: tuple[str, int, int, float, float]) -> Result:
+def _run(job: tuple[str, int, int, float, float]) -> ShiftResult:
     profile, pacer_index, seed, tick, shift_hours = job
     prof = PROFILES[profile].scaled(shift=shift_hours * 3600.0)
     return simulate(prof, make_pacers()[pacer_index](), seed, tick=tick)
 
 
-def run_all(profiles: list[str], seeds: int, workers: int, tick: float, shift_hours: float) -> list[Result]:
+def run_all(profiles: list[str], seeds: int, workers: int, tick: float, shift_hours: float) -> list[ShiftResult]:
     jobs = [
         (p, i, seed, tick, shift_hours)
         for p in profiles
@@ -48,9 +48,9 @@ def run_all(profiles: list[str], seeds: int, workers: int, tick: float, shift_ho
         return pool.map(_run, jobs, chunksize=1)
 
 
-def summarise(results: list[Result]) -> list[dict]:
+def summarise(results: list[ShiftResult]) -> list[dict]:
     """One row per (profile, strategy): medians and worst seeds."""
-    groups: dict[tuple[str, str], list[Result]] = {}
+    groups: dict[tuple[str, str], list[ShiftResult]] = {}
     for r in results:
         groups.setdefault((r.profile, r.pacer), []).append(r)
     order = [p.name for p in (make_pacers()[i]() for i in range(len(make_pacers())))]
@@ -128,7 +128,8 @@ def check_targets(rows: list[dict]) -> list[tuple[str, bool, str]]:
             if gain < need:
                 problems.append(f"only {gain * 100:+.1f} points over vicidial-avail (need {need * 100:+.0f})")
         margin = f"{(ours['occ_med'] - avail['occ_med']) * 100:+.1f} points over vicidial-avail" if avail else ""
-        out.append((profile, not problems, "; ".join(problems) or f"{margin}, worst-seed drop {ours['drop_worst']:.2%}"))
+        verdict = "; ".join(problems) or f"{margin}, worst-seed drop {ours['drop_worst']:.2%}"
+        out.append((profile, not problems, verdict))
     return out
 
 

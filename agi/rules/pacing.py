@@ -204,6 +204,8 @@ def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) ->
         return progressive(state, state.ratio)
     assert stats is not None
     used = drop_budget_used(state, tuning.prior_lives, tuning.target_use)
+    if allowed >= tuning.min_allowed_drops:  # enough lives for the raw rate to count
+        used = max(used, state.dropped_window / allowed)
     if used >= 1.0 and tuning.fixed_theta is None:
         return floor_1to1
     limit = state.limit
