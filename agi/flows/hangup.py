@@ -5,8 +5,8 @@ from __future__ import annotations
 from agi.db import attempts as db
 from agi.fastagi import AGICall
 from agi.flows.context import FlowContext, log, utcnow
-from agi.flows.outbound import answered_result, detection
-from agi.outcomes import Result
+from agi.flows.outbound import answered_result, detection, queue_outcome
+from agi.outcomes import Disposition, Result
 
 
 async def hangup(ctx: FlowContext, call: AGICall) -> None:
@@ -18,10 +18,17 @@ async def hangup(ctx: FlowContext, call: AGICall) -> None:
     cause = _int(call.arg(1)) or _int(await call.get_variable("HANGUPCAUSE"))
     talk = _int(await call.get_variable("CDR(billsec)"))
     result, detail = attempt.result, None
+    campaign = await ctx.campaign(attempt.campaign_id)
+    if attempt.routing is None and attempt.disposition is Disposition.INTERESTED and campaign.queue_name:
+        # the outbound flow could not read what Queue did (AGIEXITONHANGUP closed its session):
+        # the variables are still on the channel here
+        routing = await queue_outcome(call, queued=False)
+        if routing is not None:
+            await ctx.write(db.set_routing, attempt.id, routing[0], routing[1], caller_abandoned=routing[2])
     if result is None:
-        # the outbound flow never finished this call (FastAGI unreachable, server restarted)
-        amd, _ = await detection(call)
-        campaign = await ctx.campaign(attempt.campaign_id)
+        # the outbound flow never finished this call (FastAGI unreachable, server restarted);
+        # our arguments are HANGUPCAUSE, not AMD's: AMDSTATUS is read from the channel
+        amd, _ = await detection(call, from_args=False)
         result = answered_result(amd, campaign) if amd else Result.OTHER
         detail = "finalised at hang-up: the outbound flow did not report"
     await ctx.write(db.finish_attempt, attempt.id, result, ended_at=utcnow(),

@@ -40,9 +40,9 @@ async def outbound(ctx: FlowContext, call: AGICall) -> None:
     await call.hangup()
 
 
-async def detection(call: AGICall) -> tuple[AmdStatus | None, str | None]:
-    """AMDSTATUS/AMDCAUSE from the dialplan's arguments, else from the channel."""
-    status, cause = call.arg(1), call.arg(2)
+async def detection(call: AGICall, *, from_args: bool = True) -> tuple[AmdStatus | None, str | None]:
+    """AMDSTATUS/AMDCAUSE from the dialplan's arguments (``from_args``), else from the channel."""
+    status, cause = (call.arg(1), call.arg(2)) if from_args else ("", "")
     if not status:
         status = await call.get_variable("AMDSTATUS") or ""
         cause = await call.get_variable("AMDCAUSE") or cause
@@ -92,7 +92,7 @@ async def talk_to_person(ctx: FlowContext, call: AGICall, attempt_id: str, campa
     callback_at = campaign.callback_at(now) if choice is Disposition.CALL_BACK else None
     chosen: Write = (db.set_disposition, (attempt_id, choice, callback_at), {"now": now})
     if choice is Disposition.INTERESTED and campaign.queue_name:
-        await ctx.write(writes, keys, chosen)
+        await ctx.write(writes, keys, chosen, (db.mark_waiting_agent, (attempt_id,), {}))
         await transfer_to_agent(ctx, call, attempt_id, campaign)
     elif choice is Disposition.OPT_OUT:
         await ctx.write(writes, keys, chosen)
@@ -106,22 +106,36 @@ async def talk_to_person(ctx: FlowContext, call: AGICall, attempt_id: str, campa
 
 async def transfer_to_agent(ctx: FlowContext, call: AGICall, attempt_id: str, campaign: CampaignSettings) -> None:
     """Queue the person for drop_timeout seconds: bridged -> agent_connected, else dropped."""
-    await ctx.write(db.mark_waiting_agent, attempt_id)
     await call.exec("Queue", campaign.queue_name, WRAPUP_OPTION, "", "", campaign.drop_timeout)
-    # SPEC.md "Agents": bridged = QUEUESTATUS unset and MEMBERINTERFACE set; any QUEUESTATUS
-    # (TIMEOUT, JOINEMPTY, FULL, LEAVEEMPTY, JOINUNAVAIL, LEAVEUNAVAIL, UNKNOWN) = no agent in time.
+    try:
+        routing, agent, abandoned = await queue_outcome(call, queued=True)  # type: ignore[misc]
+    except AGIHangup:
+        # AGIEXITONHANGUP=yes: Asterisk closed the session as the person hung up, before we could
+        # read the queue's variables; the h extension's hangup flow reads them (queue_outcome)
+        log.info("%s: session closed after the queue; the hangup flow records the routing", attempt_id)
+        raise
+    await ctx.write(db.set_routing, attempt_id, routing, agent, caller_abandoned=abandoned)
+    if routing is Routing.DROPPED:
+        log.info("%s: dropped (%s)", attempt_id, "caller hung up in the queue" if abandoned else "no agent in time")
+        if not call.hung_up:
+            await call.stream_file(campaign.drop_message)
+
+
+async def queue_outcome(call: AGICall, *, queued: bool) -> tuple[Routing, str | None, bool] | None:
+    """What ``Queue`` did, from the channel's variables: (routing, agent, abandoned by the caller).
+
+    SPEC.md "Agents": bridged = QUEUESTATUS unset and MEMBERINTERFACE set; any QUEUESTATUS
+    (TIMEOUT, JOINEMPTY, FULL, LEAVEEMPTY, JOINUNAVAIL, LEAVEUNAVAIL, UNKNOWN) = no agent in time;
+    QUEUESTATUS unset without a member = the person hung up waiting (ABANDONED=TRUE). Without
+    ``queued`` (the h extension) None when the channel never went through Queue.
+    """
     status = await call.get_variable("QUEUESTATUS")
     member = await call.get_variable("MEMBERINTERFACE")
     if status is None and member:
-        agent = await call.get_variable("MEMBERNAME") or member
-        await ctx.write(db.set_routing, attempt_id, Routing.AGENT_CONNECTED, agent)
-        return
-    abandoned = status is None  # hung up while waiting: result -1, HANGUP, QUEUESTATUS unset
-    await ctx.write(db.set_routing, attempt_id, Routing.DROPPED, caller_abandoned=abandoned)
-    log.info("attempt %s: dropped (%s)", attempt_id, status or "caller hung up in the queue",
-             extra=attempt_extra(attempt_id))
-    if not call.hung_up:
-        await call.stream_file(campaign.drop_message)
+        return Routing.AGENT_CONNECTED, await call.get_variable("MEMBERNAME") or member, False
+    if status is None and not queued and (await call.get_variable("ABANDONED") or "").upper() != "TRUE":
+        return None
+    return Routing.DROPPED, None, status is None
 
 
 # One attempts-module write: (function, positional args after the connection, keyword args).

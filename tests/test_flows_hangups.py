@@ -1,0 +1,233 @@
+"""Every hang-up variant of the traces, through the simulator and the real flows, on both databases.
+
+Each call ends with exactly one final result (counted once on the contact), the right
+routing/disposition, a FastAGI session that ended cleanly (no failed session, no reply given
+to the wrong command), and the ``h`` extension's hangup flow recording the cause and talk time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from sqlalchemy import select, text, update
+
+from agi.ami.client import AMIClient
+from agi.db import attempts as db
+from agi.db.models import Attempt, Campaign, CampaignContact, DncEntry
+from agi.fastagi import FastAGIServer
+from agi.flows import build_router
+from agi.outcomes import ContactState, Disposition, Result, Routing
+from agi.settings import Settings
+from agi.sim.dialplan import PROJECT_DIALPLAN_TEXT, Dialplan
+from agi.sim.queues import QueueConfig
+from agi.sim.scenarios import ScenarioPlan
+from agi.sim.simulator import Simulator
+from db_seed import T0, seed_campaign
+
+NUMBER = "+12025550131"
+NORMAL_CLEARING = 16  # Q.850: the person put the phone down, or the agent ended the bridge (traces)
+WE_HANG_UP = 0  # the AGI HANGUP command: the h extension reads HANGUPCAUSE=0 (traces)
+
+
+class Rig:
+    """Database + FastAGI server (real flows) + simulator + AMI client, all on loopback."""
+
+    def __init__(self, engine, plan, queues=None, *, speed=40.0, dialplan=None):
+        self.engine = engine
+        self.server = FastAGIServer(build_router(Settings(), engine), port=0)
+        self.plan, self.queues, self.speed, self.dialplan = plan, queues or {}, speed, dialplan
+
+    async def __aenter__(self):
+        await self.server.start()
+        self.sim = Simulator(agi_port=self.server.port, speed=self.speed, plan=self.plan, queues=self.queues,
+                             ami_port=0, dialplan=self.dialplan)
+        await self.sim.start()
+        self.ami = AMIClient("127.0.0.1", self.sim.ami_port, "dialer", "secret")
+        await self.ami.connect()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.ami.close()
+        await self.sim.stop()
+        await self.server.shutdown(2.0)
+
+    async def call(self, campaign_id: int, membership_id: int, **variables) -> str:
+        async with self.engine.begin() as conn:
+            contact_id = (await conn.execute(select(CampaignContact.__table__.c.contact_id).where(
+                CampaignContact.__table__.c.id == membership_id))).scalar_one()
+            attempt_id = await db.start_attempt(
+                conn, membership_id, campaign_id=campaign_id, contact_id=contact_id,
+                dialer="test", number=NUMBER, attempt_no=1, now=T0)
+        res = await self.ami.originate(
+            channel=f"PJSIP/{NUMBER}@trunk", context="dialer-outbound", exten="s",
+            channel_id=attempt_id, caller_id='"Acme" <15550001111>',
+            variables={"__ATTEMPT_ID": attempt_id, "CAMPAIGN_ID": campaign_id, "CONTACT_ID": contact_id,
+                       "__DIALER_AGI": f"127.0.0.1:{self.server.port}", **variables})
+        assert res.success, res
+        return attempt_id
+
+    async def settled(self, attempt_id: str, timeout: float = 20.0):
+        """The attempt once its result and the hangup flow's cause are written and the call is over."""
+        t = Attempt.__table__
+        async with asyncio.timeout(timeout):
+            while True:
+                async with self.engine.connect() as conn:
+                    row = (await conn.execute(select(t).where(t.c.id == attempt_id))).one()
+                rec = self.sim.record.get(attempt_id)
+                if row.result is not None and row.hangup_cause is not None and rec and rec.done \
+                        and not self.server.sessions:
+                    return row
+                await asyncio.sleep(0.05)
+
+
+async def campaign(engine, queue: str | None = "sales") -> tuple[int, int]:
+    async with engine.begin() as conn:
+        campaign_id, (membership,) = await seed_campaign(conn, 1, first_number=2025550131)
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == campaign_id)
+                           .values(queue_name=queue, drop_timeout=2, key_timeout=2, key_tries=2))
+    return campaign_id, membership
+
+
+async def check_clean_end(rig: Rig, engine, membership: int, attempt_id: str, caplog) -> None:
+    """One result counted once, the contact settled, sessions clean, the h extension's AGI ran."""
+    assert rig.server.stats["failed"] == 0 and rig.server.stats["cancelled"] == 0, rig.server.stats
+    rec = rig.sim.record[attempt_id]
+    assert any(s.startswith("hangup?") for s in rec.agi_scripts), rec.agi_scripts
+    assert not [n for n in rec.notes if "FastAGI" in n or "fault" in n], rec.notes
+    wrong = [r.getMessage() for r in caplog.records
+             if r.name.startswith("agi.fastagi") and r.levelno >= logging.WARNING]
+    assert not wrong, wrong  # e.g. "reply ... with no command waiting", protocol errors
+    async with engine.connect() as conn:
+        member = (await conn.execute(select(CampaignContact.__table__).where(
+            CampaignContact.__table__.c.id == membership))).one()
+    assert member.attempts == 1 and member.last_attempt_id == attempt_id
+    assert member.state in (ContactState.DONE.value, ContactState.RETRY_SCHEDULED.value)
+
+
+def outcome(row) -> tuple:
+    return row.result, row.routing, row.disposition
+
+
+def person(**callee) -> dict:
+    return {"base": "human", "callee": callee}
+
+
+# A person who presses 1 (interested) 1.5 s into the message, then (case) hangs up.
+INTERESTED = ["1@1.5/0"]
+
+# name -> (scenario, QueueConfig fields of queue "sales" or None, expected (result, routing, disposition), h extension's HANGUPCAUSE)
+CASES = {
+    # blocking STREAM FILE: 200 result=-1 endpos=..., then HANGUP
+    "during_the_message": (person(hangup_after_prompt=[0, 2.0]), None,
+                           (Result.LIVE_ANSWER, None, None), NORMAL_CLEARING),
+    # blocking WAIT FOR DIGIT after the 3 s message: 200 result=-1, then HANGUP
+    "while_listening_for_a_key_after_the_message": (person(hangup_after_prompt=[0, 4.0]), None,
+                                                    (Result.LIVE_ANSWER, None, None), NORMAL_CLEARING),
+    # gone before AMD decided: AMDSTATUS=HANGUP, the outbound AGI never runs, only h
+    "during_amd": (person(hangup_after=1.0), None, (Result.OTHER, None, None), NORMAL_CLEARING),
+    # in the agent queue: 200 result=-1, HANGUP, QUEUESTATUS unset, ABANDONED=TRUE
+    "waiting_in_the_queue": (person(keys=INTERESTED, hangup_in_queue_after=1.0),
+                             dict(agents=1, ring_seconds=(30.0, 30.0)),
+                             (Result.LIVE_ANSWER, Routing.DROPPED, Disposition.INTERESTED), NORMAL_CLEARING),
+    # bridged; the person hangs up first; the agent's leg goes to wrap-up and keys nothing
+    "after_the_agent_bridge": (person(keys=INTERESTED, hangup_after_bridge=1.0),
+                               dict(agents=1, talk_seconds=(30.0, 30.0), dispositions={}),
+                               (Result.LIVE_ANSWER, Routing.AGENT_CONNECTED, Disposition.INTERESTED),
+                               NORMAL_CLEARING),
+    # bridged; the agent hangs up first: Queue returns -1 with the person still there; we hang up
+    "agent_ends_the_bridge_then_we_hang_up": (person(keys=INTERESTED, hangup_after_bridge=30.0),
+                                              dict(agents=1, talk_seconds=(1.0, 1.0)),
+                                              (Result.LIVE_ANSWER, Routing.AGENT_CONNECTED,
+                                               Disposition.INTERESTED), NORMAL_CLEARING),
+    # the person presses 2 and we end the call: our HANGUP, cause 0 in h
+    "we_hang_up_after_not_interested": (person(keys=["2@1.0/0"]), None,
+                                        (Result.LIVE_ANSWER, None, Disposition.NOT_INTERESTED), WE_HANG_UP),
+}
+
+
+# the media commands sent, in order: nothing after the one the hang-up interrupted
+MEDIA_SENT = {
+    "during_the_message": ["ANSWER", "STREAM FILE"],
+    "while_listening_for_a_key_after_the_message": ["ANSWER", "STREAM FILE", "WAIT FOR DIGIT"],
+    "during_amd": [],
+}
+
+
+@pytest.mark.parametrize("exit_on_hangup", [False, True], ids=["default", "AGIEXITONHANGUP"])
+@pytest.mark.parametrize("case", sorted(CASES))
+async def test_hang_up_variant_ends_cleanly_with_one_result(db_engine, case, exit_on_hangup, caplog):
+    caplog.set_level(logging.WARNING)
+    scenario, queue, expected, cause = CASES[case]
+    queue = QueueConfig("sales", **queue) if queue is not None else None  # fresh: members carry state
+    campaign_id, membership = await campaign(db_engine, "sales" if queue else None)
+    variables = {"AGIEXITONHANGUP": "yes"} if exit_on_hangup else {}
+    async with Rig(db_engine, ScenarioPlan.table({NUMBER: scenario}), {"sales": queue} if queue else None) as rig:
+        attempt_id = await rig.call(campaign_id, membership, **variables)
+        row = await rig.settled(attempt_id)
+        await check_clean_end(rig, db_engine, membership, attempt_id, caplog)
+        rec = rig.sim.record[attempt_id]
+    assert outcome(row) == tuple(x.value if x else None for x in expected)
+    assert row.hangup_cause == cause  # written by the h extension's hangup flow
+    assert row.talk_seconds is not None and row.talk_seconds >= 0
+    assert row.ended_at is not None
+    if case == "during_amd":
+        assert [s.split("?")[0] for s in rec.agi_scripts] == ["hangup"]
+        assert row.detail and "hang-up" in row.detail
+    else:
+        assert [s.split("?")[0] for s in rec.agi_scripts][:1] == ["outbound"]
+        assert row.answered_at is not None
+    if case == "waiting_in_the_queue":
+        assert row.caller_abandoned
+    if expected[1] is Routing.AGENT_CONNECTED:
+        assert row.agent
+    media = [w for c in rec.agi_commands for w in ("ANSWER", "STREAM FILE", "WAIT FOR DIGIT")
+             if c.upper().startswith(w)]
+    if case in MEDIA_SENT:  # after the hang-up the flow sends nothing a dead channel refuses
+        assert media == MEDIA_SENT[case], rec.agi_commands
+
+
+async def test_hang_up_while_the_flow_is_between_commands_sends_nothing_more(db_engine, caplog):
+    """The person presses 9 (opt out) and hangs up while the flow is writing (the database is held
+    by another transaction): HANGUP arrives alone; the confirmation is never sent; the opt-out holds."""
+    caplog.set_level(logging.WARNING)
+    campaign_id, membership = await campaign(db_engine, None)
+    scenario = person(keys=["9@1.0/0"], hangup_after=4.0)  # AMD 1.92 s + 1.0 s: the key; 4.0: gone
+    async with Rig(db_engine, ScenarioPlan.table({NUMBER: scenario}), speed=4.0) as rig:
+        attempt_id = await rig.call(campaign_id, membership)
+        async with asyncio.timeout(20):  # the message is playing: hold the attempt's row
+            while not any(c.upper().startswith("STREAM FILE") for c in
+                          getattr(rig.sim.record.get(attempt_id), "agi_commands", [])):
+                await asyncio.sleep(0.01)
+        async with db_engine.connect() as blocker:
+            await blocker.execute(text("UPDATE attempts SET detail = detail WHERE id = :id"), {"id": attempt_id})
+            chan = next(c for c in rig.sim.channels.values() if c.uniqueid == attempt_id)
+            async with asyncio.timeout(20):  # the flow is stuck on its write while the person hangs up
+                await chan.hangup_requested.wait()
+                await asyncio.sleep(0.2)
+            await blocker.commit()
+        row = await rig.settled(attempt_id)
+        await check_clean_end(rig, db_engine, membership, attempt_id, caplog)
+        rec = rig.sim.record[attempt_id]
+    assert outcome(row) == (Result.LIVE_ANSWER.value, None, Disposition.OPT_OUT.value)
+    assert row.hangup_cause == NORMAL_CLEARING and row.ivr_keys == "9"
+    assert not any("optout" in c for c in rec.agi_commands), rec.agi_commands
+    assert rec.keys == ["9"]
+    async with db_engine.connect() as conn:
+        assert NUMBER in (await conn.execute(select(DncEntry.__table__.c.number))).scalars().all()
+
+
+async def test_hangup_flow_finalises_a_call_the_outbound_flow_never_reported_from_amdstatus(db_engine, caplog):
+    """The outbound AGI reached no flow (a script path not deployed: the server's polite default);
+    the h extension's flow gets HANGUPCAUSE as its argument and must read AMDSTATUS from the channel."""
+    caplog.set_level(logging.ERROR)
+    campaign_id, membership = await campaign(db_engine, None)
+    dialplan = Dialplan.parse(PROJECT_DIALPLAN_TEXT.replace("/outbound?", "/not-deployed?"))
+    async with Rig(db_engine, ScenarioPlan.table({NUMBER: "human"}), dialplan=dialplan) as rig:
+        attempt_id = await rig.call(campaign_id, membership)
+        row = await rig.settled(attempt_id)
+        assert rig.server.stats["failed"] == 0
+    assert row.result == Result.LIVE_ANSWER.value  # AMDSTATUS=HUMAN on the channel
+    assert row.hangup_cause == WE_HANG_UP and row.talk_seconds is not None
+    assert "did not report" in (row.detail or "")
