@@ -88,7 +88,9 @@ class PacingState:
 
     mode: CampaignMode
     now: float  # seconds on the clock the PacingHistory is fed with (monotonic; any origin)
-    lines_free: int  # min(dialer lines - dialer channels up, campaign lines here - campaign channels up)
+    # min(dialer lines - its calls up, campaign lines on this dialer - the campaign's calls up there);
+    # a call is "up" from Originate until hang-up, including while bridged to an agent
+    lines_free: int
     cps_budget: int  # Originates the calls-per-second limiter allows right now (whole tokens)
     # age in seconds (now - Originate sent) of every call not yet answered nor ended
     ringing_ages: tuple[float, ...] = ()
@@ -138,7 +140,7 @@ def progressive(state: PacingState, ratio: float) -> int:
     return max(0, min(want, state.limit))
 
 
-def drop_budget_used(state: PacingState, prior_lives: float = 100.0, prior_used: float = 0.8) -> float:
+def drop_budget_used(state: PacingState, prior_lives: float = 200.0, prior_used: float = 0.85) -> float:
     """Measured drop rate as a share of the cap (1.0 = at the cap), smoothed by a prior.
 
     The prior (``prior_lives`` live answers at ``prior_used`` of the cap) keeps the first few drops
@@ -183,7 +185,7 @@ DEFAULT_TUNING = PredictiveTuning()
 def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) -> int:
     """Over-dial so that an agent is free when a person answers, within the drop budget.
 
-    Queueing view: at the horizon ``T`` (AMD delay + typical ring + drop timeout from now) the agents
+    Queueing view: at the horizon ``T`` (AMD delay + longest ring + drop timeout from now) the agents
     free are a sum of Bernoullis (available ones, plus each busy agent whose talk + ACW, given its
     age, ends by then); the persons wanting an agent by then are another (queued callers, calls in
     AMD, each ringing call given its age, and the new calls). With a normal approximation the
