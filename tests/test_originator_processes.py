@@ -160,3 +160,33 @@ async def test_two_dialers_on_one_campaign_never_dial_the_same_contact_at_once(p
         spans.sort()
         for (_, end), (start, _) in zip(spans, spans[1:]):
             assert start >= end, f"{number} dialed by both dialers at once"
+
+
+async def test_dialer_run_serves_fastagi_and_dials_then_stops_on_sigterm(db_engine):
+    """`dialer run`: FastAGI server + originator in one process, for a single box."""
+    import socket
+
+    url = db_engine.url.render_as_string(hide_password=False)
+    cid = await make_campaign(db_engine, 8, 2025557500, ["solo"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        agi_port = s.getsockname()[1]
+    sim = Simulator(agi_port=agi_port, speed=20.0, plan=ScenarioPlan.table({}, default="human"), ami_port=0)
+    await sim.start()
+    env = {**os.environ, "DIALER_DB_URL": url, "DIALER_AMI_PORT": str(sim.ami_port), "DIALER_AMI_SECRET": "secret",
+           "DIALER_LOG_LEVEL": "WARNING"}
+    proc = await asyncio.create_subprocess_exec(*DIALER, "run", "--dialer", "solo", "--bind", f"127.0.0.1:{agi_port}",
+                                                env=env, stderr=asyncio.subprocess.PIPE)
+    try:
+        await wait_for(lambda: _settled(db_engine, cid), 60, "all 8 calls answered and finished")
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await sim.stop()
+    a = Attempt.__table__
+    async with db_engine.connect() as conn:
+        results = (await conn.execute(select(a.c.result).where(a.c.campaign_id == cid))).scalars().all()
+    assert results == [Result.LIVE_ANSWER.value] * 8  # the flows ran in the same process
+    assert all(rec.agi_scripts for rec in sim.record)

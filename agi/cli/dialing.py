@@ -48,8 +48,9 @@ async def _connect(settings: Settings) -> AMIClient:
     return ami
 
 
-async def _originate(settings: Settings, name: str, opts: dict, stop: asyncio.Event) -> None:
-    engine = make_engine(settings.db_url)
+async def _originate(settings: Settings, name: str, opts: dict, stop: asyncio.Event, engine=None) -> None:
+    own_engine = engine is None
+    engine = engine or make_engine(settings.db_url)
     ami = await _connect(settings)
     agi = opts.pop("agi_public") or settings.agi_public or settings.agi_bind
     originator = Originator(engine, ami, name, agi_address=agi, **opts)
@@ -57,7 +58,8 @@ async def _originate(settings: Settings, name: str, opts: dict, stop: asyncio.Ev
         await originator.run(stop)
     finally:
         await ami.close()
-        await engine.dispose()
+        if own_engine:
+            await engine.dispose()
         log.info("dialer %s: stopped (%s)", name, originator.stats)
 
 
@@ -121,7 +123,7 @@ def run(obj, dialer_name, lines, cps, template, agi_public, bind) -> None:
         await server.start()
         log.info("FastAGI listening on %s:%s", host, server.port)
         try:
-            await _originate(settings, name, _opts(lines, cps, template, agi_public), stop)
+            await _originate(settings, name, _opts(lines, cps, template, agi_public), stop, engine)
         finally:
             await server.shutdown(30.0)
             await engine.dispose()

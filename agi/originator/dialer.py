@@ -324,8 +324,8 @@ class Originator:
                 call.routed = True
                 if r.routing == Routing.DROPPED.value:
                     run.history.dropped(now)
-            if call.verdict is not None and r.result and not call.verdict:
-                call.routed = True
+            if call.verdict is not None and r.result:
+                call.routed = True  # final: nothing more to learn from this call
 
     # ------------------------------------------------------------------ AMI events
 
