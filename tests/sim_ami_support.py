@@ -1,7 +1,8 @@
 """Helpers for the simulator's AMI trace tests: replay a trace's '>' side over TCP, normalise, compare.
 
 Normalising touches only what varies run to run: timestamps, Asterisk-made uniqueids, channel
-sequence numbers, session/thread/command ids, ports, bridge ids, uptimes, durations.
+sequence numbers, session/thread/command ids, ports, bridge ids, uptimes, durations (including the
+per-call durations Dial/Queue measure into ANSWEREDTIME, DIALEDTIME, QUEUEWAIT..., see MEASURED).
 """
 
 from __future__ import annotations
@@ -123,11 +124,17 @@ class AmiReplayer:
         return self.received
 
 
+# Per-call durations Asterisk measures on the wall clock (app_dial / app_queue): they vary run to run
+MEASURED = {f"{name}{unit}" for name in ("ANSWEREDTIME", "DIALEDTIME", "RINGTIME", "PROGRESSTIME", "QUEUEWAIT")
+            for unit in ("", "_MS")}
+
+
 class Normaliser:
     """Replaces run-to-run values by stable placeholders (numbered by first appearance)."""
 
     def __init__(self) -> None:
         self.maps: dict[str, dict[str, str]] = {}
+        self.variable = ""  # the VarSet being read: its Value is a measured duration when X_MS
 
     def _map(self, kind: str, value: str) -> str:
         m = self.maps.setdefault(kind, {})
@@ -138,6 +145,10 @@ class Normaliser:
     def line(self, line: str) -> str:
         key, sep, value = line.partition(": ")
         if sep:
+            if key == "Variable":
+                self.variable = value
+            elif key == "Value" and value and self.variable in MEASURED:
+                return "Value: <measured>"
             if key in ("Timestamp", "EventTV", "SessionTV", "LastCall", "LoginTime", "LastPause"):
                 return f"{key}: <time>" if value not in ("0", "") else line
             if key in ("Uptime", "LastReload"):

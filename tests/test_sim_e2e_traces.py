@@ -33,7 +33,7 @@ SPEED = 20.0
 HANGS_UP_AT_6S = Callee()  # the rig's callee hangs up itself: Answer, Playback(hello-silence-5s), Hangup(16)
 # Lengths of the capture rig's sound files (seconds, from the traces' Playback -> PLAYBACKSTATUS);
 # the long ones are "Hello?"/greeting/CNG plus silence that outlast every call.
-RIG_SOUNDS = {"hello": 0.94, "hello-silence-2s5": 3.44, "hello-silence-5s": 5.94, "human-hello": 30.0,
+RIG_SOUNDS = {"agent": 4.343, "hello": 0.94, "hello-silence-2s5": 3.44, "hello-silence-5s": 5.94, "human-hello": 30.0,
               "machine-greeting": 30.0, "fax-cng": 30.0}
 SALES_MEMBER = Member("Local/agent1@agents/n", "Agent One")
 
@@ -111,6 +111,7 @@ CASES: dict[str, Case] = {
 #            the AGI side's applications (see XFAIL).
 LEVEL = {
     "ami-originate-busy.txt": "full",
+    "ami-originate-human.txt": "full",
     "ami-originate-congestion.txt": "full",
     "ami-originate-hangup-during-agi-command.txt": "full",
     "ami-originate-machine.txt": "full",
@@ -129,7 +130,6 @@ LEVEL = {
     "ami-originate-queue-joinempty.txt": "streams",
     "ami-originate-rejected.txt": "streams",
     "ami-originate-unallocated.txt": "streams",
-    "ami-originate-human.txt": "switch",
     "ami-originate-queue-caller-hangup.txt": "switch",
     "ami-originate-queue-timeout.txt": "switch",
     "ami-originate-human-keypress.txt": "switch",

@@ -192,8 +192,10 @@ class AgiSession:
         faults: Any,
         host: str,
         port: int,
+        switch: Any = None,
     ) -> None:
         self.line = line
+        self.switch = switch  # the simulated switch: creates the channels EXEC Dial rings (may be None)
         self.reader = reader
         self.writer = writer
         self.result = result
@@ -768,6 +770,11 @@ async def _app_dial(s: AgiSession, data: str) -> int:
     """Dial(dest,timeout): the far party answers after a ring, talks, hangs up (result -1, DIALSTATUS)."""
     if s.dead:
         return -1
+    exec_dial = getattr(s.switch, "exec_dial", None)
+    if exec_dial is not None:
+        res = await exec_dial(s, data)
+        if res is not None:  # the switch rang a channel of its own (Local/x@ctx with that extension)
+            return res
     for name in ("ANSWEREDTIME", "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS"):
         set_var(s.line, name, "")
     start = s.clock.now()
@@ -950,6 +957,7 @@ async def run_agi(
     queues: "QueueSystem | None" = None,
     server_timeout: float = 30.0,
     request: str | None = None,
+    switch: Any = None,
 ) -> AgiSessionResult:
     """Run ``AGI(agi://host:port/script,args...)`` on ``line``; sets AGISTATUS and returns what happened.
 
@@ -979,7 +987,7 @@ async def run_agi(
     result.connected = True
     session = AgiSession(
         line, reader, writer, result, queues=queues, exit_on_hangup=exit_on_hangup,
-        server_timeout=server_timeout, faults=faults, host=host, port=port,
+        server_timeout=server_timeout, faults=faults, host=host, port=port, switch=switch,
     )
     session.context, session.extension, session.priority = context, extension, priority
     for text in agi_env(line, request, script, args, context=context, extension=extension, priority=priority):

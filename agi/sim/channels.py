@@ -136,6 +136,7 @@ class Channel:
         self.application = ""  # current app, for CoreShowChannels
         self.appdata = ""
         self.bridge_id = ""
+        self.bridge: "Bridge | None" = None
         self.peer: "Channel | None" = None  # the other half of a Local pair made for a queue member
         self.far_leg: "Channel | None" = None  # ;1 of a Local pair: its ;2 half (the far end's side)
         self.faxdetect = False
@@ -273,3 +274,34 @@ class Channel:
 
     def __repr__(self) -> str:  # pragma: no cover
         return f"<Channel {self.name} {self.uniqueid} {STATE_DESC.get(self.state)}>"
+
+
+class Bridge:
+    """A basic two-party bridge (Dial, Queue) and its AMI events, fields as in the traces."""
+
+    def __init__(self, uniqueid: str, sink: Callable[[str, Fields], None]) -> None:
+        self.uniqueid = uniqueid
+        self._sink = sink
+        self.channels: list[Channel] = []
+
+    def header(self) -> Fields:
+        return [("BridgeUniqueid", self.uniqueid), ("BridgeType", "basic"), ("BridgeTechnology", "simple_bridge"),
+                ("BridgeCreator", "<unknown>"), ("BridgeName", "<unknown>"),
+                ("BridgeNumChannels", str(len(self.channels))), ("BridgeVideoSourceMode", "none")]
+
+    def create(self) -> None:
+        self._sink("BridgeCreate", self.header())
+
+    def enter(self, chan: Channel) -> None:
+        self.channels.append(chan)
+        chan.bridge_id, chan.bridge = self.uniqueid, self
+        self._sink("BridgeEnter", self.header() + chan.header())
+
+    def leave(self, chan: Channel) -> None:
+        if chan in self.channels:
+            self.channels.remove(chan)
+        chan.bridge_id, chan.bridge = "", None
+        self._sink("BridgeLeave", self.header() + chan.header())
+
+    def destroy(self) -> None:
+        self._sink("BridgeDestroy", self.header())

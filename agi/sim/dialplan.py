@@ -502,6 +502,7 @@ class CalleeRunner(DialplanRunner):
     Playback/Wait/SendDTMF take their time, Hangup() hangs the call up from the far end."""
 
     DTMF_SECONDS = 0.45  # SendDTMF of one digit: 250 ms tone + gaps (traces: next step 0.45 s later)
+    DTMF_GAP = 0.1  # DTMFBegin 100 ms after the step, DTMFEnd 100 ms after that (traces)
 
     def __init__(self, dialplan: Dialplan, *, scenario: "Scenario", near: "Channel",
                  sounds: dict[str, float] | None = None, default_sound: float = 30.0) -> None:
@@ -523,7 +524,32 @@ class CalleeRunner(DialplanRunner):
         chan.set_var("PLAYBACKSTATUS", "SUCCESS")
 
     async def app_senddtmf(self, chan: "Channel", args: str) -> None:
-        await wait_or_hangup(chan, self.DTMF_SECONDS * max(1, len(split_args(args)[0])))
+        digits = split_args(args)[0] or " "
+        for digit in digits:
+            # tone 100 ms after the step, 100 ms long, next step 250 ms later (ami-originate-human-keypress)
+            if await wait_or_hangup(chan, self.DTMF_GAP):
+                return
+            self._dtmf("DTMFBegin", digit, [])
+            if await wait_or_hangup(chan, self.DTMF_GAP):
+                return
+            self._dtmf("DTMFEnd", digit, [("DurationMs", "100")])
+            if await wait_or_hangup(chan, self.DTMF_SECONDS - 2 * self.DTMF_GAP):
+                return
+
+    def _dtmf(self, event: str, digit: str, extra: list[tuple[str, str]]) -> None:
+        """A key the far end sends reaches the near half; while it is bridged (EXEC Dial), the
+        bridge passes it on: Sent on the peer, Received on the peer's far half. Unbridged keys are
+        the AGI side's business (agi.sim.callee: read or lost by the command running then)."""
+        bridge = getattr(self.near, "bridge", None)
+        if bridge is None:
+            return
+        self.near.emit(event, [("Digit", digit)] + extra + [("Direction", "Received")])
+        for peer in list(bridge.channels):
+            if peer is self.near:
+                continue
+            peer.emit(event, [("Digit", digit)] + extra + [("Direction", "Sent")])
+            if peer.far_leg is not None and peer.far_leg.up:
+                peer.far_leg.emit(event, [("Digit", digit)] + extra + [("Direction", "Received")])
 
     async def app_hangup(self, chan: "Channel", args: str) -> None:
         cause = int(args) if args.strip().isdigit() else 16

@@ -16,6 +16,7 @@ import asyncio
 import itertools
 import re
 import time
+import uuid
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -27,9 +28,9 @@ from agi.rules.classify import (
     REASON_RING_TIMEOUT,
 )
 from agi.sim.ami_server import AmiServer, Message, Session
-from agi.sim.channels import BUSY, DOWN, RING, RINGING, UP, Channel, Fields, cid, privilege
+from agi.sim.channels import BUSY, DOWN, RING, RINGING, UP, Bridge, Channel, Fields, cid, privilege
 from agi.sim.clock import Clock
-from agi.sim.dialplan import PROJECT_DIALPLAN, CalleeRunner, Dialplan, DialplanRunner, agi_args_of
+from agi.sim.dialplan import PROJECT_DIALPLAN, CalleeRunner, Dialplan, DialplanRunner, agi_args_of, wait_or_hangup
 from agi.sim.faults import Faults
 from agi.sim.record import CallRecord, Record
 from agi.sim.scenarios import FAILURE_CAUSE, Network, Scenario, ScenarioPlan
@@ -382,6 +383,113 @@ class Simulator:
         chan.finish_on_hangup = True
         return chan
 
+    # ---- EXEC Dial from an AGI session ---------------------------------------------------------------
+    async def exec_dial(self, s: Any, data: str) -> int | None:
+        """``EXEC Dial Local/<exten>@<context>[/n],<timeout>`` as ami-originate-human*.txt show it: the
+        Local pair with its events, the pair's ;2 half running that extension of the dialplan, a basic
+        bridge while both are up. None (not handled here) for other destinations."""
+        from agi.sim.agi_client import set_var
+
+        caller = s.line
+        parts = (data.split(",") + ["", ""])[:3]
+        dest, timeout_arg = parts[0].strip(), parts[1].strip()
+        if not dest.startswith("Local/") or "&" in dest or not isinstance(caller, Channel):
+            return None
+        target, _, opts = dest[len("Local/"):].partition("/")
+        lexten, _, lctx = target.partition("@")
+        if not self.dialplan.has(lctx or "default", lexten):
+            return None
+        lctx = lctx or "default"
+        for name in ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME", "ANSWEREDTIME_MS",
+                     "DIALEDTIME", "DIALEDTIME_MS", "RINGTIME", "RINGTIME_MS", "PROGRESSTIME", "PROGRESSTIME_MS"):
+            set_var(caller, name, "")
+        seq = next(self._seq)
+        one = Channel(name=f"Local/{target}-{seq:08x};1", uniqueid=self.new_uniqueid(), linkedid=caller.linkedid,
+                      clock=self.clock, sink=self.publish, context=lctx, exten=lexten, state=DOWN)
+        two = Channel(name=f"Local/{target}-{seq:08x};2", uniqueid=self.new_uniqueid(), linkedid=caller.linkedid,
+                      clock=self.clock, sink=self.publish, context=lctx, exten=lexten, state=RING)
+        for chan in (one, two):
+            self.register(chan)
+            chan.emit("Newchannel")
+            self._inherit(caller, chan)
+        one.far_leg = two
+        one.set_var("DIALEDPEERNUMBER", target)
+        # app_dial: the outgoing channel's caller id is the caller's exten, its connected line the caller
+        one.callerid_num, one.callerid_name = caller.exten, caller.callerid_name
+        one.connected_num, one.connected_name = caller.callerid_num, caller.callerid_name
+        one.newexten("AppDial", "(Outgoing Line)", exten="s")
+        one.emit("NewCallerid", [("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")])
+        one.emit("NewConnectedLine")
+        two.set_var("DIALEDPEERNUMBER", target)
+        two.callerid_num, two.callerid_name = caller.callerid_num, caller.callerid_name
+        two.connected_num, two.connected_name = caller.exten, caller.callerid_name
+        two.emit("NewCallerid", [("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")])
+        two.emit("NewConnectedLine")
+        self.publish("LocalBridge", one.header("LocalOne") + two.header("LocalTwo") + [
+            ("Context", lctx), ("Exten", lexten), ("LocalOptimization", "No" if "n" in opts else "Yes")])
+        caller.emit("DialBegin", one.header("Dest") + [("DialString", target)])
+        answered = asyncio.Event()
+        # Answer() on the ;2 half waits for the first voice frame from the caller's side, at most
+        # 0.5 s (main/channel.c __ast_answer): at once while the person's leg is playing audio
+        far = caller.far_leg
+        media_wait = 0.0 if far is not None and far.playing else CALLEE_ANSWER_DELAY
+        runner = _DialedRunner(self.dialplan, scenario=Scenario("agent"), near=one, sounds=self.sounds,
+                               answered=answered, media_wait=media_wait)
+        leg = self._spawn(runner.run_steps(two, lctx, lexten, 1))
+        timeout = float(timeout_arg) if timeout_arg else 0.0
+        waits = [asyncio.ensure_future(answered.wait()), asyncio.ensure_future(caller.hangup_requested.wait()),
+                 asyncio.ensure_future(one.hangup_requested.wait())]
+        await asyncio.wait(waits, timeout=self.clock.real(timeout) if timeout > 0 else None,
+                           return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
+        if not answered.is_set() or caller.hangup_requested.is_set():
+            status = "CANCEL" if caller.hangup_requested.is_set() else "NOANSWER"
+            caller.emit("DialEnd", one.header("Dest") + [("DialStatus", status)])
+            leg.cancel()
+            if two.up:
+                two.emit("SoftHangupRequest", [("Cause", "16")])
+                two.finish(0)
+            one.finish(0)
+            set_var(caller, "DIALSTATUS", status)
+            return -1
+        one.newstate(UP)
+        one.exten = ""  # app_dial's answered snapshot of the outgoing channel has no exten (traces)
+        set_var(caller, "DIALSTATUS", "ANSWER")
+        set_var(caller, "DIALEDPEERNAME", one.name)
+        set_var(caller, "DIALEDPEERNUMBER", target)
+        caller.emit("DialEnd", one.header("Dest") + [("DialStatus", "ANSWER")])
+        bridge = Bridge(str(uuid.uuid4()), self.publish)
+        bridge.create()
+        one.newexten("AppDial", "(Outgoing Line)", exten="")
+        bridge.enter(one)
+        bridge.enter(caller)
+        one.set_var("BRIDGEPEER", caller.name)
+        caller.set_var("BRIDGEPEER", one.name)
+        waits = [asyncio.ensure_future(caller.hangup_requested.wait()),
+                 asyncio.ensure_future(one.hangup_requested.wait())]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
+        caller_first = caller.hangup_requested.is_set() and not one.hangup_requested.is_set()
+        if caller_first:
+            one.request_hangup(16, soft=True)
+        one.set_var("BRIDGEPEER", "")
+        caller.set_var("BRIDGEPEER", "")
+        bridge.leave(one)
+        one.finish(16)
+        bridge.leave(caller)
+        bridge.destroy()
+        leg.cancel()
+        up_ms = int((self.clock.now() - (caller.answered_at or self.clock.now())) * 1000)
+        for name in ("ANSWEREDTIME", "DIALEDTIME"):
+            set_var(caller, name, str(up_ms // 1000))
+            set_var(caller, name + "_MS", str(up_ms))
+        set_var(caller, "DIALSTATUS", "ANSWER")
+        if not caller_first and not caller.hangupcause:
+            caller.hangupcause = 16  # the called party's normal clearing becomes our HANGUPCAUSE
+        return -1
+
     # ---- AGI() ---------------------------------------------------------------------------------
     async def run_agi(self, chan: Channel, url: str, args: list[str]) -> Any:
         from agi.sim.agi_client import run_agi
@@ -393,7 +501,7 @@ class Simulator:
         result = await run_agi(
             chan, host, port, script, args, context=chan.context, extension=chan.exten, priority=chan.priority,
             faults=self.faults, exit_on_hangup=exit_on_hangup, queues=self.queues,
-            server_timeout=self.agi_server_timeout, request=url.split(",")[0],
+            server_timeout=self.agi_server_timeout, request=url.split(",")[0], switch=self,
         )
         rec = chan.record
         if rec is not None:
@@ -714,3 +822,20 @@ class _Call:
             await runner.run(chan, self.context, self.exten, self.priority)
         finally:
             far_end(chan).cancel()
+
+
+class _DialedRunner(CalleeRunner):
+    """The ;2 half of a Local pair that EXEC Dial rang: its Answer() tells the Dial (after waiting
+    ``media_wait`` for media from the caller's side, as __ast_answer does)."""
+
+    def __init__(self, *args: Any, answered: asyncio.Event, media_wait: float, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.answered = answered
+        self.media_wait = media_wait
+
+    async def app_answer(self, chan: Channel, args: str) -> None:
+        chan.newstate(UP)
+        chan.answered_at = chan.clock.now()
+        self.answered.set()
+        if self.media_wait > 0:
+            await wait_or_hangup(chan, self.media_wait)
