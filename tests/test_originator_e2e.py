@@ -4,9 +4,10 @@ database's counts equal the simulator's own record of what happened, result by r
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from agi.db.models import Attempt, Campaign, CampaignContact
 from agi.local import LocalStack
@@ -37,7 +38,7 @@ async def test_campaign_of_300_contacts_matches_the_simulators_record(db_engine)
         campaign_id, members = await seed_campaign(conn, 300, first_number=2025551000)
         # a 24/7 window so the test does not depend on the hour it runs at
         await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == campaign_id).values(
-            window_start=__import__("datetime").time(0, 0), window_end=__import__("datetime").time(0, 0),
+            window_start=dt.time(0, 0), window_end=dt.time(0, 0),
             queue_name="sales", mode="progressive", lines=20, cps=50, drop_timeout=2, key_timeout=2,
             key_tries=1, retry_rules={"busy": 5, "service_error": 1}, max_attempts=2))
     plan = ScenarioPlan.mix(seed=7)

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections import Counter
+from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select, update
 
 from agi.db import attempts as db
 from agi.db.models import Attempt, Campaign, CampaignContact
 from agi.local import LocalStack
 from agi.outcomes import ContactState, Result
-from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
 
@@ -95,7 +93,7 @@ async def test_number_put_on_dnc_mid_campaign_is_never_dialed_afterwards(db_engi
 
 async def test_contact_outside_its_calling_window_waits_until_it_opens(db_engine):
     now = dt.datetime.now(dt.timezone.utc)
-    ny = now.astimezone(__import__("zoneinfo").ZoneInfo("America/New_York"))
+    ny = now.astimezone(ZoneInfo("America/New_York"))
     # a window that closed an hour ago and opens again in 22 hours, New York time
     start = (ny + dt.timedelta(hours=2)).time().replace(second=0, microsecond=0)
     end = (ny - dt.timedelta(hours=1)).time().replace(second=0, microsecond=0)
