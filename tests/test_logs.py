@@ -19,3 +19,15 @@ def test_settings_never_show_the_secret():
     assert s.ami_secret.reveal() == "hunter2"
     assert "hunter2" not in repr(s) and "hunter2" not in str(s.safe_dict())
     assert "pw" not in s.safe_dict()["db_url"]
+
+
+def test_panoramisk_log_lines_never_show_the_ami_secret(caplog):
+    import agi.ami.protocol  # noqa: F401  (installs the filter)
+
+    login = "Action: Login\r\nUsername: dialer\r\nSecret: hunter2\r\n\r\n"
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("panoramisk.ami_protocol").error("Fail to send %r" % login)
+        logging.getLogger("panoramisk.manager").info('Adding action "login" to awaiting list: %s',
+                                                     str({"Action": "Login", "Secret": "hunter2"}))
+    assert len(caplog.records) == 2
+    assert "hunter2" not in caplog.text and "Secret: ***" in caplog.text

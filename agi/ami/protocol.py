@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import logging
+import re
 
 from panoramisk import actions
 from panoramisk.ami_protocol import AMIProtocol
@@ -145,3 +146,25 @@ class SafeManager(Manager):
     def dispatch(self, event):
         self.client._dispatch_event(event)
         return []
+
+
+# panoramisk logs whole actions in two places ("Fail to send %r", "Adding action ... to awaiting
+# list"), a Login among them: its Secret must never reach a log line.
+_SECRET = re.compile(r"(?i)(secret['\"]?\s*[:=]\s*['\"]?)([^'\"\\\r\n,}]+)")
+
+
+class RedactSecrets(logging.Filter):
+    """Mask AMI secrets in records of panoramisk's loggers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is not ours to fix
+            return True
+        if "ecret" in text:
+            record.msg, record.args = _SECRET.sub(r"\1***", text), ()
+        return True
+
+
+for _name in ("panoramisk.ami_protocol", "panoramisk.manager", "panoramisk"):
+    logging.getLogger(_name).addFilter(RedactSecrets())
