@@ -1,4 +1,5 @@
-"""The schema: campaigns, contacts and their campaign membership, attempts, DNC list, dialers.
+"""The schema: campaigns, contacts and their campaign membership, attempts, DNC list, dialers,
+agents' time per campaign.
 
 Status columns hold the codes of ``agi.outcomes``. Times are stored as naive UTC
 and come back as aware UTC (``UTCDateTime``), the same on PostgreSQL and SQLite.
@@ -272,3 +273,24 @@ class DialerCampaign(Base):
     lines: Mapped[int | None] = mapped_column(Integer)  # null = the campaign's lines
     state: Mapped[str] = mapped_column(String(30), default=CampaignState.SCHEDULED.value)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CampaignAgentTime(Base):
+    """Agent-seconds a dialer saw busy (talk + after-call work) and logged in on a campaign's
+    queue, per hour: the agent occupancy of the summary report (agi.reports.agent_occupancy).
+
+    Per dialer, because each dialer polls its own Asterisk's queue; dialers sharing one
+    Asterisk see the same agents, and the report counts those once (see agent_occupancy).
+    """
+
+    __tablename__ = "campaign_agent_time"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    dialer_id: Mapped[int] = mapped_column(
+        ForeignKey("dialers.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)  # start of the hour, UTC
+    busy_agent_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    logged_agent_seconds: Mapped[float] = mapped_column(Float, default=0.0)
