@@ -10,9 +10,12 @@ then an instant canned reply to every command) against, each in its own server p
   ours-uvloop    the same on uvloop
   pyst2-process  (b) classic AGI: one Python process per call (pyst2 asterisk.agi.AGI on
                  stdin/stdout), spawned per session as Asterisk's AGI() does
-  full-flow      (c) our outbound flow against PostgreSQL: bench_full_flow() below (flows work)
+  full-asyncio   (c) our real outbound flow (agi.flows) with its PostgreSQL reads and writes, a person
+  full-uvloop        pressing 2 (not interested) during the message: bench_full_flow() below
 
-Prints figures; asserts nothing. ``--quick`` for a smoke run. Runtime 20-50 s on the shared 2-core box.
+The full flow needs PostgreSQL's server binaries (scripts/pgserver.py starts a private one).
+Prints figures; asserts nothing. ``--quick`` for a smoke run. Runtime about 3-4 min on the
+shared 2-core box (docs/performance.md has the figures and how to read them).
 """
 
 from __future__ import annotations
@@ -104,6 +107,8 @@ def full_reply_for(command: bytes) -> bytes | None:
 
 # What the outbound flow sends for that person (dialplan passes AMDSTATUS/AMDCAUSE as arguments)
 FULL_FLOW_COMMANDS = ["ANSWER", "STREAM FILE dialer/message \"0123456789*#\"", "HANGUP"]
+# ANSWER follows the attempt's lookup + answered write; HANGUP follows the keys/choice/result write
+AFTER_DB_WRITE = {"HANGUP"}
 
 
 @dataclass
@@ -115,7 +120,9 @@ class Samples:
 
 
 async def tcp_call(port: int, script: str, uniqueid: str, s: Samples, *, replies=None, expect: int | None = None,
-                   args: tuple[str, str] = ("HUMAN", "HUMAN-800-800")) -> None:
+                   args: tuple[str, str] = ("HUMAN", "HUMAN-800-800"), hold: tuple[bytes, float] | None = None) -> None:
+    """One simulated call; ``hold`` = (command prefix, seconds): answer that command after a pause,
+    as Asterisk does while a prompt plays (paced load)."""
     replies = replies or reply_for
     expect = len(COMMANDS) if expect is None else expect
     t0 = time.perf_counter()
@@ -133,6 +140,8 @@ async def tcp_call(port: int, script: str, uniqueid: str, s: Samples, *, replies
             (s.command if n else s.first).append(now - sent)
             n += 1
             answer = replies(line)
+            if hold is not None and line.startswith(hold[0]):
+                await asyncio.sleep(hold[1])
             if answer is not None:
                 writer.write(answer)
             sent = time.perf_counter()
@@ -237,6 +246,7 @@ def our_router():
 
 # Server-side timing of the full flow (filled inside the server process by _instrument())
 SERVER_CMD: list[float] = []  # a reply line handed to the channel -> the next command written
+SERVER_CMD_DB: list[float] = []  # the same, for the commands the flow sends after a database write
 SERVER_FIRST: list[float] = []  # the agi_* block complete -> the first command written
 
 
@@ -260,7 +270,13 @@ def _instrument() -> None:
         feed(self, raw)
 
     async def timed_execute(self, command, *args, timeout=None):
-        (SERVER_FIRST if self._bench_first else SERVER_CMD).append(clock() - self._bench_t)
+        took = clock() - self._bench_t
+        if self._bench_first:
+            SERVER_FIRST.append(took)
+        else:
+            SERVER_CMD.append(took)
+            if command in AFTER_DB_WRITE:
+                SERVER_CMD_DB.append(took)
         self._bench_first = False
         return await execute(self, command, *args, timeout=timeout)
 
@@ -285,7 +301,8 @@ async def serve(mode: str) -> None:
 
         from agi.fastagi import FastAGIServer
 
-        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+        # full flow: overload (pool timeouts at 500 calls) shows as failed sessions in the table
+        logging.basicConfig(level=logging.CRITICAL if router is not None else logging.WARNING, stream=sys.stderr)
         server = FastAGIServer(router or our_router(), host=HOST, port=0, max_sessions=100_000, backlog=4096)
         await server.start()
         port = server.port
@@ -302,9 +319,10 @@ async def serve(mode: str) -> None:
     while line := await reader.readline():
         if line.strip() == b"stats":
             usage = resource.getrusage(resource.RUSAGE_SELF)
-            timing = {"cmd": SERVER_CMD[:], "first": SERVER_FIRST[:]} if mode.startswith("full") else {}
-            SERVER_CMD.clear(), SERVER_FIRST.clear()
-            extra = {"failed": server.stats["failed"]} if router is not None else {}
+            timing = ({"cmd": SERVER_CMD[:], "first": SERVER_FIRST[:], "cmd_db": SERVER_CMD_DB[:]}
+                      if mode.startswith("full") else {})
+            SERVER_CMD.clear(), SERVER_FIRST.clear(), SERVER_CMD_DB.clear()
+            extra = {"failed": server.stats["failed"], "sessions": server.sessions} if router is not None else {}
             print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, **_proc_status(), **timing, **extra}),
                   flush=True)
     if profile is not None:
@@ -326,7 +344,7 @@ class ServerProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--serve", self.mode,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, **(self.env or {})},
+            env={**os.environ, **(self.env or {})}, limit=1 << 26,  # stats lines carry the timing samples
         )
         self.port = json.loads(await self.proc.stdout.readline())["port"]
         return self
@@ -360,6 +378,7 @@ class Figures:
     db_cpu_per_call_us: float | None = None  # PostgreSQL's CPU (full flow)
     server_cmd: list[float] | None = None  # server-side: reply in -> next command out (full flow)
     server_first: list[float] | None = None  # server-side: agi_* block in -> first command out
+    server_cmd_db: list[float] | None = None  # server-side, the commands sent after a DB write
 
     @property
     def rate(self) -> float:
@@ -541,7 +560,35 @@ async def bench_full_flow(args: argparse.Namespace, db: FullFlowDB, mode: str, c
     f = Figures(mode, len(s.call), seconds, (after["cpu"] - before["cpu"]) / max(1, len(s.call)) * 1e6,
                 after["VmHWM"], s, note="; ".join(notes) or f"DB checked: {good}/{len(ids)} right")
     f.db_cpu_per_call_us = (db_after - db_before) / max(1, len(s.call)) * 1e6
-    f.server_cmd, f.server_first = after["cmd"], after["first"]
+    f.server_cmd, f.server_first, f.server_cmd_db = after["cmd"], after["first"], after["cmd_db"]
+    return f
+
+
+async def bench_full_paced(db: FullFlowDB, mode: str, sessions: int, hold: float) -> Figures:
+    """``sessions`` calls in progress at all times, each listening to the message for ``hold`` s
+    (the STREAM FILE reply comes after it), so the server holds that many live sessions at a
+    sustainable rate (sessions / hold calls/s) instead of being flooded: the per-command figures
+    are then the server's own turnaround at that concurrency, not a queue."""
+    async with ServerProcess(mode, env={"BENCH_DB_URL": db.url}) as srv:
+        await full_calls(srv, db.take(50), 10)  # warm-up
+        await srv.stats()
+        ids = iter(db.take(2 * sessions))
+        s = Samples()
+
+        async def caller(i: int) -> None:
+            await asyncio.sleep(i * hold / sessions)  # staggered, as calls are answered over time
+            for _ in range(2):
+                await tcp_call(srv.port, "outbound", next(ids), s, replies=full_reply_for,
+                               expect=len(FULL_FLOW_COMMANDS), hold=(b"STREAM FILE", hold))
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(caller(i) for i in range(sessions)))
+        seconds = time.perf_counter() - t0
+        after = await srv.stats()
+    f = Figures(f"{mode} paced", len(s.call), seconds, samples=s,
+                note=f"{sessions} live calls, {hold:g} s message" + (f"; {s.errors} errors" if s.errors else "")
+                + (f"; {after['failed']} failed sessions" if after.get("failed") else ""))
+    f.server_cmd, f.server_first, f.server_cmd_db = after["cmd"], after["first"], after["cmd_db"]
     return f
 
 
@@ -574,7 +621,9 @@ async def bench_full_idle(db: FullFlowDB, mode: str, sessions: int) -> tuple[int
         loaded = await srv.stats()
         for _, writer in conns:  # the people hang up: the flows finish their attempts
             writer.write(b"200 result=-1 endpos=100\nHANGUP\n")
-        await asyncio.sleep(1.0)
+        async with asyncio.timeout(120):
+            while (await srv.stats())["sessions"]:
+                await asyncio.sleep(0.5)
         for _, writer in conns:
             writer.close()
     return held, (loaded["VmRSS"] - base["VmRSS"]) / max(1, held), opened
@@ -628,6 +677,15 @@ async def bench_pyst2_idle(sessions: int) -> tuple[int, float, float]:
 # ------------------------------------------------------------------------------------------
 
 
+def split(r: Figures) -> tuple[str, str]:
+    """p99 of the server-side turnaround: commands with no database write before them, and after one."""
+    db_samples = sorted(r.server_cmd_db or [])
+    rest = list(r.server_cmd or [])
+    for x in db_samples:  # multiset difference: the samples of the other commands
+        rest.remove(x)
+    return ms(pct(rest, 99)), ms(pct(db_samples, 99))
+
+
 def ms(x: float) -> str:
     return f"{x * 1e3:.2f} ms" if x == x else "-"
 
@@ -665,7 +723,7 @@ async def main(args: argparse.Namespace) -> None:
         have_uvloop = True
     except ImportError:
         have_uvloop = False
-    console.print(f"bench_agi: {args.calls} calls, {args.concurrency} concurrent; pyst2 {args.pyst2_calls} calls, "
+    console.print(f"bench_agi: {args.calls} calls ({args.full_calls} full-flow), {args.concurrency} concurrent; pyst2 {args.pyst2_calls} calls, "
                   f"{args.pyst2_concurrency} concurrent; idle {args.idle} sessions")
     console.print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
                   f"client loop: {type(asyncio.get_running_loop()).__module__}; figures are per server process")
@@ -682,33 +740,41 @@ async def main(args: argparse.Namespace) -> None:
 
     async with FullFlowDB() as db:
         runs = len(loops)
-        await db.seed(runs * (2 * min(200, args.calls) + 2 * args.calls + 50 + args.idle) + 100)
+        await db.seed(runs * (2 * min(200, args.full_calls) + 2 * args.full_calls + 50 + args.idle)
+                      + 50 + 2 * args.high_concurrency + 100)
         full = {}
         for loop in loops:
-            full[loop] = await bench_full_flow(args, db, f"full-{loop}", args.calls, args.concurrency)
+            full[loop] = await bench_full_flow(args, db, f"full-{loop}", args.full_calls, args.concurrency)
             rows.append(full[loop])
         report(rows, rows[0], pyst2)
 
         hi = Table(title=f"per-command turnaround at {args.high_concurrency} concurrent calls "
                          "(the 2 ms target is the p99 of 'server cmd')", title_justify="left")
         for col in ("contender", "calls/s", "client cmd p50", "client cmd p99", "server cmd p50", "server cmd p99",
-                    "server first p50", "server first p99", "client first p99", "note"):
+                    "no-DB cmd p99", "after-DB cmd p99", "server first p50", "server first p99", "client first p99",
+                    "note"):
             hi.add_column(col, justify="left" if col in ("contender", "note") else "right")
         for mode in [m for m in ("ours-asyncio", "ours-uvloop") if m.split("-")[1] in loops]:
             r = await bench_tcp(mode, args.calls, args.high_concurrency)
             hi.add_row(mode, f"{r.rate:.0f}", ms(pct(r.samples.command, 50)), ms(pct(r.samples.command, 99)),
-                       "-", "-", "-", "-", ms(pct(r.samples.first, 99)), r.note)
+                       "-", "-", "-", "-", "-", "-", ms(pct(r.samples.first, 99)), r.note)
         for loop in loops:
-            r = await bench_full_flow(args, db, f"full-{loop}", args.calls, args.high_concurrency)
+            r = await bench_full_flow(args, db, f"full-{loop}", args.full_calls, args.high_concurrency)
             hi.add_row(r.name, f"{r.rate:.0f}", ms(pct(r.samples.command, 50)), ms(pct(r.samples.command, 99)),
-                       ms(pct(r.server_cmd, 50)), ms(pct(r.server_cmd, 99)), ms(pct(r.server_first, 50)),
+                       ms(pct(r.server_cmd, 50)), ms(pct(r.server_cmd, 99)), *split(r), ms(pct(r.server_first, 50)),
                        ms(pct(r.server_first, 99)), ms(pct(r.samples.first, 99)), r.note)
+        r = await bench_full_paced(db, f"full-{loops[-1]}", args.high_concurrency, args.paced_hold)
+        hi.add_row(r.name, f"{r.rate:.0f}", ms(pct(r.samples.command, 50)), ms(pct(r.samples.command, 99)),
+                   ms(pct(r.server_cmd, 50)), ms(pct(r.server_cmd, 99)), *split(r), ms(pct(r.server_first, 50)),
+                   ms(pct(r.server_first, 99)), ms(pct(r.samples.first, 99)), r.note)
         console.print(hi)
         console.print("client cmd = the load generator's reply written -> the next command read (what Asterisk "
                       "waits, plus the load generator's own delays on the same cores); server cmd = inside the "
                       "server, a reply line handed to the channel -> the next command written (flow logic and "
                       "database round trips between the two commands); first = agi_* block -> first command "
-                      "(attempt lookup and the answered write).")
+                      "(attempt lookup and the answered write). Instant-reply rows offer more calls than the "
+                      "full flow can take (their latency is queueing); the paced row keeps that many calls live "
+                      "at a rate it can take.")
 
         idle = Table(title="idle sessions held at once (each mid-call, waiting on its reply)", title_justify="left")
         for col in ("contender", "held", "kB/session", "opened in", "waiting on"):
@@ -716,7 +782,7 @@ async def main(args: argparse.Namespace) -> None:
         for mode in ["bare-asyncio", "ours-asyncio"] + (["ours-uvloop"] if have_uvloop else []):
             held, kb, secs = await bench_idle(mode, args.idle)
             idle.add_row(mode, str(held), f"{kb:.1f}", f"{secs:.1f} s", "WAIT FOR DIGIT -1")
-        for loop in loops:
+        for loop in loops[-1:]:  # uvloop when installed: what `dialer serve` runs on
             held, kb, secs = await bench_full_idle(db, f"full-{loop}", args.idle)
             idle.add_row(f"full-{loop}", str(held), f"{kb:.1f}", f"{secs:.1f} s",
                          "STREAM FILE of the message (attempt read, answered written)")
@@ -736,6 +802,9 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--full-calls", type=int, default=1000, help="calls per full-flow run (PostgreSQL)")
+    parser.add_argument("--paced-hold", type=float, default=15.0,
+                        help="seconds the message plays in the paced 500-call run")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--high-concurrency", type=int, default=500)
     parser.add_argument("--pyst2-calls", type=int, default=100)
@@ -747,6 +816,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.quick:
         args.calls, args.high_concurrency, args.pyst2_calls, args.idle, args.pyst2_idle = 300, 100, 10, 200, 4
+        args.full_calls, args.paced_hold = 200, 3.0
     if args.serve:
         loop_factory = None
         if args.serve.endswith("uvloop"):
