@@ -18,10 +18,9 @@ async def hangup(ctx: FlowContext, call: AGICall) -> None:
     cause = _int(call.arg(1)) or _int(await call.get_variable("HANGUPCAUSE"))
     talk = _int(await call.get_variable("CDR(billsec)"))
     result, detail = attempt.result, None
-    campaign = await ctx.campaign(attempt.campaign_id)
-    if attempt.routing is None and attempt.disposition is Disposition.INTERESTED and campaign.queue_name:
-        # the outbound flow could not read what Queue did (AGIEXITONHANGUP closed its session):
-        # the variables are still on the channel here
+    if attempt.routing is None and attempt.disposition is Disposition.INTERESTED:
+        # the outbound flow may not have read what Queue did (AGIEXITONHANGUP closed its session
+        # with the bridge): the queue's variables are still on the channel here
         routing = await queue_outcome(call, queued=False)
         if routing is not None:
             await ctx.write(db.set_routing, attempt.id, routing[0], routing[1], caller_abandoned=routing[2])
@@ -29,6 +28,7 @@ async def hangup(ctx: FlowContext, call: AGICall) -> None:
         # the outbound flow never finished this call (FastAGI unreachable, server restarted);
         # our arguments are HANGUPCAUSE, not AMD's: AMDSTATUS is read from the channel
         amd, _ = await detection(call, from_args=False)
+        campaign = await ctx.campaign(attempt.campaign_id)
         result = answered_result(amd, campaign) if amd else Result.OTHER
         detail = "finalised at hang-up: the outbound flow did not report"
     await ctx.write(db.finish_attempt, attempt.id, result, ended_at=utcnow(),

@@ -112,11 +112,13 @@ async def transfer_to_agent(ctx: FlowContext, call: AGICall, attempt_id: str, ca
     except AGIHangup:
         # AGIEXITONHANGUP=yes: Asterisk closed the session as the person hung up, before we could
         # read the queue's variables; the h extension's hangup flow reads them (queue_outcome)
-        log.info("%s: session closed after the queue; the hangup flow records the routing", attempt_id)
+        log.info("attempt %s: session closed after the queue; the hangup flow records the routing",
+                 attempt_id, extra=attempt_extra(attempt_id))
         raise
     await ctx.write(db.set_routing, attempt_id, routing, agent, caller_abandoned=abandoned)
     if routing is Routing.DROPPED:
-        log.info("%s: dropped (%s)", attempt_id, "caller hung up in the queue" if abandoned else "no agent in time")
+        log.info("attempt %s: dropped (%s)", attempt_id,
+                 "caller hung up in the queue" if abandoned else "no agent in time", extra=attempt_extra(attempt_id))
         if not call.hung_up:
             await call.stream_file(campaign.drop_message)
 
