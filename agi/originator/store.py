@@ -121,6 +121,15 @@ async def dnc_numbers(conn: AsyncConnection, numbers: list[str]) -> set[str]:
     return set((await conn.execute(select(_dnc.c.number).where(_dnc.c.number.in_(numbers)))).scalars())
 
 
+async def numbers_in_call(conn: AsyncConnection, numbers: list[str], since: dt.datetime) -> set[str]:
+    """Which of ``numbers`` have a call of any dialer going on (attempt started since ``since``, not ended)."""
+    if not numbers:
+        return set()
+    return set((await conn.execute(
+        select(_a.c.number).where(_a.c.number.in_(numbers), _a.c.ended_at.is_(None), _a.c.queued_at >= since)
+    )).scalars())
+
+
 async def drop_counts(conn: AsyncConnection, campaign_id: int, since: dt.datetime) -> tuple[int, int]:
     """(dropped, live answers) of the campaign since ``since``: the abandonment rule's ratio."""
     row = (await conn.execute(
