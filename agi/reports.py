@@ -2,7 +2,8 @@
 and the contact listing used by ``contacts list/export``.
 
 Every count is a COUNT over ``attempts``; the labels and the grouping come from
-agi.outcomes, the target/repeat class from agi.rules.target.
+agi.outcomes, the target/repeat class from agi.rules.target. Agent occupancy comes from
+the agent time the originators store (``campaign_agent_time``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agi.admin import AdminError
-from agi.db.models import Attempt, Campaign, CampaignContact, Contact, utcnow
+from agi.db.models import Attempt, Campaign, CampaignAgentTime, CampaignContact, Contact, Dialer, utcnow
 from agi.outcomes import (
     DIAL_RESULTS,
     FINISHED,
@@ -66,7 +67,7 @@ class Summary:
     drop_cap_pct: float
     attempts_last_hour: int
     attempts_per_hour: float | None  # dialed attempts / hours between the first and last
-    agent_occupancy_pct: float | None  # None: not known (see agent_occupancy)
+    agent_occupancy_pct: float | None  # whole campaign; None: no agent logged in (agent_occupancy)
     now: dt.datetime = field(default_factory=utcnow)
 
     @property
@@ -180,7 +181,7 @@ async def summary(conn: AsyncConnection, campaign: str | int, now: dt.datetime |
         drop_cap_pct=camp.drop_cap_pct,
         attempts_last_hour=last_hour,
         attempts_per_hour=per_hour,
-        agent_occupancy_pct=await agent_occupancy(conn, camp.id, since, now),
+        agent_occupancy_pct=await agent_occupancy(conn, camp.id),
         now=now,
     )
 
@@ -195,15 +196,36 @@ def _aware(value):
 
 
 async def agent_occupancy(
-    conn: AsyncConnection, campaign_id: int, since: dt.datetime, now: dt.datetime
+    conn: AsyncConnection, campaign_id: int, since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
 ) -> float | None:
-    """Percent of agents' logged-in time spent on this campaign's calls, or None when unknown.
+    """Percent of the agents' logged-in time spent talking or in after-call work while the
+    campaign was worked, over the hours overlapping [since, until) (default: all); None when
+    no agent was logged in.
 
-    Hook: the talk time is in ``attempts`` (talk_seconds of agent_connected calls), but the
-    agents' logged-in time is not stored yet (it would come from AMI QueueSummary /
-    QueueMemberAdded/Removed events). Until it is, occupancy is not known.
+    The originators store what each one measured, per hour (store.add_agent_time). Dialers
+    on one Asterisk box (same AMI host and port) poll the same queue and see the same
+    agents: per hour only the larger of their figures counts (max of busy, max of logged:
+    busy never exceeds logged, so neither does the ratio). Dialers on different boxes have
+    different agents: their figures add up.
     """
-    return None
+    at, d = CampaignAgentTime.__table__, Dialer.__table__
+    q = (
+        select(func.max(at.c.busy_agent_seconds).label("busy"),
+               func.max(at.c.logged_agent_seconds).label("logged"))
+        .select_from(at.join(d, d.c.id == at.c.dialer_id))
+        .where(at.c.campaign_id == campaign_id)
+        .group_by(at.c.hour, d.c.ami_host, d.c.ami_port)
+    )
+    if since is not None:
+        q = q.where(at.c.hour > since - dt.timedelta(hours=1))
+    if until is not None:
+        q = q.where(at.c.hour < until)
+    per_box = q.subquery()
+    busy, logged = (await conn.execute(select(func.sum(per_box.c.busy), func.sum(per_box.c.logged)))).one()
+    if not logged:
+        return None
+    return 100.0 * float(busy or 0.0) / float(logged)
 
 
 # --- the call log ---------------------------------------------------------------------------

@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agi.ami.client import AMIClient, OriginateResult
@@ -27,6 +29,7 @@ from agi.logs import attempt_extra
 from agi.db.claim import claim_due, release_claim
 from agi.originator import store
 from agi.originator.calls import Call, CallTracker
+from agi.originator.reconciler import MAX_CALL_S
 from agi.originator.limits import RateLimiter
 from agi.outcomes import AmdStatus, CampaignMode, CampaignState, Result, Routing
 from agi.rules.classify import classify_failure, first_cause
@@ -40,10 +43,50 @@ log = logging.getLogger("agi.originator")
 MIN_RING_TIMEOUT_S = 15  # abandonment rule (FTC TSR 310.4(b)(4)(iii)): ring at least 15 s
 HANGUP_GRACE_S = 3.0  # wait this long (real) for a failed call's Hangup events and their causes
 ANSWERED_GRACE_S = 10.0  # after an answered call hangs up, the FastAGI flows have this long to report
+AGENT_TIME_FLUSH_S = 5.0  # real seconds between two writes of the measured agent time
+HOUR_S = 3600.0
+SAME_NUMBER_RETRY_S = 30.0  # a contact whose number is in a call already is due again this much later
+POLLED_STATES = (CampaignState.RUNNING, CampaignState.PAUSED_NO_AGENTS)  # agent queues polled
 
 
 def as_dt(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+
+
+@dataclass
+class AgentTime:
+    """Agent-seconds measured here and not stored yet, per hour of the clock.
+
+    The originator adds each poll interval (``add``) and, every few seconds and at stop,
+    ``take``s the increments to add them to the database (store.add_agent_time); a failed
+    write ``give_back``s them for the next flush. Only increments travel, so a flush adds
+    what was measured since the previous one and nothing twice.
+    """
+
+    pending: dict[float, list[float]] = field(default_factory=dict)  # hour start -> [busy, logged]
+
+    def add(self, t0: float, t1: float, busy_agents: float, logged_agents: float) -> None:
+        """Agents counted constant over [t0, t1): split at hour boundaries into agent-seconds."""
+        t = t0
+        while t < t1:
+            hour = math.floor(t / HOUR_S) * HOUR_S
+            end = min(t1, hour + HOUR_S)
+            cell = self.pending.setdefault(hour, [0.0, 0.0])
+            cell[0] += (end - t) * busy_agents
+            cell[1] += (end - t) * logged_agents
+            t = end
+
+    def take(self) -> dict[dt.datetime, tuple[float, float]]:
+        """The pending increments by hour (aware UTC), now cleared here."""
+        taken = {as_dt(h): (busy, logged) for h, (busy, logged) in self.pending.items()}
+        self.pending.clear()
+        return taken
+
+    def give_back(self, taken: dict[dt.datetime, tuple[float, float]]) -> None:
+        for hour, (busy, logged) in taken.items():
+            cell = self.pending.setdefault(hour.timestamp(), [0.0, 0.0])
+            cell[0] += busy
+            cell[1] += logged
 
 
 @dataclass
@@ -63,10 +106,12 @@ class CampaignRun:
     dropped_window: int = 0
     live_window: int = 0
     work_left: bool = True
-    # agent occupancy as measured here: agent-seconds busy (talk + ACW) and logged in
+    # agent occupancy as measured here: agent-seconds busy (talk + ACW) and logged in, in all;
+    # agent_time holds what is not stored yet
     busy_agent_s: float = 0.0
     logged_agent_s: float = 0.0
-    agents_at: float | None = None
+    agents_at: float | None = None  # clock time of the last poll counted; None: not observed
+    agent_time: AgentTime = field(default_factory=AgentTime)
 
     @property
     def id(self) -> int:
@@ -108,7 +153,8 @@ class Originator:
         self.stats = {"originated": 0, "failed": 0, "answered": 0, "predial": 0, "deferred": 0,
                       "reconciled": 0, "uncertain": 0}
         self._tasks: set[asyncio.Task] = set()
-        self._last = {"refresh": 0.0, "heartbeat": 0.0, "drops": 0.0, "reconcile": 0.0}
+        self._last = {"refresh": 0.0, "heartbeat": 0.0, "drops": 0.0, "reconcile": 0.0,
+                      "agent_time": time.monotonic()}
 
     # ------------------------------------------------------------------ running
 
@@ -151,6 +197,7 @@ class Originator:
         while len(self.tracker) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
             await self._housekeeping(force_verdicts=True)
+        await self._flush_agent_time()
         await self.close()
 
     def occupancy(self, campaign_id: int) -> float | None:
@@ -205,6 +252,8 @@ class Originator:
 
             await reconcile(self)
         await self._poll_agents()
+        if self._due("agent_time", AGENT_TIME_FLUSH_S):
+            await self._flush_agent_time()
         await self._poll_verdicts()
 
     async def _refresh_campaigns(self) -> None:
@@ -261,9 +310,17 @@ class Originator:
                 run.dropped_window, run.live_window = await store.drop_counts(conn, run.id, since)
 
     async def _poll_agents(self) -> None:
-        """QueueSummary + QueueStatus of each agent campaign's queue: who is free, in call, in ACW."""
-        queues = {r.row.queue_name for r in self.campaigns.values()
-                  if r.row.queue_name and r.state in (CampaignState.RUNNING, CampaignState.PAUSED_NO_AGENTS)}
+        """QueueSummary + QueueStatus of each agent campaign's queue: who is free, in call, in ACW.
+
+        Agent time is integrated only between two successful polls of a campaign being worked
+        (running or paused for agents): a gap (AMI down, the campaign stopped) is not observed,
+        so it is not counted.
+        """
+        polled = {r.id for r in self.campaigns.values() if r.row.queue_name and r.state in POLLED_STATES}
+        for run in self.campaigns.values():
+            if run.id not in polled or not self.ami.connected:
+                run.agents_at = None
+        queues = {self.campaigns[i].row.queue_name for i in polled}
         if not queues or not self.ami.connected:
             return
         now = self.clock()
@@ -273,6 +330,9 @@ class Originator:
                 status = await self.ami.action({"Action": "QueueStatus", "Queue": queue})
             except AMIError as exc:
                 log.debug("queue %s: %s", queue, exc)
+                for run in self.campaigns.values():
+                    if run.row.queue_name == queue:
+                        run.agents_at = None
                 continue
             row = next((s for s in summary if s.get("Queue") == queue), None)
             members = [m for m in status if m.get("Event") == "QueueMember"]
@@ -289,17 +349,46 @@ class Originator:
                 while len(run.acw_pending) > in_acw:
                     done_at, talk = run.acw_pending.pop(0)
                     run.history.agent_freed(now, talk, max(0.0, now - done_at))
-                if run.agents_at is not None and run.agents:
-                    span = max(0.0, now - run.agents_at)
-                    run.busy_agent_s += span * (run.agents["in_call"] + run.agents["in_acw"])
-                    run.logged_agent_s += span * run.agents["logged_in"]
-                run.agents_at = now
+                if run.id in polled:
+                    if run.agents_at is not None and run.agents and now > run.agents_at:
+                        busy, logged = run.agents["in_call"] + run.agents["in_acw"], run.agents["logged_in"]
+                        span = now - run.agents_at
+                        run.busy_agent_s += span * busy
+                        run.logged_agent_s += span * logged
+                        run.agent_time.add(run.agents_at, now, busy, logged)
+                    run.agents_at = now
                 run.agents = dict(logged_in=logged_in, available=available, in_call=in_call,
                                   in_acw=in_acw, waiting=waiting)
                 if available > 0:
                     run.no_agents_since = None
                 elif run.no_agents_since is None:
                     run.no_agents_since = now
+
+    async def _flush_agent_time(self) -> None:
+        """Add the agent time measured since the last flush to this dialer's rows (every few
+        seconds and at stop).
+
+        Stored per dialer, as each dialer measured it. Dialers sharing one Asterisk poll the
+        same queue and see the same agents: the report, not this writer, counts those once
+        (agi.reports.agent_occupancy takes the larger figure per hour and Asterisk box), so
+        no dialer needs to know how many others are polling. A campaign dropped from this
+        dialer loses what it had not flushed yet (a few seconds at most).
+        """
+        if self.dialer is None:
+            return
+        taken = {run.id: run.agent_time.take() for run in self.campaigns.values() if run.agent_time.pending}
+        if not taken:
+            return
+        try:
+            async with self.engine.begin() as conn:
+                for campaign_id, increments in taken.items():
+                    await store.add_agent_time(conn, campaign_id, self.dialer.id, increments)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("dialer %s: agent time not stored (%s); kept for the next flush", self.name, exc)
+            for campaign_id, increments in taken.items():
+                run = self.campaigns.get(campaign_id)
+                if run is not None:
+                    run.agent_time.give_back(increments)
 
     async def _poll_verdicts(self) -> None:
         """AMD verdicts and routing the FastAGI flows wrote for answered calls: pacing history."""
@@ -442,6 +531,11 @@ class Originator:
                 checks[c.membership_id] = check_contact(phones, flag, run.policy)
             # the DNC list, again, right before dialing (a number added mid-campaign is never dialed)
             listed = await store.dnc_numbers(conn, [d.number for d in checks.values() if isinstance(d, Dialable)])
+            # a number already ringing or talking (another contact, campaign or dialer) is not dialed again
+            # at the same time: two rows sharing a household phone must not ring it twice at once
+            busy = {c.number for c in self.tracker.active()} | await store.numbers_in_call(
+                conn, [d.number for d in checks.values() if isinstance(d, Dialable)],
+                when - dt.timedelta(seconds=MAX_CALL_S))
             for c in claimed:
                 checked = checks[c.membership_id]
                 if isinstance(checked, Dialable) and checked.number in listed:
@@ -461,6 +555,11 @@ class Originator:
                         log.info("campaign %s: %s never inside its calling window; left for the admin",
                                  run.row.name, checked.number)
                     continue
+                if checked.number in busy:
+                    self.stats["deferred"] += 1
+                    await release_claim(conn, c.membership_id, now=when,
+                                        next_attempt_at=when + dt.timedelta(seconds=SAME_NUMBER_RETRY_S))
+                    continue
                 wall = time.monotonic()
                 if self.bucket.available(wall) < 1 or run.bucket.available(wall) < 1:
                     await release_claim(conn, c.membership_id, next_attempt_at=None, now=when)
@@ -471,6 +570,7 @@ class Originator:
                     conn, c.membership_id, campaign_id=run.id, contact_id=c.contact_id,
                     dialer=self.name, number=checked.number, attempt_no=c.attempts + 1, now=when)
                 to_dial.append((attempt_id, c, checked.number))
+                busy.add(checked.number)
         # committed: every attempt row exists before its Originate is sent
         for attempt_id, c, number in to_dial:
             call = self.tracker.add(Call(attempt_id, run.id, c.membership_id, number, sent_at=now))

@@ -1,4 +1,5 @@
-"""The originator's queries: its campaigns, heartbeat, pre-dial data, drop counts, dangling attempts.
+"""The originator's queries: its campaigns, heartbeat, pre-dial data, drop counts, dangling attempts,
+agent time.
 
 Core statements only; each function takes an AsyncConnection (the caller owns the transaction).
 """
@@ -9,9 +10,19 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agi.db.models import Attempt, Campaign, CampaignContact, Contact, Dialer, DialerCampaign, DncEntry
+from agi.db.models import (
+    Attempt,
+    Campaign,
+    CampaignAgentTime,
+    CampaignContact,
+    Contact,
+    Dialer,
+    DialerCampaign,
+    DncEntry,
+)
 from agi.outcomes import PHONE_FIELDS, CampaignState, ContactState, Result, Routing
 
 _a = Attempt.__table__
@@ -21,6 +32,7 @@ _ct = Contact.__table__
 _d = Dialer.__table__
 _dc = DialerCampaign.__table__
 _dnc = DncEntry.__table__
+_at = CampaignAgentTime.__table__
 
 # Per-dialer states in which a dialer is actively working a campaign (a dead dialer leaves them).
 ACTIVE_STATES = (CampaignState.RUNNING.value, CampaignState.PAUSED_NO_AGENTS.value)
@@ -178,3 +190,31 @@ async def reschedule_after_reconcile(conn: AsyncConnection, attempt_id: str, at:
                     _cc.c.attempts < max_attempts))
         .values(state=ContactState.RETRY_SCHEDULED.value, next_attempt_at=at)
     )
+
+
+async def add_agent_time(conn: AsyncConnection, campaign_id: int, dialer_id: int,
+                         increments: dict[dt.datetime, tuple[float, float]]) -> None:
+    """Add (busy, logged-in) agent-seconds to this dialer's hour rows of the campaign.
+
+    An increment, never an overwrite: each flush adds only what was measured since the last
+    one, so a dialer restarted mid-hour adds to the hour instead of replacing it. One
+    INSERT ... ON CONFLICT DO UPDATE (PostgreSQL and SQLite alike) per hour row.
+    """
+    if not increments:
+        return
+    dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(conn.dialect.name)
+    if dialect is None:
+        raise RuntimeError(f"agent time: no upsert for the {conn.dialect.name} dialect")
+    stmt = dialect.insert(_at)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[_at.c.campaign_id, _at.c.dialer_id, _at.c.hour],
+        set_={
+            "busy_agent_seconds": _at.c.busy_agent_seconds + stmt.excluded.busy_agent_seconds,
+            "logged_agent_seconds": _at.c.logged_agent_seconds + stmt.excluded.logged_agent_seconds,
+        },
+    )
+    await conn.execute(stmt, [
+        {"campaign_id": campaign_id, "dialer_id": dialer_id, "hour": hour,
+         "busy_agent_seconds": busy, "logged_agent_seconds": logged}
+        for hour, (busy, logged) in sorted(increments.items())
+    ])
