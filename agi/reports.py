@@ -201,7 +201,18 @@ async def agent_occupancy(
 ) -> float | None:
     """Percent of the agents' logged-in time spent talking or in after-call work while the
     campaign was worked, over the hours overlapping [since, until) (default: all); None when
-    no agent was logged in.
+    no agent was logged in."""
+    busy, logged = await agent_seconds(conn, campaign_id, since, until)
+    if not logged:
+        return None
+    return 100.0 * busy / logged
+
+
+async def agent_seconds(
+    conn: AsyncConnection, campaign_id: int, since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> tuple[float, float]:
+    """(busy, logged-in) agent-seconds of the campaign's agents, each agent counted once.
 
     The originators store what each one measured, per hour (store.add_agent_time). Dialers
     on one Asterisk box (same AMI host and port) poll the same queue and see the same
@@ -223,9 +234,7 @@ async def agent_occupancy(
         q = q.where(at.c.hour < until)
     per_box = q.subquery()
     busy, logged = (await conn.execute(select(func.sum(per_box.c.busy), func.sum(per_box.c.logged)))).one()
-    if not logged:
-        return None
-    return 100.0 * float(busy or 0.0) / float(logged)
+    return float(busy or 0.0), float(logged or 0.0)
 
 
 # --- the call log ---------------------------------------------------------------------------

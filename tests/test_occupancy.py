@@ -12,11 +12,13 @@ from click.testing import CliRunner
 from sqlalchemy import func, insert, select, update
 
 from agi import reports
+from agi.ami.client import AMIClient
 from agi.cli import main
-from agi.db.models import Campaign, CampaignAgentTime, Dialer
+from agi.db.models import Campaign, CampaignAgentTime, Dialer, DialerCampaign
 from agi.local import LocalStack
 from agi.originator import store
-from agi.originator.dialer import AgentTime
+from agi.originator.dialer import AgentTime, Originator
+from agi.outcomes import CampaignState
 from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
@@ -148,3 +150,47 @@ async def test_report_summary_prints_the_occupancy_the_originator_measured(db_en
                                                              "--campaign", "occ"])
     assert res.exit_code == 0, res.output
     assert f"Agent occupancy: {stored:.1f}%" in res.output
+
+
+async def test_two_dialers_on_one_asterisk_queue_count_its_agents_once(db_engine):
+    async with db_engine.begin() as conn:
+        cid, _ = await seed_campaign(conn, 30, name="shared", first_number=2025557100)
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == cid).values(
+            mode="progressive", queue_name="sales", lines=6, cps=20, drop_timeout=2, key_timeout=2,
+            key_tries=1, window_start=dt.time(0, 0), window_end=dt.time(0, 0)))
+    queues = {"sales": QueueConfig("sales", agents=3, talk_seconds=(20, 60), acw_seconds=(5, 15))}
+    async with LocalStack(db_engine, plan=ScenarioPlan.table({}, default="human_keypress"), queues=queues,
+                          speed=100.0, dialer="a", lines=3, cps=10) as stack:
+        # a second dialer on the same simulated Asterisk: same AMI address, same queue, same agents
+        ami = AMIClient("127.0.0.1", stack.sim.ami_port, "dialer", stack.ami_secret,
+                        action_timeout=5.0, ping_interval=2.0, backoff=(0.1, 2.0))
+        await ami.connect()
+        b = Originator(db_engine, ami, "b", agi_address=f"127.0.0.1:{stack.server.port}",
+                       clock=stack.sim.clock.now, tick=0.05, lines=3, cps=10,
+                       dial_template="PJSIP/{number}@trunk")
+        stop_b, task_b = asyncio.Event(), None
+        try:
+            await b.start()
+            async with db_engine.begin() as conn:
+                await conn.execute(insert(DialerCampaign.__table__).values(
+                    dialer_id=b.dialer.id, campaign_id=cid, state=CampaignState.SCHEDULED.value))
+            await stack.assign(cid)
+            task_b = asyncio.create_task(b.run(stop_b, drain_deadline=30.0))
+            stack.start()
+            await stack.settle(cid, timeout=120)
+        finally:
+            stop_b.set()
+            if task_b is not None:
+                await asyncio.wait_for(task_b, 40)
+            await ami.close()
+    a = stack.originator
+    logged_a, logged_b = a.campaigns[cid].logged_agent_s, b.campaigns[cid].logged_agent_s
+    # both watched the agents most of the time: adding their figures would nearly double them
+    assert min(logged_a, logged_b) > 0.5 * max(logged_a, logged_b) > 0
+    async with db_engine.connect() as conn:
+        busy, logged = await reports.agent_seconds(conn, cid)
+        pct = await reports.agent_occupancy(conn, cid)
+    assert max(logged_a, logged_b) <= logged * (1 + 1e-9) and logged < 1.25 * max(logged_a, logged_b)
+    both = sorted((a.occupancy(cid), b.occupancy(cid)))
+    assert 0.0 < pct < 100.0
+    assert both[0] - 2.0 <= pct <= both[1] + 2.0
