@@ -84,7 +84,9 @@ class Settings:
         for name, var in cls._ENV.items():
             if var in env and env[var] != "":
                 values[name] = env[var]
-        return cls(**{k: _coerce(k, v) for k, v in values.items()})
+        settings = cls(**{k: _coerce(k, v) for k, v in values.items()})
+        settings.given = frozenset(values)  # what the file or the environment set (the rest: defaults)
+        return settings
 
     @property
     def agi_host_port(self) -> tuple[str, int]:

@@ -18,6 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 async def test_dialer_serve_answers_a_call_and_stops_gracefully_on_sigterm(tmp_path):
     env = {**os.environ, "DIALER_DB_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"}
+    upgrade = await asyncio.create_subprocess_exec(  # serve refuses a database without the schema
+        sys.executable, "-c", "from agi.cli import main; main(prog_name='dialer')", "db", "upgrade",
+        cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stderr=asyncio.subprocess.DEVNULL)
+    assert await upgrade.wait() == 0
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "from agi.cli import main; main(prog_name='dialer')",
         "serve", "--bind", "127.0.0.1:0", "--allow", "127.0.0.1", "--max-sessions", "5", "--loop", "asyncio",

@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import json
 import sys
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 import click
@@ -41,14 +42,58 @@ async def _check_schema(engine: AsyncEngine) -> None:
         raise AdminError(f"the database has no dialer schema (missing {', '.join(missing)}): {UPGRADE_HINT}")
 
 
+DB_HINT = "check the database URL (--db or DIALER_DB_URL) and that the database server is running and reachable"
+
+
+def db_error(exc: BaseException, db_url: str) -> str | None:
+    """A database failure as one line saying what to do, or None when ``exc`` is not one."""
+    if isinstance(exc, AdminError):
+        return str(exc)
+    if isinstance(exc, (OperationalError, ProgrammingError, DBAPIError)):
+        text = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+        if "no such table" in text or ("does not exist" in text and "relation" in text):
+            return f"database schema is missing a table ({text}): {UPGRADE_HINT}"
+        if "no such column" in text or ("column" in text and "does not exist" in text):
+            return f"database schema is out of date ({text}): {UPGRADE_HINT}"
+        return f"database error on {mask_url(db_url)}: {text}; {DB_HINT}"
+    if isinstance(exc, OSError):
+        return f"cannot reach the database {mask_url(db_url)}: {exc}; {DB_HINT}"
+    return None
+
+
+def open_engine(db_url: str) -> AsyncEngine:
+    if db_url.startswith("sqlite"):
+        path = (db_url.partition("://")[2][1:]).partition("?")[0]  # sqlite:///rel or sqlite:////abs
+        folder = Path(path).parent if path and path != ":memory:" else None
+        if folder is not None and not folder.is_dir():
+            raise AdminError(f"SQLite database {path}: folder {folder} does not exist; create it or fix "
+                             f"the database URL (--db or DIALER_DB_URL)")
+    try:
+        return make_engine(db_url)
+    except Exception as exc:  # a malformed URL, an unknown driver
+        raise AdminError(f"cannot open database {mask_url(db_url)!r}: {exc}; use postgresql://USER:PASSWORD@HOST/DB "
+                         f"or sqlite:///PATH (--db or DIALER_DB_URL)") from None
+
+
+async def check_database(db_url: str) -> None:
+    """Fail at start-up, with what to do, when the database is unreachable or has no schema."""
+    engine = open_engine(db_url)
+    try:
+        await _check_schema(engine)
+    except Exception as exc:
+        message = db_error(exc, db_url)
+        if message is None:
+            raise
+        raise AdminError(message) from None
+    finally:
+        await engine.dispose()
+
+
 def run_db(db_url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     """Open the engine, check the schema, run ``work(engine)``; DB errors become clear CLI errors."""
 
     async def go() -> T:
-        try:
-            engine = make_engine(db_url)
-        except Exception as exc:  # a malformed URL, an unknown driver
-            raise AdminError(f"cannot open database {mask_url(db_url)!r}: {exc}") from None
+        engine = open_engine(db_url)
         try:
             await _check_schema(engine)
             return await work(engine)
@@ -57,20 +102,11 @@ def run_db(db_url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(go())
-    except AdminError as exc:
-        raise click.ClickException(str(exc)) from None
-    except (OperationalError, ProgrammingError) as exc:
-        text = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
-        if "no such table" in text or ("does not exist" in text and "relation" in text):
-            raise click.ClickException(f"database schema is missing a table ({text}): {UPGRADE_HINT}") from None
-        if "no such column" in text or ("column" in text and "does not exist" in text):
-            raise click.ClickException(f"database schema is out of date ({text}): {UPGRADE_HINT}") from None
-        raise click.ClickException(f"database error: {text}") from None
-    except DBAPIError as exc:
-        text = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
-        raise click.ClickException(f"database error: {text}") from None
-    except OSError as exc:
-        raise click.ClickException(f"cannot reach the database: {exc}") from None
+    except (AdminError, DBAPIError, OSError) as exc:
+        message = db_error(exc, db_url)
+        if message is None:  # pragma: no cover - db_error knows every type caught here
+            raise
+        raise click.ClickException(message) from None
 
 
 def run_session(db_url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

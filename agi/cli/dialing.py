@@ -7,10 +7,13 @@ import logging
 import signal
 
 import click
+from sqlalchemy import select
 
 from agi.ami.client import AMIClient
 from agi.ami.errors import AMIAuthError, AMIConnectError
+from agi.cli._util import check_database, db_error
 from agi.db.engine import make_engine
+from agi.db.models import Dialer
 from agi.originator.dialer import Originator
 from agi.settings import Settings, parse_hostport
 
@@ -42,16 +45,37 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
             pass
 
 
-async def _connect(settings: Settings) -> AMIClient:
-    ami = AMIClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret)
+async def _connect(settings: Settings, host: str, port: int) -> AMIClient:
+    ami = AMIClient(host, port, settings.ami_user, settings.ami_secret)
     await ami.connect(retry_for=30.0)
     return ami
 
 
+async def _ami_address(engine, settings: Settings, name: str) -> tuple[str, int]:
+    """The AMI address registered with `dialer dialers add NAME --ami`, unless DIALER_AMI_HOST/PORT
+    (or the config file) say otherwise; warns when NAME is not registered (a typo starts an idle dialer)."""
+    given = getattr(settings, "given", frozenset())
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(Dialer.__table__).where(Dialer.__table__.c.name == name))).first()
+    if row is None:
+        log.warning("dialer %r is not registered (see `dialer dialers list`): registering it now with AMI %s:%s; "
+                    "if you meant an existing dialer, stop and check --dialer / DIALER_NAME",
+                    name, settings.ami_host, settings.ami_port)
+        return settings.ami_host, settings.ami_port
+    host = settings.ami_host if "ami_host" in given else row.ami_host
+    port = settings.ami_port if "ami_port" in given else row.ami_port
+    if (host, port) != (row.ami_host, row.ami_port):
+        log.info("dialer %s: AMI %s:%s from DIALER_AMI_HOST/DIALER_AMI_PORT (registered: %s:%s)",
+                 name, host, port, row.ami_host, row.ami_port)
+    return host, port
+
+
 async def _originate(settings: Settings, name: str, opts: dict, stop: asyncio.Event, engine=None) -> None:
     own_engine = engine is None
+    if own_engine:
+        await check_database(settings.db_url)  # before AMI: a bad URL is an error now, not a traceback later
     engine = engine or make_engine(settings.db_url)
-    ami = await _connect(settings)
+    ami = await _connect(settings, *await _ami_address(engine, settings, name))
     agi = opts.pop("agi_public") or settings.agi_public or settings.agi_bind
     originator = Originator(engine, ami, name, agi_address=agi, **opts)
     try:
@@ -67,7 +91,7 @@ def _opts(lines, cps, template, agi_public) -> dict:
     return dict(lines=lines, cps=cps, dial_template=template, agi_public=agi_public)
 
 
-def _run(coro_factory) -> None:
+def _run(coro_factory, db_url: str) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         _stop_on_signals(stop)
@@ -81,6 +105,11 @@ def _run(coro_factory) -> None:
     except AMIConnectError as exc:
         raise click.ClickException(
             f"{exc}\nIs Asterisk's AMI enabled and reachable at DIALER_AMI_HOST:DIALER_AMI_PORT?") from None
+    except Exception as exc:
+        message = db_error(exc, db_url)  # the database gone or never set up: say so, no traceback
+        if message is None:
+            raise
+        raise click.ClickException(message) from None
 
 
 @click.command()
@@ -94,7 +123,7 @@ def originate(obj, dialer_name, lines, cps, template, agi_public) -> None:
     """
     settings = obj.settings
     name = dialer_name or settings.dialer_name
-    _run(lambda stop: _originate(settings, name, _opts(lines, cps, template, agi_public), stop))
+    _run(lambda stop: _originate(settings, name, _opts(lines, cps, template, agi_public), stop), settings.db_url)
 
 
 @click.command()
@@ -117,6 +146,7 @@ def run(obj, dialer_name, lines, cps, template, agi_public, bind) -> None:
     host, port = parse_hostport(settings.agi_bind, 4573)
 
     async def both(stop: asyncio.Event) -> None:
+        await check_database(settings.db_url)
         engine = make_engine(settings.db_url)
         server = FastAGIServer(build_router(settings, engine), host=host, port=port,
                                allow=settings.agi_allow, max_sessions=settings.agi_max_sessions)
@@ -128,4 +158,4 @@ def run(obj, dialer_name, lines, cps, template, agi_public, bind) -> None:
             await server.shutdown(30.0)
             await engine.dispose()
 
-    _run(both)
+    _run(both, settings.db_url)

@@ -9,6 +9,8 @@ import signal
 
 import click
 
+from agi.admin import AdminError
+from agi.cli._util import check_database
 from agi.fastagi import FastAGIServer, Router
 from agi.fastagi.server import new_event_loop, parse_allow
 from agi.settings import Settings, parse_hostport
@@ -40,6 +42,7 @@ def split_bind(text: str) -> tuple[str, int]:
 
 async def serve(settings: Settings, host: str, port: int, allow: tuple[str, ...], max_sessions: int,
                 deadline: float) -> None:
+    await check_database(settings.db_url)  # every call writes there: refuse to start without it
     router = await load_router(settings)
     log.info("AGI script paths served: %s (others: %s)", ", ".join(sorted(router.routes)) or "none",
              getattr(router.default, "__name__", "default"))
@@ -100,5 +103,7 @@ def register(main: click.Group) -> None:
             with asyncio.Runner(loop_factory=lambda: new_event_loop(use_uvloop)) as runner:
                 runner.run(serve(settings, host, port, allowed, max_sessions or settings.agi_max_sessions,
                                  shutdown_deadline))
+        except AdminError as exc:
+            raise click.ClickException(str(exc)) from None
         except OSError as exc:
             raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
