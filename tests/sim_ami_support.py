@@ -128,13 +128,17 @@ class AmiReplayer:
 MEASURED = {f"{name}{unit}" for name in ("ANSWEREDTIME", "DIALEDTIME", "RINGTIME", "PROGRESSTIME", "QUEUEWAIT")
             for unit in ("", "_MS")}
 
+# Events whose HoldTime/TalkTime/RingTime are one call's measured durations (not queue averages)
+PER_CALL_EVENTS = {"QueueCallerAbandon", "AgentConnect", "AgentComplete", "AgentRingNoAnswer"}
+
 
 class Normaliser:
     """Replaces run-to-run values by stable placeholders (numbered by first appearance)."""
 
     def __init__(self) -> None:
         self.maps: dict[str, dict[str, str]] = {}
-        self.variable = ""  # the VarSet being read: its Value is a measured duration when X_MS
+        self.variable = ""  # the VarSet being read: its Value is a measured duration when in MEASURED
+        self.event = ""  # the event being read
 
     def _map(self, kind: str, value: str) -> str:
         m = self.maps.setdefault(kind, {})
@@ -145,6 +149,10 @@ class Normaliser:
     def line(self, line: str) -> str:
         key, sep, value = line.partition(": ")
         if sep:
+            if key == "Event":
+                self.event = value
+            elif key in ("HoldTime", "TalkTime", "RingTime") and self.event in PER_CALL_EVENTS:
+                return f"{key}: <measured>"
             if key == "Variable":
                 self.variable = value
             elif key == "Value" and value and self.variable in MEASURED:
@@ -193,8 +201,11 @@ def product_view(lines: list[str]) -> list[str]:
     return out
 
 
-def stream_of(msg: list[str]) -> str:
-    """Which Asterisk thread/stream a message comes from: its channel, else its kind."""
+def stream_of(msg: list[str], dtmf_apart: bool = False) -> str:
+    """Which Asterisk thread/stream a message comes from: its channel, else its kind.
+
+    ``dtmf_apart``: a channel's DTMF events form a stream of their own (keys relayed by a bridge
+    come on the far end's timeline, so where they fall among the channel's dialplan steps races)."""
     head = msg[0]
     if not head.startswith("Event: "):
         return "response"
@@ -204,11 +215,11 @@ def stream_of(msg: list[str]) -> str:
         return "originate"
     for key in ("Channel", "DestChannel", "LocalOneChannel"):
         if key in fields:
-            return fields[key]
+            return fields[key] + (" DTMF" if dtmf_apart and name.startswith("DTMF") else "")
     return name
 
 
-def streams(lines: list[str], only_product: bool = False) -> dict[str, list[str]]:
+def streams(lines: list[str], only_product: bool = False, dtmf_apart: bool = False) -> dict[str, list[str]]:
     """Messages per stream (a channel, the originate thread, the session): the order within a
     stream is causal in Asterisk; the interleaving of streams is thread timing and varies."""
     out: dict[str, list[str]] = {}
@@ -217,39 +228,11 @@ def streams(lines: list[str], only_product: bool = False) -> dict[str, list[str]
         text = " | ".join(msg)
         if keep is not None and text not in keep:
             continue
-        out.setdefault(stream_of(msg), []).append(text)
+        key = stream_of(msg, dtmf_apart)
+        if key.endswith(" DTMF"):  # the key itself; the channel's snapshot (which step) is the race
+            text = " | ".join(x for x in msg if x.split(": ", 1)[0] in DTMF_FIELDS)
+        out.setdefault(key, []).append(text)
     return out
 
 
-# What the switch side itself says about the called party's channels (not the AGI side's apps)
-SWITCH_EVENTS = {"Newchannel", "Newstate", "Newexten", "Hangup", "HangupRequest", "SoftHangupRequest",
-                 "LocalBridge", "NewCallerid", "NewConnectedLine", "HangupHandlerPush", "HangupHandlerRun"}
-SWITCH_VARIABLES = {"AMDSTATUS", "AMDCAUSE", "AGISTATUS", "FAXEXTEN", "PLAYBACKSTATUS", "CAMPAIGN_ID",
-                    "CONTACT_ID", "AGI_MODE", "FAXDETECT"}
-
-
-def switch_streams(lines: list[str], channel_prefix: str) -> dict[str, list[str]]:
-    """Per-stream messages about the originated channels only (name starts with ``channel_prefix``),
-    restricted to channel life-cycle and dialplan events, plus OriginateResponse and DialBegin/End."""
-    out: dict[str, list[str]] = {}
-    for msg in messages(normalise(lines)):
-        head = msg[0]
-        if not head.startswith("Event: "):
-            continue
-        name = head[7:]
-        fields = dict(x.split(": ", 1) for x in msg[1:] if ": " in x)
-        key = stream_of(msg)
-        if name == "OriginateResponse":
-            pass
-        elif name in ("DialBegin", "DialEnd", "DialState"):
-            if "Channel" in fields:  # a Dial from the caller (EXEC Dial / Queue): the AGI side's
-                continue
-        elif name == "VarSet":
-            if fields.get("Variable") not in SWITCH_VARIABLES:
-                continue
-        elif name not in SWITCH_EVENTS:
-            continue
-        if key != "originate" and not key.startswith(channel_prefix):
-            continue
-        out.setdefault(key, []).append(" | ".join(msg))
-    return out
+DTMF_FIELDS = {"Event", "Channel", "Digit", "DurationMs", "Direction"}

@@ -529,20 +529,21 @@ class CalleeRunner(DialplanRunner):
             # tone 100 ms after the step, 100 ms long, next step 250 ms later (ami-originate-human-keypress)
             if await wait_or_hangup(chan, self.DTMF_GAP):
                 return
-            self._dtmf("DTMFBegin", digit, [])
+            relayed = self._dtmf("DTMFBegin", digit, [])
             if await wait_or_hangup(chan, self.DTMF_GAP):
                 return
-            self._dtmf("DTMFEnd", digit, [("DurationMs", "100")])
+            if relayed:  # a key begun before the bridge was the AGI side's (begin and end)
+                self._dtmf("DTMFEnd", digit, [("DurationMs", "100")])
             if await wait_or_hangup(chan, self.DTMF_SECONDS - 2 * self.DTMF_GAP):
                 return
 
-    def _dtmf(self, event: str, digit: str, extra: list[tuple[str, str]]) -> None:
+    def _dtmf(self, event: str, digit: str, extra: list[tuple[str, str]]) -> bool:
         """A key the far end sends reaches the near half; while it is bridged (EXEC Dial), the
         bridge passes it on: Sent on the peer, Received on the peer's far half. Unbridged keys are
         the AGI side's business (agi.sim.callee: read or lost by the command running then)."""
         bridge = getattr(self.near, "bridge", None)
         if bridge is None:
-            return
+            return False
         self.near.emit(event, [("Digit", digit)] + extra + [("Direction", "Received")])
         for peer in list(bridge.channels):
             if peer is self.near:
@@ -550,6 +551,7 @@ class CalleeRunner(DialplanRunner):
             peer.emit(event, [("Digit", digit)] + extra + [("Direction", "Sent")])
             if peer.far_leg is not None and peer.far_leg.up:
                 peer.far_leg.emit(event, [("Digit", digit)] + extra + [("Direction", "Received")])
+        return True
 
     async def app_hangup(self, chan: "Channel", args: str) -> None:
         cause = int(args) if args.strip().isdigit() else 16

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -115,7 +116,8 @@ class QueueState:
         self.holdtime = (3 * self.holdtime + seconds) // 4
 
     def record_talk(self, seconds: int) -> None:
-        self.talktime = (3 * self.talktime + seconds) // 4
+        # the first completed call sets the average outright (QUEUETALKTIME=2 after one 2 s call: queue-bridged)
+        self.talktime = seconds if self.completed <= 1 else (3 * self.talktime + seconds) // 4
 
 
 class AgentLeg:
@@ -337,17 +339,28 @@ class QueueSystem:
         wait = int(end - entry.joined)
         dialed = end - s.far.answered_at  # app_queue: DIALEDTIME counts from the channel's answer
         if member is None:
+            def times() -> None:
+                set_var(line, "QUEUEWAIT", str(wait))
+                set_var(line, "QUEUEWAIT_MS", str(int((end - entry.joined) * 1000)))
+                set_var(line, "DIALEDTIME", str(int(dialed)))
+                set_var(line, "DIALEDTIME_MS", str(int(dialed * 1000)))
+                set_var(line, "ANSWEREDTIME", "0")
+                set_var(line, "ANSWEREDTIME_MS", "0")
+
+            # the order of the traces: on a timeout the times come after the abandon, on the
+            # caller's hang-up before it (queue-timeout / queue-caller-hangup)
+            if reason == "hangup":
+                times()
             set_var(line, "ABANDONED", "TRUE")
+            self._queue_vars(line, q, calls=len(q.entries) + 1)
             q.abandoned += 1
             line.emit("QueueCallerAbandon", {"Queue": q.name, "Position": str(entry.position),
                                              "OriginalPosition": str(entry.position), "HoldTime": str(wait)})
-            set_var(line, "QUEUEWAIT", str(wait))
-            set_var(line, "QUEUEWAIT_MS", str(int((end - entry.joined) * 1000)))
-            set_var(line, "DIALEDTIME", str(int(dialed)))
-            set_var(line, "DIALEDTIME_MS", str(int(dialed * 1000)))
-            set_var(line, "ANSWEREDTIME", "0")
-            set_var(line, "ANSWEREDTIME_MS", "0")
+            if reason != "hangup":
+                times()
+            self._queue_vars(line, q, calls=len(q.entries) + 1)
             line.emit("QueueCallerLeave", {"Queue": q.name, "Position": str(entry.position), "Count": str(len(q.entries))})
+            set_var(line, "QUEUEPOSITION", str(entry.position))
             entry.drop_cancelled()
             q.notify()
             if reason == "timeout":
@@ -433,19 +446,34 @@ class QueueSystem:
             dest = self._dest(leg, line, state=0, exten=exten_of[m], connected=False)
             line.emit("DialBegin", {**dest, "DialString": m.interface})
         q.notify()
-        answerers = [(start + self.rng.uniform(*q.config.ring_seconds), m) for m in free if m.answers]
-        answerers.sort(key=lambda x: x[0])
         winner = None
-        until = min([deadline] + ([answerers[0][0]] if answerers else []))
-        ok = await s.sleep_until(until) if until != float("inf") else await s.sleep_until(start + 10**9)
-        if ok and answerers and answerers[0][0] <= clock.now() + 1e-9 and answerers[0][0] < deadline:
-            winner = answerers[0][1]
-        timed_out = ok and winner is None and clock.now() >= deadline
+        driven = {m: legs[m] for m in free if _driven(legs[m])}
+        if driven:  # their ;2 halves run the member's dialplan: Answer() there is the answer
+            waits = [asyncio.ensure_future(leg.dialplan_answered.wait()) for leg in driven.values()]
+            waits.append(asyncio.ensure_future(_dead_event(line).wait()))
+            left = deadline - clock.now()
+            await asyncio.wait(waits, timeout=clock.real(left) if left != float("inf") else None,
+                               return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+            ok = not _dead(line)
+            winner = next((m for m, leg in driven.items() if leg.dialplan_answered.is_set()), None) if ok else None
+            timed_out = ok and winner is None
+        else:
+            answerers = [(start + self.rng.uniform(*q.config.ring_seconds), m) for m in free if m.answers]
+            answerers.sort(key=lambda x: x[0])
+            until = min([deadline] + ([answerers[0][0]] if answerers else []))
+            ok = await s.sleep_until(until) if until != float("inf") else await s.sleep_until(start + 10**9)
+            if ok and answerers and answerers[0][0] <= clock.now() + 1e-9 and answerers[0][0] < deadline:
+                winner = answerers[0][1]
+            timed_out = ok and winner is None and clock.now() >= deadline
         for m in free:
             m.ringing = False
             if m is winner:
                 continue
             leg = legs[m]
+            if m in driven and getattr(leg, "state", 0) == 5:  # it rang: the device is in use meanwhile
+                self._member_status(line, q, m, in_use=True)
             if timed_out:
                 dest = self._dest(leg, line, state=5, exten="s", connected=True)
                 self._agent_event(line, "AgentRingNoAnswer", leg, dest, q, m,
@@ -456,8 +484,16 @@ class QueueSystem:
                 line.emit("DialEnd", {**dest, "DialStatus": "CANCEL"})
             if leg is not None:
                 line.emit("DialEnd", {**dest, "DialStatus": "CANCEL"})
-                self._drop_leg(leg, 0, peer_too=False)
                 peer = getattr(leg, "peer", None)
+                if m in driven and peer is not None and peer.up:
+                    # the ;2 half's dialplan (Ringing, Wait) is cut: HangupRequest now, the rest
+                    # after Queue() has returned (queue-timeout / queue-caller-hangup traces)
+                    peer.emit("HangupRequest", {"Cause": "0"})
+                    peer.hangup_requested.set()
+                    self._drop_leg(leg, 0, peer_too=False)
+                    asyncio.get_running_loop().call_soon(self._member_leg_gone, line, q, m, peer)
+                    continue
+                self._drop_leg(leg, 0, peer_too=False)
                 if timed_out and peer is not None and getattr(peer, "finish", None) is not None:
                     # the ;2 half notices a moment later: after Queue() has returned (queue-timeout trace)
                     asyncio.get_running_loop().call_soon(peer.finish, 0)
@@ -495,18 +531,42 @@ class QueueSystem:
             self._queue_vars(target, q, calls=len(q.entries) + 1)
         line.emit("QueueCallerLeave", {"Queue": q.name, "Position": str(entry.position), "Count": str(len(q.entries))})
         entry.drop_cancelled()
+        set_var(line, "QUEUEPOSITION", str(entry.position))
         set_var(line, "QUEUEWAIT", str(hold))
         set_var(line, "QUEUEWAIT_MS", str(int((answered - entry.joined) * 1000)))
         dest = self._dest(leg, line, state=6, exten="s", connected=True)
         self._agent_event(line, "AgentConnect", leg, dest, q, m, HoldTime=str(hold), RingTime="0")
+        bridge = None
+        if leg is not None and hasattr(leg, "header") and hasattr(line, "_sink"):  # both real channels
+            from agi.sim.channels import Bridge
+
+            bridge = Bridge(str(uuid.uuid4()), line._sink)
+            bridge.create()
+            bridge.enter(leg)
+            bridge.enter(line)
+            set_var(leg, "BRIDGEPEER", line.name)
+            set_var(line, "BRIDGEPEER", leg.name)
+            self._member_status(line, q, m)
         s.result.agent = m.interface
         s.result.queue_status = None
         talk = self.rng.uniform(*q.config.talk_seconds)
         caller_after = s.far.callee.hangup_after_bridge
+        driven = _driven(leg)
+        if driven:  # the member's own dialplan decides when it hangs up (a Hangup() on its ;2 half)
+            talk = float("inf")
         caller_first = caller_after is not None and caller_after < talk
         scheduled_end = answered + (caller_after if caller_first else talk)
-        ok = await s.sleep_until(scheduled_end)
-        end = scheduled_end if ok else clock.now()
+        if driven and not caller_first:
+            waits = [asyncio.ensure_future(leg.hangup_requested.wait()),
+                     asyncio.ensure_future(_dead_event(line).wait())]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+            ok = leg.hangup_requested.is_set() and not _dead(line)
+            end = clock.now()
+        else:
+            ok = await s.sleep_until(scheduled_end)
+            end = scheduled_end if ok else clock.now()
         talked = int(end - answered)
         caller_gone = not ok or caller_first
         if not caller_gone and hasattr(line, "hangupcause") and not line.hangupcause:
@@ -515,6 +575,8 @@ class QueueSystem:
             from agi.sim.callee import far_end_hangup
 
             far_end_hangup(line, s.far.callee.hangup_cause)
+        if bridge is not None and not caller_gone and not leg.hangup_requested.is_set():
+            leg.emit("HangupRequest", {"Cause": "16"})  # the agent's half hangs up (queue-bridged trace)
         dest = self._dest(leg, line, state=6, exten="s", connected=True)
         self._agent_event(line, "AgentComplete", leg, dest, q, m, HoldTime=str(hold), TalkTime=str(talked),
                           Reason="caller" if caller_gone else "agent")
@@ -529,19 +591,50 @@ class QueueSystem:
             peer = getattr(leg, "peer", None)
             if peer is not None and getattr(peer, "finish", None) is not None:
                 peer.finish(16)
+            if bridge is not None:
+                set_var(leg, "BRIDGEPEER", "")
+                bridge.leave(leg)
             self._drop_leg(leg, 16, peer_too=False)
+        if bridge is not None:
+            if wraps:
+                set_var(leg, "BRIDGEPEER", "")
+                bridge.leave(leg)
+            set_var(line, "BRIDGEPEER", "")
+            bridge.leave(line)
+            bridge.destroy()
         self._queue_vars(line, q, calls=len(q.entries))
         set_var(line, "ANSWEREDTIME", str(talked))
         set_var(line, "ANSWEREDTIME_MS", str(int((end - answered) * 1000)))
         dialed = end - s.far.answered_at  # app_queue: DIALEDTIME counts from the channel's answer
         set_var(line, "DIALEDTIME", str(int(dialed)))
         set_var(line, "DIALEDTIME_MS", str(int(dialed * 1000)))
+        self._queue_vars(line, q, calls=len(q.entries))  # app_queue sets them again on leaving
+        if bridge is not None and not wraps:
+            self._member_status(line, q, m, free=True)
         if wraps:
             assert wrap is not None
             self._spawn(self._wrapup(s, q, m, wrap, leg))
         else:
             self._after_call(q, m, end)
         return -1
+
+    def _member_status(self, line: Any, q: QueueState, m: Member, *, free: bool = False,
+                       in_use: bool = False) -> None:
+        """QueueMemberStatus: the member's device state changed (ringing or bridged: in use; free after)."""
+        sink = getattr(line, "_sink", None)
+        if sink is None:
+            return
+        fields = self._member_fields(q, m)
+        if free:
+            fields.update({"InCall": "0", "Status": str(NOT_INUSE)})
+        elif in_use:
+            fields["Status"] = str(INUSE)
+        sink("QueueMemberStatus", list(fields.items()))
+
+    def _member_leg_gone(self, line: Any, q: QueueState, m: Member, peer: Any) -> None:
+        peer.emit("SoftHangupRequest", {"Cause": "16"})
+        peer.finish(0)
+        self._member_status(line, q, m, free=True)
 
     def _after_call(self, q: QueueState, m: Member, end: float) -> None:
         m.busy = False
@@ -639,6 +732,11 @@ def _local_exten(interface: str) -> str:
     if interface.startswith("Local/"):
         return interface[6:].split("@", 1)[0]
     return ""
+
+
+def _driven(leg: Any) -> bool:
+    """A member leg whose ;2 half runs the member's extension of the dialplan (the switch set it up)."""
+    return getattr(leg, "dialplan_answered", None) is not None
 
 
 def _dead(line: Any) -> bool:

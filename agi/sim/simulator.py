@@ -340,8 +340,8 @@ class Simulator:
             chan.emit("Newchannel")
             self._inherit(caller, chan)
         one.peer, two.peer = two, one
-        one.newexten("AppQueue", "(Outgoing Line)")
         one.callerid_num, one.callerid_name = caller.callerid_num, caller.callerid_name
+        one.newexten("AppQueue", "(Outgoing Line)")
         one.emit("NewCallerid", [("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")])
         dialed = iface[len("Local/"):]
         one.set_var("DIALEDPEERNUMBER", dialed)
@@ -353,6 +353,19 @@ class Simulator:
         self.publish("LocalBridge", one.header("LocalOne") + two.header("LocalTwo") + [
             ("Context", lctx), ("Exten", lexten), ("LocalOptimization", "No" if "n" in opts else "Yes")])
         one.connected_num, one.connected_name = caller.callerid_num, caller.callerid_name
+        if self.dialplan.has(lctx, lexten):
+            # the member's ;2 half runs its extension; the capture rig picks the agent's behaviour with
+            # a global <EXTEN>_MODE (AGENT1_MODE=answer|noanswer), here from Member.answers
+            one.far_leg = two
+            one.dialplan_answered = asyncio.Event()  # type: ignore[attr-defined]
+            far = getattr(caller, "far_leg", None)
+            runner = _MemberRunner(self.dialplan, scenario=Scenario("agent"), near=one, sounds=self.sounds,
+                                   answered=one.dialplan_answered,  # type: ignore[attr-defined]
+                                   media_wait=0.0 if far is not None and far.playing else CALLEE_ANSWER_DELAY,
+                                   caller=caller)
+            runner.defaults[f"{lexten.upper()}_MODE"] = "answer" if member.answers else "noanswer"
+            one.leg_task = self._spawn(runner.run_steps(two, lctx, lexten, 1))  # type: ignore[attr-defined]
+            return one
         if member.answers:  # the rig's [agents] extensions: agent1-answer (Answer, Playback), agent1-noanswer
             two.state, two.exten, two.priority = UP, f"{lexten}-answer", 3
         else:
@@ -836,6 +849,35 @@ class _DialedRunner(CalleeRunner):
     async def app_answer(self, chan: Channel, args: str) -> None:
         chan.newstate(UP)
         chan.answered_at = chan.clock.now()
+        self.answered.set()
+        if self.media_wait > 0:
+            await wait_or_hangup(chan, self.media_wait)
+
+
+class _MemberRunner(_DialedRunner):
+    """The ;2 half of a queue member's Local pair: Ringing() and Answer() there show on the ;1 half
+    (Newstate, AppQueue, NewConnectedLine) and on the caller (DialState RINGING), as the queue traces."""
+
+    def __init__(self, *args: Any, caller: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.caller = caller
+
+    def _near_state(self, state: int) -> None:
+        near = self.near
+        near.exten = "s"
+        near.connected_num, near.connected_name = self.caller.callerid_num, self.caller.callerid_name
+        near.newstate(state)
+        near.newexten("AppQueue", "(Outgoing Line)")
+        near.emit("NewConnectedLine")
+
+    async def app_ringing(self, chan: Channel, args: str) -> None:
+        self._near_state(RINGING)
+        self.caller.emit("DialState", self.near.header("Dest") + [("DialStatus", "RINGING")])
+
+    async def app_answer(self, chan: Channel, args: str) -> None:
+        chan.newstate(UP)
+        chan.answered_at = chan.clock.now()
+        self._near_state(UP)
         self.answered.set()
         if self.media_wait > 0:
             await wait_or_hangup(chan, self.media_wait)
