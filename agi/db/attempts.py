@@ -401,17 +401,24 @@ def _outcome(row) -> Outcome:
 
 async def _policy_and_attempts(
     conn: AsyncConnection, campaign_id: int, membership_id: int
-) -> tuple[RetryPolicy, int | None]:
-    """The campaign's retry policy and the membership's attempt count (row locked on PG)."""
-    camp = (
+) -> tuple[RetryPolicy | None, int | None]:
+    """The campaign's retry policy and the membership's attempt count (row locked on PG).
+
+    One statement; (None, None) when the membership (or the campaign) is not there.
+    """
+    # FOR NO KEY UPDATE OF the membership only: serialises the membership's writers, lets
+    # attempts' FK checks pass, leaves the campaign row unlocked
+    row = (
         await conn.execute(
-            select(_camp.c.retry_rules, _camp.c.max_attempts).where(_camp.c.id == campaign_id)
+            select(_cc.c.attempts, _camp.c.retry_rules, _camp.c.max_attempts)
+            .join_from(_cc, _camp, _camp.c.id == campaign_id)
+            .where(_cc.c.id == membership_id)
+            .with_for_update(key_share=True, of=_cc)
         )
-    ).one()
-    # FOR NO KEY UPDATE: serialises the membership's writers, lets attempts' FK checks pass
-    locked = select(_cc.c.attempts).where(_cc.c.id == membership_id).with_for_update(key_share=True)
-    attempts = (await conn.execute(locked)).scalar_one_or_none()
-    return RetryPolicy.from_campaign(camp.retry_rules, camp.max_attempts), attempts
+    ).first()
+    if row is None:
+        return None, None
+    return RetryPolicy.from_campaign(row.retry_rules, row.max_attempts), row.attempts
 
 
 def _membership_values(step: NextStep, result: Result, attempt_id: str, now: dt.datetime) -> dict:
