@@ -379,3 +379,125 @@ async def test_message_without_action_is_an_error_and_the_session_goes_on():
         writer.close()
     finally:
         await sim.stop()
+
+
+# The capture rig's dialplan for the helper calls of ami-coreshowchannels.txt: [callee] and [dialer]
+# as in the queue traces' headers; [agents] agent1-long as the header describes it ("answers, ~4.3 s
+# speech + 10 s silence"), agent1-noanswer as in ami-originate-queue-timeout.txt
+CSC_RIG = """
+[callee]
+exten => human,1,Answer()
+ same => n,Playback(${SND}/human-hello)
+ same => n,Hangup()
+[dialer]
+exten => s,1,NoOp(campaign=${CAMPAIGN_ID} contact=${CONTACT_ID} mode=${AGI_MODE})
+ same => n,ExecIf($["${FAXDETECT}" != "no"]?Set(FAXOPT(faxdetect)=yes))
+ same => n,AMD()
+ same => n,NoOp(AMDSTATUS=${AMDSTATUS} AMDCAUSE=${AMDCAUSE})
+ same => n,AGI(agi://127.0.0.1:4573/outbound?campaign=1&mode=${AGI_MODE},${AMDSTATUS},${AMDCAUSE})
+ same => n,NoOp(AGISTATUS=${AGISTATUS} CAMPAIGN_RESULT=${CAMPAIGN_RESULT})
+ same => n,Hangup()
+[agents]
+exten => agent1,1,Goto(agent1-${AGENT1_MODE},1)
+exten => agent1-long,1,Answer()
+ same => n,Playback(${SND}/agent)
+ same => n,Wait(10)
+ same => n,Hangup()
+exten => agent1-noanswer,1,Ringing()
+ same => n,Wait(120)
+ same => n,Hangup()
+"""
+
+
+def _channel_lists_sorted(lines: list[str]) -> list[str]:
+    """Normalised messages with each run of CoreShowChannel events in a fixed order (by channel name
+    without its sequence number): Asterisk lists them in the order of its hash container of channel
+    snapshots, keyed by names that change from run to run, so that order says nothing."""
+    import re
+
+    from tests.sim_ami_support import messages
+
+    def key(msg: list[str]) -> str:
+        name = next((x for x in msg if x.startswith("Channel: ")), "")
+        return re.sub(r"-[0-9a-f]{8}(?=;|$)", "", name)
+
+    out: list[list[str]] = []
+    run: list[list[str]] = []
+    for msg in messages(lines):
+        if msg[0] == "Event: CoreShowChannel":
+            run.append(msg)
+            continue
+        out += sorted(run, key=key) + [msg]
+        run = []
+    out += sorted(run, key=key)
+    return [" | ".join(m) for m in messages(normalise([x for m in out for x in m + [""]]))]
+
+
+async def test_core_show_channels_with_queue_calls_matches_the_transcript():
+    """ami-coreshowchannels.txt (a), (b) and (d) with real calls through the simulator, as on the rig:
+    (b) the caller bridged to the member's Local channel, (d) the caller waiting while it rings."""
+    from agi.sim.callee import Callee
+    from agi.sim.dialplan import Dialplan
+    from agi.sim.scenarios import Scenario
+
+    queue_args = {"b": "sales,,,,20", "d": "sales,,,,8"}
+    stage = {"now": "b"}
+
+    async def agi(reader, writer):  # the rig's FastAGI script: straight into the queue, then hang up
+        while (await reader.readline()) not in (b"\n", b""):
+            pass
+        writer.write(f"EXEC Queue {queue_args[stage['now']]}\n".encode())
+        await writer.drain()
+        await reader.readline()
+        writer.write(b"HANGUP\n")
+        await writer.drain()
+        await reader.readline()  # its reply: the script ends, the channel goes
+        writer.close()
+
+    agi_server = await asyncio.start_server(agi, "127.0.0.1", 0)
+    configs = _rig_queues()
+    member = configs[0].members[0]
+    member.mode = "long"
+    speed = 10.0
+    sim = await _sim(queues=configs, speed=speed, dialplan=Dialplan.parse(CSC_RIG),
+                     agi_connect=("127.0.0.1", agi_server.sockets[0].getsockname()[1]),
+                     sounds={"human-hello": 30.0, "agent": 4.343},
+                     plan=ScenarioPlan.table({"human": Scenario("human", ring_time=0.0, callee=Callee())}))
+    sales = sim.queues._state()["sales"]
+    reader, writer = await asyncio.open_connection("127.0.0.1", sim.ami_port)  # the helper connection
+    writer.write(f"Action: Login\r\nUsername: {RIG_USER}\r\nSecret: {RIG_SECRET}\r\nEvents: off\r\n\r\n".encode())
+
+    def originate(channel_id: str) -> None:
+        writer.write(f"Action: Originate\r\nChannel: Local/human@callee\r\nContext: dialer\r\nExten: s\r\n"
+                     f"Priority: 1\r\nAsync: true\r\nChannelId: {channel_id}\r\n"
+                     f"CallerID: \"Acme Campaign\" <15550001111>\r\n\r\n".encode())
+
+    async def until(cond, limit: float = 10.0) -> None:
+        for _ in range(int(limit / 0.01)):
+            if cond():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"the queue never got there: {list(sim.channels)} {member}")
+
+    async def before_send(pending: list[str]) -> None:
+        if "ActionID: csc-b" in pending:  # (b): bridged to the member for ~1.5 s
+            stage["now"] = "b"
+            originate("68847a01-a67e-4127-9a0b-cedbd51ccc3c")
+            await until(lambda: member.busy)
+            await asyncio.sleep(1.5 / speed)
+        elif "ActionID: csc-d" in pending:  # (d): the caller waits ~2 s, the member rings
+            await until(lambda: not member.busy and not sales.entries and len(sim.channels) == 0)
+            member.answers, member.mode = False, ""
+            stage["now"] = "d"
+            originate("2b7964ed-ff99-49ea-a667-6ad59e504919")
+            await until(lambda: bool(sales.entries) and member.ringing)
+            await asyncio.sleep(2.3 / speed)
+
+    try:
+        replay = AmiReplayer(ami_connections(TRACES / "ami-coreshowchannels.txt")[0])
+        got = await replay.run("127.0.0.1", sim.ami_port, before_send=before_send)
+        assert _channel_lists_sorted(got) == _channel_lists_sorted(replay.expected())
+        writer.close()
+    finally:
+        await sim.stop()
+        agi_server.close()

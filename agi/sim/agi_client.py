@@ -683,7 +683,15 @@ async def _exec(s: AgiSession, argv: list[str]) -> int:
     if runner is None:
         s.send("200 result=-2")  # res_agi.c handle_exec: "Could not find application"
         return -2
-    res = await runner(s, data)
+    # while it runs the application is the channel's (CoreShowChannels shows Queue sales,,,,20)
+    saved = (getattr(s.line, "application", None), getattr(s.line, "appdata", None))
+    if saved[0] is not None:
+        s.line.application, s.line.appdata = app, data
+    try:
+        res = await runner(s, data)
+    finally:
+        if saved[0] is not None:
+            s.line.application, s.line.appdata = saved
     s.send(f"200 result={res}")
     return res
 

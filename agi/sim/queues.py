@@ -40,6 +40,7 @@ class Member:
     paused: bool = False
     paused_reason: str = ""
     answers: bool = True  # False: the phone rings and nobody picks up
+    mode: str = ""  # the rig's <EXTEN>_MODE for a Local member run by the dialplan; "" = answer/noanswer
     # runtime state
     busy: bool = False  # on a call (InCall=1)
     ringing: bool = False

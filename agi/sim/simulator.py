@@ -363,7 +363,8 @@ class Simulator:
                                    answered=one.dialplan_answered,  # type: ignore[attr-defined]
                                    media_wait=0.0 if far is not None and far.playing else CALLEE_ANSWER_DELAY,
                                    caller=caller)
-            runner.defaults[f"{lexten.upper()}_MODE"] = "answer" if member.answers else "noanswer"
+            runner.defaults[f"{lexten.upper()}_MODE"] = (getattr(member, "mode", "")
+                                                         or ("answer" if member.answers else "noanswer"))
             one.leg_task = self._spawn(runner.run_steps(two, lctx, lexten, 1))  # type: ignore[attr-defined]
             return one
         if member.answers:  # the rig's [agents] extensions: agent1-answer (Answer, Playback), agent1-noanswer
