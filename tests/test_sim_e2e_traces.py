@@ -17,8 +17,10 @@ streams (15): the same messages, field for field, in the same order within each 
     the answered traces, which run the same dialplan up to the answer, it lands after the ;2 half's
     Newstate (human), after DialEnd (human-no-media), after the first Newexten (fax-cng,
     hangup-during-agi), before LocalBridge (machine-waitforsilence), right after the first
-    Newchannel (queue-joinempty); for the failures it moves the same way (unallocated, rejected and
+    Newchannel (queue-joinempty); for the failures it moves the same way (rejected and
     numberchanged run the same dialplan and differ only there; nonexistent-exten);
+  - SuccessfulAuth is a security event stasis delivers on its own thread: after the Originate reply
+    in unallocated, before it everywhere else (unallocated differs from full only there);
   - the two halves of a Local pair hang up on their own threads: the ;1 Hangup falls before or
     after the ;2 half's PLAYBACKSTATUS (machine-waitforsilence, queue-joinempty vs human);
   - the queue traces (bridged, timeout, caller-hangup, joinempty): app_queue, the member's Local
