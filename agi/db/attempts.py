@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, insert, literal, select, update
+import functools
+
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -64,16 +66,32 @@ class AttemptInfo:
         return self.result is not None
 
 
-def _fill(column, value):
-    """SET column = COALESCE(column, value): fill an empty field, never overwrite one."""
-    return func.coalesce(column, literal(value, column.type))
+def _fill(column, param: str | None = None):
+    """SET column = COALESCE(column, :param): fill an empty field, never overwrite one.
+
+    Statements are built once at import with bind parameters (named ``p_<column>`` unless
+    given), so a call only binds values: SQLAlchemy reuses the compiled form from its cache.
+    """
+    return func.coalesce(column, bindparam(param or f"p_{column.name}", type_=column.type))
+
+
+def _p(column, name: str | None = None):
+    """A bind parameter typed like ``column`` (UTCDateTime converts on the way in)."""
+    return bindparam(name or f"p_{column.name}", type_=column.type)
+
+
+_AID = bindparam("p_aid", type_=_a.c.id.type)
 
 
 # --- reads ------------------------------------------------------------------------------
 
 
+_GET_ATTEMPT = select(_a).where(_a.c.id == _AID)
+_IS_DNC = select(_dnc.c.number).where(_dnc.c.number == _p(_dnc.c.number))
+
+
 async def get_attempt(conn: AsyncConnection, attempt_id: str) -> AttemptInfo | None:
-    row = (await conn.execute(select(_a).where(_a.c.id == attempt_id))).first()
+    row = (await conn.execute(_GET_ATTEMPT, {"p_aid": attempt_id})).first()
     return None if row is None else _info(row)
 
 
@@ -98,7 +116,7 @@ def _info(row) -> AttemptInfo:
 
 
 async def is_dnc(conn: AsyncConnection, number: str) -> bool:
-    row = (await conn.execute(select(_dnc.c.number).where(_dnc.c.number == number))).first()
+    row = (await conn.execute(_IS_DNC, {"p_number": number})).first()
     return row is not None
 
 
@@ -110,16 +128,22 @@ async def add_dnc(
 ) -> bool:
     """Put an E.164 number on the DNC list; True if it was not there yet (never overwrites)."""
     added_at = now or dt.datetime.now(dt.timezone.utc)
-    values = {"number": number, "source": source, "added_at": added_at}
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt = postgresql.insert(_dnc).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(_dnc).values(**values).on_conflict_do_nothing()
-    else:  # pragma: no cover - the two backends we ship
-        raise NotImplementedError(f"add_dnc: unsupported database {dialect}")
-    res = await conn.execute(stmt.returning(_dnc.c.number))
+    params = {"p_number": number, "p_source": source, "p_added_at": added_at}
+    res = await conn.execute(_add_dnc_stmt(conn.dialect.name), params)
     return res.first() is not None
+
+
+@functools.cache
+def _add_dnc_stmt(dialect: str):
+    module = {"postgresql": postgresql, "sqlite": sqlite}.get(dialect)
+    if module is None:  # pragma: no cover - the two backends we ship
+        raise NotImplementedError(f"add_dnc: unsupported database {dialect}")
+    return (
+        module.insert(_dnc)
+        .values(number=_p(_dnc.c.number), source=_p(_dnc.c.source), added_at=_p(_dnc.c.added_at))
+        .on_conflict_do_nothing()
+        .returning(_dnc.c.number)
+    )
 
 
 # --- the attempt's life -----------------------------------------------------------------
@@ -163,11 +187,23 @@ async def start_attempt(
 
 async def mark_originated(conn: AsyncConnection, attempt_id: str, at: dt.datetime) -> None:
     """Originate was accepted (or the channel exists); first report wins."""
-    await conn.execute(
-        update(_a)
-        .where(_a.c.id == attempt_id)
-        .values(originated_at=_fill(_a.c.originated_at, at))
+    await conn.execute(_MARK_ORIGINATED, {"p_aid": attempt_id, "p_at": at})
+
+
+_AT = _p(_a.c.answered_at, "p_at")
+_MARK_ORIGINATED = update(_a).where(_a.c.id == _AID).values(
+    originated_at=func.coalesce(_a.c.originated_at, _AT))
+_MARK_ANSWERED = (
+    update(_a)
+    .where(_a.c.id == _AID)
+    .values(
+        originated_at=func.coalesce(_a.c.originated_at, _AT),
+        answered_at=func.coalesce(_a.c.answered_at, _AT),
+        amd_status=_fill(_a.c.amd_status),
+        amd_cause=_fill(_a.c.amd_cause),
     )
+    .returning(*_a.c)
+)
 
 
 async def mark_answered(
@@ -182,17 +218,9 @@ async def mark_answered(
     Returns the attempt as it is now (None: no such attempt), so a flow finds and marks its
     attempt in one round trip.
     """
-    row = (await conn.execute(
-        update(_a)
-        .where(_a.c.id == attempt_id)
-        .values(
-            originated_at=_fill(_a.c.originated_at, at),
-            answered_at=_fill(_a.c.answered_at, at),
-            amd_status=_fill(_a.c.amd_status, amd_status),
-            amd_cause=_fill(_a.c.amd_cause, amd_cause),
-        )
-        .returning(*_a.c)
-    )).first()
+    row = (await conn.execute(_MARK_ANSWERED, {
+        "p_aid": attempt_id, "p_at": at, "p_amd_status": amd_status, "p_amd_cause": amd_cause,
+    })).first()
     if row is None:
         return None
     if row.result is None and row.membership_id is not None:  # what _move_live's guard asks too
@@ -215,8 +243,11 @@ async def mark_waiting_agent(
 
 async def set_ivr_keys(conn: AsyncConnection, attempt_id: str, keys: str) -> None:
     """The keys the person pressed, in order (the column keeps the first 40)."""
-    limit = _a.c.ivr_keys.type.length
-    await conn.execute(update(_a).where(_a.c.id == attempt_id).values(ivr_keys=keys[:limit]))
+    await conn.execute(_SET_IVR_KEYS, {"p_aid": attempt_id, "p_ivr_keys": keys[:IVR_KEYS_MAX]})
+
+
+IVR_KEYS_MAX = _a.c.ivr_keys.type.length
+_SET_IVR_KEYS = update(_a).where(_a.c.id == _AID).values(ivr_keys=_p(_a.c.ivr_keys))
 
 
 async def set_routing(
@@ -232,16 +263,10 @@ async def set_routing(
 
     Arriving after the attempt is final, it re-runs the retry rule (a dropped call is retried).
     """
-    res = await conn.execute(
-        update(_a)
-        .where(_a.c.id == attempt_id, _a.c.routing.is_(None))
-        .values(
-            routing=routing.value,
-            agent=_fill(_a.c.agent, agent),
-            caller_abandoned=bool(caller_abandoned),
-        )
-        .returning(*_RULE_COLUMNS)
-    )
+    res = await conn.execute(_SET_ROUTING, {
+        "p_aid": attempt_id, "p_routing": routing.value, "p_agent": agent,
+        "p_caller_abandoned": bool(caller_abandoned),
+    })
     row = res.first()
     if row is None:
         return False
@@ -266,15 +291,10 @@ async def set_disposition(
     call_back reschedules the contact). True if this call set it.
     """
     now = now or dt.datetime.now(dt.timezone.utc)
-    cond = [_a.c.id == attempt_id]
-    if not override:
-        cond.append(_a.c.disposition.is_(None))
-    res = await conn.execute(
-        update(_a)
-        .where(*cond)
-        .values(disposition=disposition.value, callback_at=callback_at)
-        .returning(*_RULE_COLUMNS)
-    )
+    stmt = _SET_DISPOSITION_OVERRIDE if override else _SET_DISPOSITION
+    res = await conn.execute(stmt, {
+        "p_aid": attempt_id, "p_disposition": disposition.value, "p_callback_at": callback_at,
+    })
     row = res.first()
     if row is None:
         return False
@@ -301,23 +321,15 @@ async def finish_attempt(
     True if this call set the result. Either way the bookkeeping fields given here fill
     the ones still empty, never overwriting.
     """
-    bookkeeping = dict(
-        ended_at=_fill(_a.c.ended_at, ended_at),
-        hangup_cause=_fill(_a.c.hangup_cause, hangup_cause),
-        originate_reason=_fill(_a.c.originate_reason, originate_reason),
-        talk_seconds=_fill(_a.c.talk_seconds, talk_seconds),
-        detail=_fill(_a.c.detail, detail),
-    )
-    res = await conn.execute(
-        update(_a)
-        .where(_a.c.id == attempt_id, _a.c.result.is_(None))
-        .values(result=result.value, charged=result.charged, **bookkeeping)
-        .returning(*_RULE_COLUMNS)
-    )
-    row = res.first()
+    params = {
+        "p_aid": attempt_id, "p_result": result.value, "p_charged": result.charged,
+        "p_ended_at": ended_at, "p_hangup_cause": hangup_cause, "p_originate_reason": originate_reason,
+        "p_talk_seconds": talk_seconds, "p_detail": detail,
+    }
+    row = (await conn.execute(_FINISH, params)).first()
     if row is None:
         if any(v is not None for v in (hangup_cause, originate_reason, talk_seconds, detail)):
-            await conn.execute(update(_a).where(_a.c.id == attempt_id).values(**bookkeeping))
+            await conn.execute(_BOOKKEEPING, params)
         return False
     if row.membership_id is not None:
         await _apply_rule(conn, row, ended_at, ended_at, counted_already=False)
@@ -350,9 +362,7 @@ async def record_predial(
     step = next_step(Outcome(result), before, now, policy)
     attempt_id = new_attempt_id()
     moved = await conn.execute(
-        update(_cc)
-        .where(_cc.c.id == membership_id, _cc.c.state.in_(_PREDIAL_FROM))
-        .values(**_membership_values(step, result, attempt_id, now))
+        _MOVE_PREDIAL, {"p_membership": membership_id, **_membership_params(step, result, attempt_id, now)}
     )
     if moved.rowcount != 1:
         return None
@@ -406,36 +416,20 @@ async def _policy_and_attempts(
 
     One statement; (None, None) when the membership (or the campaign) is not there.
     """
-    # FOR NO KEY UPDATE OF the membership only: serialises the membership's writers, lets
-    # attempts' FK checks pass, leaves the campaign row unlocked
-    row = (
-        await conn.execute(
-            select(_cc.c.attempts, _camp.c.retry_rules, _camp.c.max_attempts)
-            .join_from(_cc, _camp, _camp.c.id == campaign_id)
-            .where(_cc.c.id == membership_id)
-            .with_for_update(key_share=True, of=_cc)
-        )
-    ).first()
+    params = {"p_campaign": campaign_id, "p_membership": membership_id}
+    row = (await conn.execute(_POLICY_AND_ATTEMPTS, params)).first()
     if row is None:
         return None, None
     return RetryPolicy.from_campaign(row.retry_rules, row.max_attempts), row.attempts
 
 
-def _membership_values(step: NextStep, result: Result, attempt_id: str, now: dt.datetime) -> dict:
-    keep = _cc.c.state.in_(_ADMIN_STATES)
-    return dict(
-        state=case((keep, _cc.c.state), else_=step.state.value),
-        next_attempt_at=case(
-            (keep, _cc.c.next_attempt_at),
-            else_=literal(step.next_attempt_at, _cc.c.next_attempt_at.type),
-        ),
-        attempts=step.attempts,
-        last_result=result.value,
-        last_attempt_id=attempt_id,
-        claimed_by=None,
-        claimed_at=None,
-        updated_at=now,
-    )
+def _membership_params(step: NextStep, result: Result, attempt_id: str, now: dt.datetime) -> dict:
+    """The values of ``_MEMBERSHIP_SET`` for a step of the retry rule."""
+    return {
+        "p_state": step.state.value, "p_next_attempt_at": step.next_attempt_at,
+        "p_attempts": step.attempts, "p_last_result": result.value, "p_aid": attempt_id,
+        "p_updated_at": now,
+    }
 
 
 async def _apply_rule(
@@ -457,17 +451,12 @@ async def _apply_rule(
     service_errors = 0
     if outcome.result is Result.SERVICE_ERROR:  # the earlier ones back off the retry, then stop it
         service_errors = (await conn.execute(
-            select(func.count()).where(_a.c.membership_id == row.membership_id, _a.c.id != row.id,
-                                       _a.c.result == Result.SERVICE_ERROR.value)
+            _SERVICE_ERRORS, {"p_membership": row.membership_id, "p_aid": row.id}
         )).scalar_one()
     step = next_step(outcome, attempts, ended, policy, service_errors)
-    where = [_cc.c.id == row.membership_id]
-    if counted_already:
-        where += [_cc.c.last_attempt_id == row.id, _cc.c.state.in_(_SETTLED_STATES)]
-    else:
-        where.append((_cc.c.last_attempt_id == row.id) | _cc.c.last_attempt_id.is_(None))
-    values = _membership_values(step, outcome.result, row.id, now)
-    await conn.execute(update(_cc).where(and_(*where)).values(**values))
+    stmt = _MOVE_AGAIN if counted_already else _MOVE_FINAL
+    await conn.execute(stmt, {"p_membership": row.membership_id,
+                              **_membership_params(step, outcome.result, row.id, now)})
 
 
 async def _reapply_rule(conn: AsyncConnection, row, now: dt.datetime) -> None:
@@ -484,17 +473,89 @@ async def _move_live(
     now: dt.datetime,
 ) -> None:
     """Advance the membership of a still-open attempt that is its current one."""
+    await conn.execute(_move_live_stmt(to, from_), {"p_aid": attempt_id, "p_updated_at": now})
+
+
+@functools.cache
+def _move_live_stmt(to: ContactState, from_: tuple[ContactState, ...]):
     open_attempt = (
-        select(_a.c.membership_id)
-        .where(_a.c.id == attempt_id, _a.c.result.is_(None))
-        .scalar_subquery()
+        select(_a.c.membership_id).where(_a.c.id == _AID, _a.c.result.is_(None)).scalar_subquery()
     )
-    await conn.execute(
+    return (
         update(_cc)
-        .where(
-            _cc.c.id == open_attempt,
-            _cc.c.last_attempt_id == attempt_id,
-            _cc.c.state.in_([s.value for s in from_]),
-        )
-        .values(state=to.value, updated_at=now)
+        .where(_cc.c.id == open_attempt, _cc.c.last_attempt_id == _AID,
+               _cc.c.state.in_([s.value for s in from_]))
+        .values(state=to.value, updated_at=_p(_cc.c.updated_at))
     )
+
+
+# --- the statements, built once ------------------------------------------------------------
+
+_SET_ROUTING = (
+    update(_a)
+    .where(_a.c.id == _AID, _a.c.routing.is_(None))
+    .values(routing=_p(_a.c.routing), agent=_fill(_a.c.agent),
+            caller_abandoned=_p(_a.c.caller_abandoned))
+    .returning(*_RULE_COLUMNS)
+)
+_DISPOSITION_VALUES = dict(disposition=_p(_a.c.disposition), callback_at=_p(_a.c.callback_at))
+_SET_DISPOSITION = (
+    update(_a).where(_a.c.id == _AID, _a.c.disposition.is_(None))
+    .values(**_DISPOSITION_VALUES).returning(*_RULE_COLUMNS)
+)
+_SET_DISPOSITION_OVERRIDE = (
+    update(_a).where(_a.c.id == _AID).values(**_DISPOSITION_VALUES).returning(*_RULE_COLUMNS)
+)
+_BOOKKEEPING_VALUES = dict(
+    ended_at=_fill(_a.c.ended_at),
+    hangup_cause=_fill(_a.c.hangup_cause),
+    originate_reason=_fill(_a.c.originate_reason),
+    talk_seconds=_fill(_a.c.talk_seconds),
+    detail=_fill(_a.c.detail),
+)
+_FINISH = (
+    update(_a)
+    .where(_a.c.id == _AID, _a.c.result.is_(None))
+    .values(result=_p(_a.c.result), charged=_p(_a.c.charged), **_BOOKKEEPING_VALUES)
+    .returning(*_RULE_COLUMNS)
+)
+_BOOKKEEPING = update(_a).where(_a.c.id == _AID).values(**_BOOKKEEPING_VALUES)
+
+_MEMBERSHIP = bindparam("p_membership", type_=_cc.c.id.type)
+# FOR NO KEY UPDATE OF the membership only: serialises the membership's writers, lets
+# attempts' FK checks pass, leaves the campaign row unlocked
+_POLICY_AND_ATTEMPTS = (
+    select(_cc.c.attempts, _camp.c.retry_rules, _camp.c.max_attempts)
+    .join_from(_cc, _camp, _camp.c.id == bindparam("p_campaign", type_=_camp.c.id.type))
+    .where(_cc.c.id == _MEMBERSHIP)
+    .with_for_update(key_share=True, of=_cc)
+)
+_SERVICE_ERRORS = select(func.count()).where(
+    _a.c.membership_id == _MEMBERSHIP, _a.c.id != _AID, _a.c.result == Result.SERVICE_ERROR.value)
+
+_KEEP = _cc.c.state.in_(_ADMIN_STATES)  # an admin's decision stands
+_MEMBERSHIP_SET = dict(
+    state=case((_KEEP, _cc.c.state), else_=_p(_cc.c.state)),
+    next_attempt_at=case((_KEEP, _cc.c.next_attempt_at), else_=_p(_cc.c.next_attempt_at)),
+    attempts=_p(_cc.c.attempts),
+    last_result=_p(_cc.c.last_result),
+    last_attempt_id=_AID,
+    claimed_by=None,
+    claimed_at=None,
+    updated_at=_p(_cc.c.updated_at),
+)
+_MOVE_PREDIAL = (
+    update(_cc).where(_cc.c.id == _MEMBERSHIP, _cc.c.state.in_(_PREDIAL_FROM)).values(**_MEMBERSHIP_SET)
+)
+# the attempt became final: move the membership if the attempt is (or may become) its last one
+_MOVE_FINAL = (
+    update(_cc)
+    .where(_cc.c.id == _MEMBERSHIP, (_cc.c.last_attempt_id == _AID) | _cc.c.last_attempt_id.is_(None))
+    .values(**_MEMBERSHIP_SET)
+)
+# a final attempt changed (late routing or disposition): redo the step if it is still the last one
+_MOVE_AGAIN = (
+    update(_cc)
+    .where(_cc.c.id == _MEMBERSHIP, _cc.c.last_attempt_id == _AID, _cc.c.state.in_(_SETTLED_STATES))
+    .values(**_MEMBERSHIP_SET)
+)
