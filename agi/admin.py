@@ -36,6 +36,7 @@ from agi.db.models import (
     DncEntry,
     utcnow,
 )
+from agi.rules.retry import DEFAULT_RETRY_MINUTES
 from agi.rules.predial import PHONE_FIELD_CHOICES, normalize
 from agi.rules.window import DEFAULT_WINDOW_END, DEFAULT_WINDOW_START, parse_schedule
 from agi.settings import parse_hostport
@@ -255,7 +256,10 @@ SETTING_OPTIONS: tuple[SettingOption, ...] = (
     SettingOption("--ring-timeout", "SECONDS", "Ring timeout (at least 15 s).", _ring_timeout, "ring_timeout"),
     SettingOption("--max-attempts", "N", "Maximum counted attempts per contact.",
                   lambda t: _int(t, "--max-attempts", 1), "max_attempts"),
-    SettingOption("--retry", "RESULT=MIN,...", "Retry rules in minutes, e.g. busy=5,no_answer=60 ('default').",
+    SettingOption("--retry", "RESULT=MIN,...",
+                  "Retry rules in minutes, e.g. busy=5,no_answer=60. They replace the defaults ("
+                  + ", ".join(f"{k}={v}" for k, v in DEFAULT_RETRY_MINUTES.items())
+                  + "): a result not listed is not retried. 'default' restores them.",
                   parse_retry, "retry_rules"),
     SettingOption("--queue", "NAME", "Asterisk agent queue ('none': no agents).", _optional_text(80),
                   "queue_name"),
