@@ -10,7 +10,7 @@ import click
 from agi.admin import AdminError, parse_when
 from agi.cli._util import print_json, run_db
 from agi.db import attempts as db
-from agi.outcomes import Disposition
+from agi.outcomes import Disposition, Result
 
 
 def register(main: click.Group) -> None:
@@ -50,6 +50,10 @@ def dispose(obj, attempt_id: str, disposition: str, callback_at: str | None, tz:
             attempt = await db.get_attempt(conn, attempt_id)
             if attempt is None:
                 raise AdminError(f"no attempt {attempt_id!r} (see `dialer report calls` for attempt ids)")
+            if attempt.result is not None and attempt.result is not Result.LIVE_ANSWER:
+                # SPEC: a disposition is what a person chose; counting one on a busy line skews the summary
+                raise AdminError(f"attempt {attempt_id} ended as {attempt.result.label}: only a live answer "
+                                 f"takes a disposition (see `dialer report calls --result live_answer`)")
             await db.set_disposition(conn, attempt_id, choice, when, override=True, now=now)
             return await db.get_attempt(conn, attempt_id)
 
