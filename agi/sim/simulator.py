@@ -448,7 +448,7 @@ class Simulator:
         far = caller.far_leg
         media_wait = 0.0 if far is not None and far.playing else CALLEE_ANSWER_DELAY
         runner = _DialedRunner(self.dialplan, scenario=Scenario("agent"), near=one, sounds=self.sounds,
-                               answered=answered, media_wait=media_wait)
+                               answered=answered, media_wait=media_wait, caller=caller)
         leg = self._spawn(runner.run_steps(two, lctx, lexten, 1))
         timeout = float(timeout_arg) if timeout_arg else 0.0
         waits = [asyncio.ensure_future(answered.wait()), asyncio.ensure_future(caller.hangup_requested.wait()),
@@ -842,10 +842,18 @@ class _DialedRunner(CalleeRunner):
     """The ;2 half of a Local pair that EXEC Dial rang: its Answer() tells the Dial (after waiting
     ``media_wait`` for media from the caller's side, as __ast_answer does)."""
 
-    def __init__(self, *args: Any, answered: asyncio.Event, media_wait: float, **kw: Any) -> None:
+    def __init__(self, *args: Any, answered: asyncio.Event, media_wait: float, caller: Any = None,
+                 **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.answered = answered
         self.media_wait = media_wait
+        self.caller = caller
+
+    async def app_ringing(self, chan: Channel, args: str) -> None:
+        """The dialed party rings: the outgoing ;1 half goes Ringing, app_dial reports DialState."""
+        self.near.newstate(RINGING)
+        if self.caller is not None:
+            self.caller.emit("DialState", self.near.header("Dest") + [("DialStatus", "RINGING")])
 
     async def app_answer(self, chan: Channel, args: str) -> None:
         chan.newstate(UP)
@@ -858,10 +866,6 @@ class _DialedRunner(CalleeRunner):
 class _MemberRunner(_DialedRunner):
     """The ;2 half of a queue member's Local pair: Ringing() and Answer() there show on the ;1 half
     (Newstate, AppQueue, NewConnectedLine) and on the caller (DialState RINGING), as the queue traces."""
-
-    def __init__(self, *args: Any, caller: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.caller = caller
 
     def _near_state(self, state: int) -> None:
         near = self.near
