@@ -102,3 +102,24 @@ async def test_originate_warns_when_the_dialer_name_is_not_registered(db_engine)
     finally:
         await sim.stop()
     assert "'box1' is not registered" in out and "dialer dialers list" in out, out
+
+
+async def test_a_second_originator_for_the_same_dialer_refuses_to_run(db_engine):
+    # two `originate --dialer box1` at once each filled box1's lines: the record showed 8 calls on 4 lines
+    url = db_engine.url.render_as_string(hide_password=False)
+    sim = Simulator(agi_port=1, speed=10.0, ami_port=0)
+    await sim.start()
+    env = {"DIALER_DB_URL": url, "DIALER_AMI_SECRET": "secret", "DIALER_AMI_PORT": str(sim.ami_port)}
+    first = await asyncio.create_subprocess_exec(*DIALER, "originate", "--dialer", "box1", env=clean_env(env),
+                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        async with asyncio.timeout(20):
+            while b"logged in" not in await first.stderr.readline():
+                pass
+        code, out = await run_dialer("originate", "--dialer", "box1", env=env)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(first.communicate(), 30)
+        await sim.stop()
+    assert code == 1 and "'box1' is already running" in out, out
+    assert first.returncode == 0

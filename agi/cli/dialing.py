@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import signal
+import time
 
 import click
 from sqlalchemy import select
@@ -15,9 +17,12 @@ from agi.cli._util import check_database, db_error
 from agi.db.engine import make_engine
 from agi.db.models import Dialer
 from agi.originator.dialer import Originator
+from agi.rules.lifecycle import HEARTBEAT_STALE_AFTER_S
 from agi.settings import Settings, parse_hostport
 
 log = logging.getLogger("agi.cli")
+# a running originator writes its heartbeat every 5 s (agi.originator.dialer): watch a little longer
+ALIVE_WATCH_S = 6.0
 
 
 def register(main: click.Group) -> None:
@@ -70,11 +75,34 @@ async def _ami_address(engine, settings: Settings, name: str) -> tuple[str, int]
     return host, port
 
 
+async def _single_instance(engine, name: str, watch_s: float = ALIVE_WATCH_S) -> None:
+    """Refuse to run as NAME while another originator does: two would each fill the dialer's lines."""
+    hb = Dialer.__table__.c.last_heartbeat
+
+    async def beat():
+        async with engine.connect() as conn:
+            return (await conn.execute(select(hb).where(Dialer.__table__.c.name == name))).scalar()
+
+    first = await beat()
+    if first is None or dt.datetime.now(dt.timezone.utc) - first > dt.timedelta(seconds=HEARTBEAT_STALE_AFTER_S):
+        return
+    log.info("dialer %s: heartbeat %s; checking for %g s that no other originator runs as %s",
+             name, f"{first:%H:%M:%S}", watch_s, name)
+    end = time.monotonic() + watch_s
+    while time.monotonic() < end:
+        await asyncio.sleep(0.5)
+        if (now := await beat()) != first:
+            raise click.ClickException(
+                f"dialer {name!r} is already running (its heartbeat moved at {now:%H:%M:%S} UTC): two originators "
+                f"for one Asterisk box would each fill its lines. Stop the other one first, or use another --dialer.")
+
+
 async def _originate(settings: Settings, name: str, opts: dict, stop: asyncio.Event, engine=None) -> None:
     own_engine = engine is None
     if own_engine:
         await check_database(settings.db_url)  # before AMI: a bad URL is an error now, not a traceback later
     engine = engine or make_engine(settings.db_url)
+    await _single_instance(engine, name)
     ami = await _connect(settings, *await _ami_address(engine, settings, name))
     agi = opts.pop("agi_public") or settings.agi_public or settings.agi_bind
     originator = Originator(engine, ami, name, agi_address=agi, **opts)
