@@ -444,19 +444,35 @@ async def _apply_rule(
     policy, attempts = await _policy_and_attempts(conn, row.campaign_id, row.membership_id)
     if attempts is None:
         return
+    service_errors = 0
+    if needs_service_errors(row):
+        service_errors = (await conn.execute(
+            _SERVICE_ERRORS, {"p_membership": row.membership_id, "p_aid": row.id}
+        )).scalar_one()
+    stmt, params = rule_move(row, policy, attempts, ended, now,
+                             counted_already=counted_already, service_errors=service_errors)
+    await conn.execute(stmt, params)
+
+
+def needs_service_errors(row) -> bool:
+    """A service error's retry depends on the membership's earlier ones (they back off, then stop)."""
+    return row.result == Result.SERVICE_ERROR.value
+
+
+def rule_move(row, policy: RetryPolicy, attempts: int, ended: dt.datetime, now: dt.datetime, *,
+              counted_already: bool, service_errors: int = 0):
+    """The membership UPDATE (statement, parameters) the retry rule asks for after attempt ``row``.
+
+    ``attempts`` is the membership's counter read under its row lock. Shared by the SQLAlchemy
+    path above and the PostgreSQL fast path (agi.db.fastpath), which runs the same statement.
+    """
     outcome = _outcome(row)
     if counted_already:
         # this attempt is in the counter already: take it out before applying the rule again
         attempts = max(0, attempts - next_step(outcome, 0, ended, policy).attempts)
-    service_errors = 0
-    if outcome.result is Result.SERVICE_ERROR:  # the earlier ones back off the retry, then stop it
-        service_errors = (await conn.execute(
-            _SERVICE_ERRORS, {"p_membership": row.membership_id, "p_aid": row.id}
-        )).scalar_one()
     step = next_step(outcome, attempts, ended, policy, service_errors)
     stmt = _MOVE_AGAIN if counted_already else _MOVE_FINAL
-    await conn.execute(stmt, {"p_membership": row.membership_id,
-                              **_membership_params(step, outcome.result, row.id, now)})
+    return stmt, {"p_membership": row.membership_id, **_membership_params(step, outcome.result, row.id, now)}
 
 
 async def _reapply_rule(conn: AsyncConnection, row, now: dt.datetime) -> None:

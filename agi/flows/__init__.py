@@ -35,6 +35,7 @@ def build_router(settings: Settings, engine: AsyncEngine | None = None) -> Route
     router = Router()
     if own_engine:
         router.on_close(ctx.engine.dispose)  # `dialer serve` releases the pool on shutdown
+    router.on_close(ctx.aclose)  # the fast path's own connections (PostgreSQL)
     for path, flow in FLOWS.items():
         bound = functools.partial(flow, ctx)
         functools.update_wrapper(bound, flow)

@@ -1,7 +1,9 @@
 """What every call flow shares: the database, a short-lived cache of campaign settings, the attempt.
 
-Flows stay readable (``await ctx.finish(attempt, Result.FAX)``) while every write goes
-through the idempotent, attempt-id-keyed functions of ``agi.db.attempts``.
+Flows stay readable (``await ctx.finish(attempt.id, Result.FAX, ended_at=...)``) while every
+write goes through the idempotent, attempt-id-keyed functions of ``agi.db.attempts``; on
+PostgreSQL the per-call ones (find + answered, the final write, the hangup's bookkeeping) go
+through ``agi.db.fastpath``, the same writes over raw psycopg with prepared statements.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agi.db import attempts as db
+from agi.db.fastpath import FastPath
 from agi.db.models import Campaign
 from agi.fastagi import AGICall
 from agi.ids import attempt_id_from_uniqueid
-from agi.outcomes import Disposition, parse_key_map
+from agi.outcomes import Disposition, Result, parse_key_map
 
 log = logging.getLogger("agi.flows")
 
@@ -67,10 +70,17 @@ class CampaignSettings:
 
 
 class FlowContext:
-    def __init__(self, engine: AsyncEngine, *, campaign_ttl: float = 5.0) -> None:
+    def __init__(self, engine: AsyncEngine, *, campaign_ttl: float = 5.0, fast_pool: int = 40) -> None:
         self.engine = engine
         self.campaign_ttl = campaign_ttl
         self._campaigns: dict[int, tuple[float, CampaignSettings]] = {}
+        # PostgreSQL: the per-call writes over raw psycopg (None on SQLite: Core does them)
+        self.fast: FastPath | None = FastPath.for_engine(engine, fast_pool)
+
+    async def aclose(self) -> None:
+        """Close the fast path's connections (the engine is its owner's to dispose)."""
+        if self.fast is not None:
+            await self.fast.close()
 
     async def campaign(self, campaign_id: int) -> CampaignSettings:
         hit = self._campaigns.get(campaign_id)
@@ -93,6 +103,8 @@ class FlowContext:
         With ``answered_at`` the attempt found is marked answered in the same round trip
         (``db.mark_answered``): the hot path's first write costs no separate lookup.
         """
+        if self.fast is not None:
+            return await self._find_fast(call, candidates, answered_at, amd_status, amd_cause)
         if answered_at is None:
             lookup, transaction = db.get_attempt, self.engine.connect
         else:
@@ -110,6 +122,46 @@ class FlowContext:
             async with transaction() as conn:
                 return await lookup(conn, attempt_id_from_uniqueid(var))
         return None
+
+    async def _find_fast(self, call: AGICall, candidates, answered_at, amd_status, amd_cause):
+        fast = self.fast
+        assert fast is not None
+
+        async def lookup(attempt_id: str) -> db.AttemptInfo | None:
+            if answered_at is None:
+                return await fast.get_attempt(attempt_id)
+            return await fast.mark_answered(attempt_id, answered_at, amd_status, amd_cause)
+
+        ids = [attempt_id_from_uniqueid(c) for c in candidates if c] + [attempt_id_from_uniqueid(call.uniqueid)]
+        for attempt_id in dict.fromkeys(i for i in ids if i):
+            found = await lookup(attempt_id)
+            if found:
+                return found
+        var = await call.get_variable("ATTEMPT_ID")
+        if var and attempt_id_from_uniqueid(var) not in ids:
+            return await lookup(attempt_id_from_uniqueid(var))
+        return None
+
+    async def finish(
+        self, attempt_id: str, result: Result, *, ended_at: dt.datetime, keys: str | None = None,
+        disposition: Disposition | None = None, callback_at: dt.datetime | None = None,
+        now: dt.datetime | None = None, hangup_cause: int | None = None, talk_seconds: int | None = None,
+        detail: str | None = None,
+    ) -> bool:
+        """The call's last write, one transaction: the keys, the person's choice (first wins),
+        the final result (set once) and the contact's retry rule. True if the result was set here."""
+        if self.fast is not None:
+            return await self.fast.finish(
+                attempt_id, result, ended_at=ended_at, keys=keys, disposition=disposition,
+                callback_at=callback_at, now=now, hangup_cause=hangup_cause, talk_seconds=talk_seconds,
+                detail=detail)
+        async with self.engine.begin() as conn:
+            if keys is not None:
+                await db.set_ivr_keys(conn, attempt_id, keys)
+            if disposition is not None:
+                await db.set_disposition(conn, attempt_id, disposition, callback_at, now=now)
+            return await db.finish_attempt(conn, attempt_id, result, ended_at=ended_at,
+                                           hangup_cause=hangup_cause, talk_seconds=talk_seconds, detail=detail)
 
     async def write(self, fn, *args, **kwargs):
         """Run one attempts-module write in its own transaction."""

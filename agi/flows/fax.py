@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from agi.db import attempts as db
 from agi.fastagi import AGICall
 from agi.flows.context import FlowContext, unknown_call, utcnow
 from agi.outcomes import Result
@@ -13,6 +12,6 @@ async def fax(ctx: FlowContext, call: AGICall) -> None:
     attempt = await ctx.find_attempt(call, answered_at=utcnow())
     if attempt is None:
         return await unknown_call(call)
-    await ctx.write(db.finish_attempt, attempt.id, Result.FAX, ended_at=utcnow(),
-                    detail=f"fax tone detected (FAXEXTEN={call.arg(1) or '?'})")
+    await ctx.finish(attempt.id, Result.FAX, ended_at=utcnow(),
+                     detail=f"fax tone detected (FAXEXTEN={call.arg(1) or '?'})")
     await call.hangup()

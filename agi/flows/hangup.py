@@ -31,8 +31,8 @@ async def hangup(ctx: FlowContext, call: AGICall) -> None:
         campaign = await ctx.campaign(attempt.campaign_id)
         result = answered_result(amd, campaign) if amd else Result.OTHER
         detail = "finalised at hang-up: the outbound flow did not report"
-    await ctx.write(db.finish_attempt, attempt.id, result, ended_at=utcnow(),
-                    hangup_cause=cause, talk_seconds=talk, detail=detail)
+    await ctx.finish(attempt.id, result, ended_at=utcnow(), hangup_cause=cause, talk_seconds=talk,
+                     detail=detail)
 
 
 def _int(text: str | None) -> int | None:

@@ -27,16 +27,16 @@ async def outbound(ctx: FlowContext, call: AGICall) -> None:
     campaign = await ctx.campaign(attempt.campaign_id)
 
     result = answered_result(amd, campaign)
-    last_writes: list[Write] = []  # the person's choice when nothing happens on the call after it
+    last: dict = {}  # the keys and choice when nothing happens on the call after them (ctx.finish)
     try:
         if result is Result.MACHINE_ANSWER:
             await leave_voicemail(call, campaign)
         elif result is Result.LIVE_ANSWER:
-            await talk_to_person(ctx, call, attempt.id, campaign, last_writes)
+            await talk_to_person(ctx, call, attempt.id, campaign, last)
     except AGIHangup:
         log.info("attempt %s: the person hung up", attempt.id, extra=attempt_extra(attempt.id))
     finally:
-        await ctx.write(writes, *last_writes, (db.finish_attempt, (attempt.id, result), {"ended_at": utcnow()}))
+        await ctx.finish(attempt.id, result, ended_at=utcnow(), **last)
     await call.hangup()
 
 
@@ -72,12 +72,12 @@ async def leave_voicemail(call: AGICall, campaign: CampaignSettings) -> None:
 
 
 async def talk_to_person(ctx: FlowContext, call: AGICall, attempt_id: str, campaign: CampaignSettings,
-                         last_writes: list[Write]) -> None:
+                         last: dict) -> None:
     """Play the message, listen for a key the whole time, act on it.
 
     The keys and the choice are written before anything else happens on the call (opt-out:
     on the DNC list before the confirmation plays); a choice with nothing after it goes into
-    ``last_writes``, written with the final result in one transaction.
+    ``last`` (``ctx.finish`` arguments), written with the final result in one transaction.
     """
     await call.answer()
     key, no_choice = await call.menu(
@@ -85,7 +85,7 @@ async def talk_to_person(ctx: FlowContext, call: AGICall, attempt_id: str, campa
     )
     keys: Write = (db.set_ivr_keys, (attempt_id, key or ""), {})
     if key is None:
-        last_writes += [keys, (db.set_disposition, (attempt_id, no_choice), {})]
+        last.update(keys="", disposition=no_choice)
         return
     choice = campaign.key_map[key]
     now = utcnow()
@@ -101,7 +101,7 @@ async def talk_to_person(ctx: FlowContext, call: AGICall, attempt_id: str, campa
         await ctx.write(writes, keys, chosen)
         await call.stream_file(campaign.callback_message)
     else:
-        last_writes += [keys, chosen]
+        last.update(keys=key, disposition=choice, callback_at=callback_at, now=now)
 
 
 async def transfer_to_agent(ctx: FlowContext, call: AGICall, attempt_id: str, campaign: CampaignSettings) -> None:

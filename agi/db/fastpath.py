@@ -1,0 +1,272 @@
+"""PostgreSQL fast path for the writes every call makes: raw psycopg 3, prepared, few round trips.
+
+Same guarantees as ``agi.db.attempts`` (the final result set once, the disposition once, the
+membership moved once by ``agi.rules.retry.next_step`` under its row lock), which it reuses:
+the retry rule's membership UPDATE, the DNC insert and the service-error count are that
+module's SQLAlchemy statements compiled once for PostgreSQL; only the two per-call statements
+that merge several of its writes into one round trip are written here. SQLAlchemy costs
+about 0.3 ms of CPU per statement on this path; a prepared psycopg statement a fraction.
+``FlowContext`` uses it when its engine is PostgreSQL; SQLite and everything else stay Core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from contextlib import suppress
+
+import psycopg
+from psycopg.pq import TransactionStatus
+from psycopg.rows import namedtuple_row
+from psycopg.types.datetime import TimestampLoader
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
+from sqlalchemy.engine import URL
+
+from agi.db import attempts as db
+from agi.db.models import UTCDateTime
+from agi.outcomes import ContactState, Disposition, Result
+from agi.rules.retry import RetryPolicy
+
+_UTC_COLUMN = UTCDateTime()
+
+
+def _naive(value: dt.datetime | None) -> dt.datetime | None:
+    """Aware in, naive UTC out: how UTCDateTime stores it."""
+    return _UTC_COLUMN.process_bind_param(value, None)
+
+
+class _AwareUTCLoader(TimestampLoader):
+    """``timestamp`` columns hold naive UTC (UTCDateTime): read them back aware."""
+
+    def load(self, data):
+        value = super().load(data)
+        return value.replace(tzinfo=dt.timezone.utc) if isinstance(value, dt.datetime) else value
+
+
+def _compiled(stmt) -> tuple[str, dict]:
+    """A Core statement of agi.db.attempts as PostgreSQL SQL text and its constant parameters."""
+    compiled = stmt.compile(dialect=_DIALECT)
+    state = compiled.construct_expanded_state({name: None for name in compiled.binds})
+    return state.statement, state.parameters
+
+
+_DIALECT = pg_psycopg.dialect()
+_MOVE = {stmt: _compiled(stmt) for stmt in (db._MOVE_FINAL, db._MOVE_AGAIN)}
+_SERVICE_ERRORS = _compiled(db._SERVICE_ERRORS)
+_ADD_DNC = _compiled(db._add_dnc_stmt("postgresql"))
+
+_INFO = ("id, campaign_id, contact_id, membership_id, dialer, number, attempt_no, result, routing, "
+         "disposition, callback_at, answered_at, ended_at, amd_status, agent")
+
+GET_ATTEMPT = f"SELECT {_INFO} FROM attempts WHERE id = %(aid)s::varchar"
+
+# db.mark_answered in one statement: the attempt's first-report fields, then the membership
+# dialing -> in_call if the attempt is still open and is the membership's current one.
+MARK_ANSWERED = f"""
+WITH a AS (
+    UPDATE attempts SET
+        originated_at = COALESCE(originated_at, %(at)s::timestamp),
+        answered_at = COALESCE(answered_at, %(at)s::timestamp),
+        amd_status = COALESCE(amd_status, %(amd_status)s::varchar),
+        amd_cause = COALESCE(amd_cause, %(amd_cause)s::varchar)
+    WHERE id = %(aid)s::varchar
+    RETURNING {_INFO}
+), m AS (
+    UPDATE campaign_contacts cc SET state = %(to_state)s::varchar, updated_at = %(at)s::timestamp
+    FROM a
+    WHERE cc.id = a.membership_id AND a.result IS NULL AND cc.last_attempt_id = a.id
+      AND cc.state = %(from_state)s::varchar
+)
+SELECT {_INFO} FROM a
+"""
+
+# db.set_ivr_keys + db.set_disposition (first wins) + db.finish_attempt (result set once,
+# bookkeeping fills empty fields) in one UPDATE of the attempt, locked first so the values
+# before it come back too (PostgreSQL 15 has no RETURNING OLD); then, in the same statement
+# and in the same order as the Core path (attempt, then membership), the membership locked
+# FOR NO KEY UPDATE with the campaign's retry policy, when the retry rule will have to run.
+FINISH = """
+WITH old AS (
+    SELECT id, result, disposition FROM attempts WHERE id = %(aid)s::varchar FOR UPDATE
+), a AS (
+    UPDATE attempts t SET
+        ivr_keys = COALESCE(%(keys)s::varchar, t.ivr_keys),
+        disposition = CASE WHEN t.disposition IS NULL AND %(disposition)s::varchar IS NOT NULL
+                           THEN %(disposition)s::varchar ELSE t.disposition END,
+        callback_at = CASE WHEN t.disposition IS NULL AND %(disposition)s::varchar IS NOT NULL
+                           THEN %(callback_at)s::timestamp ELSE t.callback_at END,
+        result = COALESCE(t.result, %(result)s::varchar),
+        charged = CASE WHEN t.result IS NULL THEN %(charged)s::boolean ELSE t.charged END,
+        ended_at = CASE WHEN t.result IS NULL OR %(fill)s::boolean
+                        THEN COALESCE(t.ended_at, %(ended_at)s::timestamp) ELSE t.ended_at END,
+        hangup_cause = COALESCE(t.hangup_cause, %(hangup_cause)s::integer),
+        originate_reason = COALESCE(t.originate_reason, %(originate_reason)s::integer),
+        talk_seconds = COALESCE(t.talk_seconds, %(talk_seconds)s::integer),
+        detail = COALESCE(t.detail, %(detail)s::text)
+    FROM old
+    WHERE t.id = old.id
+    RETURNING t.id, t.campaign_id, t.membership_id, t.number, t.result, t.routing, t.disposition,
+              t.callback_at, t.ended_at, old.result AS old_result, old.disposition AS old_disposition
+)
+SELECT a.*, p.attempts, p.retry_rules, p.max_attempts
+FROM a LEFT JOIN LATERAL (
+    SELECT cc.attempts, camp.retry_rules, camp.max_attempts
+    FROM campaign_contacts cc JOIN campaigns camp ON camp.id = a.campaign_id
+    WHERE cc.id = a.membership_id
+      AND (a.old_result IS NULL OR (a.old_disposition IS NULL AND %(disposition)s::varchar IS NOT NULL))
+    FOR NO KEY UPDATE OF cc
+) p ON true
+"""
+
+
+def _params(sql_and_constants: tuple[str, dict], values: dict) -> tuple[str, dict]:
+    sql, constants = sql_and_constants
+    return sql, {**constants, **{k: _naive(v) if isinstance(v, dt.datetime) else v for k, v in values.items()}}
+
+
+class FastPath:
+    """The per-call attempt writes on PostgreSQL, over a small pool of psycopg connections.
+
+    Each method is one transaction (autocommit for single statements); safe to call from
+    any number of concurrent calls. ``close()`` when done (also done on the engine's dispose).
+    """
+
+    def __init__(self, url: URL | str, size: int = 40) -> None:
+        if isinstance(url, str):
+            from sqlalchemy.engine import make_url
+            url = make_url(url)
+        self.conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.size = size
+        self._idle: list[psycopg.AsyncConnection] = []
+        self._slots = asyncio.Semaphore(size)
+
+    @classmethod
+    def for_engine(cls, engine, size: int = 40) -> "FastPath | None":
+        """A fast path for ``engine`` if it is PostgreSQL (None otherwise), closed with the engine."""
+        if engine.dialect.name != "postgresql":
+            return None
+        fast = cls(engine.url, size)
+        event.listen(engine.sync_engine, "engine_disposed", lambda _engine: fast.drop_idle())
+        return fast
+
+    # --- the writes -----------------------------------------------------------------------
+
+    async def get_attempt(self, attempt_id: str) -> db.AttemptInfo | None:
+        row = await self._run(self._one, GET_ATTEMPT, {"aid": attempt_id})
+        return None if row is None else db._info(row)
+
+    async def mark_answered(self, attempt_id: str, at: dt.datetime, amd_status: str | None = None,
+                            amd_cause: str | None = None) -> db.AttemptInfo | None:
+        """db.mark_answered in one round trip."""
+        params = {"aid": attempt_id, "at": _naive(at), "amd_status": amd_status, "amd_cause": amd_cause,
+                  "to_state": ContactState.IN_CALL.value, "from_state": ContactState.DIALING.value}
+        row = await self._run(self._one, MARK_ANSWERED, params)
+        return None if row is None else db._info(row)
+
+    async def finish(
+        self, attempt_id: str, result: Result, *, ended_at: dt.datetime, keys: str | None = None,
+        disposition: Disposition | None = None, callback_at: dt.datetime | None = None,
+        now: dt.datetime | None = None, hangup_cause: int | None = None,
+        originate_reason: int | None = None, talk_seconds: int | None = None, detail: str | None = None,
+    ) -> bool:
+        """db.set_ivr_keys (``keys``), db.set_disposition (``disposition``, first wins) and
+        db.finish_attempt in one transaction of two round trips; True if the result was set here."""
+        now = now or dt.datetime.now(dt.timezone.utc)
+        params = {
+            "aid": attempt_id, "keys": None if keys is None else keys[:db.IVR_KEYS_MAX],
+            "disposition": disposition.value if disposition else None, "callback_at": _naive(callback_at),
+            "result": result.value, "charged": result.charged, "ended_at": _naive(ended_at),
+            "fill": any(v is not None for v in (hangup_cause, originate_reason, talk_seconds, detail)),
+            "hangup_cause": hangup_cause, "originate_reason": originate_reason,
+            "talk_seconds": talk_seconds, "detail": detail,
+        }
+
+        async def transaction(conn: psycopg.AsyncConnection) -> bool:
+            async with conn.pipeline(), conn.transaction():
+                row = await (await conn.execute(FINISH, params, prepare=True)).fetchone()
+                if row is None:
+                    return False
+                set_here = row.old_result is None
+                chosen_here = disposition is not None and row.old_disposition is None
+                if chosen_here and disposition is Disposition.OPT_OUT and row.number:
+                    await conn.execute(*_params(_ADD_DNC, {
+                        "p_number": row.number, "p_source": db.DNC_SOURCE_OPT_OUT, "p_added_at": now,
+                    }), prepare=True)
+                if set_here:  # db.finish_attempt -> db._apply_rule
+                    rule = (ended_at, ended_at, False)
+                elif chosen_here and Result(row.result).dialed:  # db.set_disposition -> db._reapply_rule
+                    rule = (row.ended_at or now, now, True)
+                else:
+                    rule = None
+                if rule is not None and row.membership_id is not None and row.attempts is not None:
+                    await self._move(conn, row, *rule)
+                return set_here
+
+        return await self._run(transaction)
+
+    @staticmethod
+    async def _move(conn: psycopg.AsyncConnection, row, ended: dt.datetime, now: dt.datetime,
+                    counted_already: bool) -> None:
+        """db._apply_rule with the membership already locked and its policy read (FINISH)."""
+        service_errors = 0
+        if db.needs_service_errors(row):
+            cur = await conn.execute(*_params(_SERVICE_ERRORS, {"p_membership": row.membership_id,
+                                                                "p_aid": row.id}), prepare=True)
+            service_errors = (await cur.fetchone())[0]
+        policy = RetryPolicy.from_campaign(row.retry_rules, row.max_attempts)
+        stmt, values = db.rule_move(row, policy, row.attempts, ended, now,
+                                    counted_already=counted_already, service_errors=service_errors)
+        await conn.execute(*_params(_MOVE[stmt], values), prepare=True)
+
+    # --- connections ----------------------------------------------------------------------
+
+    @staticmethod
+    async def _one(conn: psycopg.AsyncConnection, sql: str, params: dict):
+        return await (await conn.execute(sql, params, prepare=True)).fetchone()
+
+    async def _connect(self) -> psycopg.AsyncConnection:
+        conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, row_factory=namedtuple_row)
+        conn.adapters.register_loader("timestamp", _AwareUTCLoader)
+        return conn
+
+    async def _run(self, fn, *args):
+        """``await fn(conn, *args)`` on a pooled connection; once more on a fresh one if a
+        pooled connection turns out dead (server restarted): every write here is idempotent."""
+        async with self._slots:
+            for retry in (False, True):
+                reused = bool(self._idle)
+                conn = self._idle.pop() if reused else await self._connect()
+                try:
+                    out = await fn(conn, *args)
+                except psycopg.OperationalError:
+                    await self._discard(conn)
+                    if reused and not retry and conn.broken:
+                        continue
+                    raise
+                except BaseException:
+                    if conn.info.transaction_status == TransactionStatus.IDLE:
+                        self._idle.append(conn)
+                    else:
+                        await self._discard(conn)
+                    raise
+                self._idle.append(conn)
+                return out
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    async def _discard(conn: psycopg.AsyncConnection) -> None:
+        with suppress(Exception):
+            await conn.close()
+
+    def drop_idle(self) -> None:
+        """Close the idle connections now (sync: runs from the engine's dispose event)."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with suppress(Exception):
+                conn.pgconn.finish()
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await self._discard(conn)
