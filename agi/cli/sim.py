@@ -47,7 +47,7 @@ def register(main: click.Group) -> None:
                   help="FastAGI server the dialplan connects to (${DIALER_AGI}).")
     @click.option("--speed", default=1.0, show_default=True, type=float, help="Time scale K (durations / K).")
     @click.option("--plan", "plan_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                  help="Scenario plan file (.toml or .json), format above.")
+                  help="Scenario plan file: .toml, .json, or plain text (any other name); formats above.")
     @click.option("--seed", default=1, show_default=True, type=int, help="Seed of the default random mix.")
     @click.option("--agents", "agents", multiple=True, metavar="QUEUE=N",
                   help="N simulated agents logged in to QUEUE (repeatable), e.g. --agents sales=5.")
