@@ -473,6 +473,8 @@ async def list_campaigns(session: AsyncSession) -> list[dict]:
     attempts = dict(
         (await session.execute(select(Attempt.campaign_id, func.count()).group_by(Attempt.campaign_id))).all()
     )
+    dialers = dict((await session.execute(
+        select(DialerCampaign.campaign_id, func.count()).group_by(DialerCampaign.campaign_id))).all())
     out = []
     for c in campaigns:
         states = counts.get(c.id, {})
@@ -486,6 +488,7 @@ async def list_campaigns(session: AsyncSession) -> list[dict]:
                 "pending": states.get(ContactState.PENDING.value, 0)
                 + states.get(ContactState.RETRY_SCHEDULED.value, 0),
                 "attempts": attempts.get(c.id, 0),
+                "dialers": dialers.get(c.id, 0),
                 "start_at": c.start_at,
                 "stop_at": c.stop_at,
             }

@@ -75,10 +75,18 @@ def list_(obj, as_json: bool) -> None:
         return
     print_table(
         "Campaigns",
-        ["id", "name", "mode", "state", "contacts", "to dial", "attempts", "start (UTC)", "stop (UTC)"],
-        [[r["id"], r["name"], r["mode"], CampaignState(r["state"]).label, r["contacts"], r["pending"],
-          r["attempts"], r["start_at"], r["stop_at"]] for r in rows],
+        ["id", "name", "mode", "state", "contacts", "to dial", "attempts", "dialers", "start (UTC)", "stop (UTC)"],
+        [[r["id"], r["name"], r["mode"], _state_cell(r), r["contacts"], r["pending"],
+          r["attempts"], r["dialers"], r["start_at"], r["stop_at"]] for r in rows],
     )
+
+
+def _state_cell(row: dict) -> str:
+    """A running campaign on no dialer dials nothing: say so where the admin looks."""
+    state = CampaignState(row["state"])
+    if row["dialers"] == 0 and state in (CampaignState.RUNNING, CampaignState.SCHEDULED):
+        return f"{state.label} (no dialer: nothing dials)"
+    return state.label
 
 
 @campaign.command("show")
