@@ -47,7 +47,8 @@ class _AwareUTCLoader(TimestampLoader):
 def _compiled(stmt) -> tuple[str, dict]:
     """A Core statement of agi.db.attempts as PostgreSQL SQL text and its constant parameters."""
     compiled = stmt.compile(dialect=_DIALECT)
-    state = compiled.construct_expanded_state({name: None for name in compiled.binds})
+    mine = {name: None for name, param in compiled.binds.items() if param.value is None}  # bound per call
+    state = compiled.construct_expanded_state(mine)
     return state.statement, state.parameters
 
 

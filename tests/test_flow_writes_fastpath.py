@@ -1,0 +1,153 @@
+"""The flows' per-call writes (FlowContext.finish, the answered mark): the PostgreSQL fast path
+(agi.db.fastpath) leaves exactly what the Core writes of agi.db.attempts leave, in every order."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, update
+
+from agi.db import attempts as db
+from agi.db.claim import claim_due
+from agi.db.models import Attempt, CampaignContact, DncEntry
+from agi.flows.context import FlowContext
+from agi.outcomes import ContactState, Disposition, Result, Routing
+from db_seed import T0, seed_campaign
+
+MIN = dt.timedelta(minutes=1)
+ENDED = T0 + 2 * MIN
+CALLBACK = T0 + dt.timedelta(hours=3)
+_a, _cc = Attempt.__table__, CampaignContact.__table__
+
+# What happens to one attempt, in order: ("answer",), ("finish", result, kwargs, set here?),
+# ("routing", Routing) via Core, ("cancel",) an admin cancelling the contact; then the attempt's (result, disposition, keys) and the
+# membership's (state, attempts, next_attempt_at).
+SCENARIOS = {
+    "person_presses_2_then_the_hangup_flow_reports": (
+        [("answer",), ("finish", Result.LIVE_ANSWER, dict(keys="2", disposition=Disposition.NOT_INTERESTED), True),
+         ("finish", Result.OTHER, dict(hangup_cause=16, talk_seconds=7), False)],
+        (Result.LIVE_ANSWER, Disposition.NOT_INTERESTED, "2"), (ContactState.DONE, 1, None)),
+    "hangup_flow_finalises_first_then_the_choice_reschedules": (
+        [("answer",), ("finish", Result.LIVE_ANSWER, dict(hangup_cause=16), True),
+         ("finish", Result.LIVE_ANSWER, dict(keys="3", disposition=Disposition.CALL_BACK, callback_at=CALLBACK), False)],
+        (Result.LIVE_ANSWER, Disposition.CALL_BACK, "3"), (ContactState.RETRY_SCHEDULED, 1, CALLBACK)),
+    "first_choice_wins": (
+        [("answer",), ("finish", Result.LIVE_ANSWER, dict(keys="2", disposition=Disposition.NOT_INTERESTED), True),
+         ("finish", Result.LIVE_ANSWER, dict(keys="9", disposition=Disposition.OPT_OUT), False)],
+        (Result.LIVE_ANSWER, Disposition.NOT_INTERESTED, "9"), (ContactState.DONE, 1, None)),
+    "opt_out_goes_on_the_dnc_list": (
+        [("answer",), ("finish", Result.LIVE_ANSWER, dict(keys="9", disposition=Disposition.OPT_OUT), True)],
+        (Result.LIVE_ANSWER, Disposition.OPT_OUT, "9"), (ContactState.DONE, 1, None)),
+    "busy_is_retried_in_5_min": (
+        [("finish", Result.BUSY, dict(hangup_cause=17), True)],
+        (Result.BUSY, None, ""), (ContactState.RETRY_SCHEDULED, 1, ENDED + 5 * MIN)),
+    "dropped_in_the_queue_is_retried_in_30_min": (
+        [("answer",), ("routing", Routing.DROPPED),
+         ("finish", Result.LIVE_ANSWER, dict(keys="1"), True)],
+        (Result.LIVE_ANSWER, None, "1"), (ContactState.RETRY_SCHEDULED, 1, ENDED + 30 * MIN)),
+    "service_error_is_not_counted": (
+        [("finish", Result.SERVICE_ERROR, dict(detail="trunk down"), True)],
+        (Result.SERVICE_ERROR, None, ""), (ContactState.RETRY_SCHEDULED, 0, ENDED + MIN)),
+    "an_admin_cancellation_stands": (
+        [("answer",), ("cancel",), ("finish", Result.BUSY, {}, True)],
+        (Result.BUSY, None, ""), (ContactState.CANCELLED, 1, None)),
+    "machine_answer_is_final": (
+        [("answer",), ("finish", Result.MACHINE_ANSWER, {}, True), ("finish", Result.FAX, {}, False)],
+        (Result.MACHINE_ANSWER, None, ""), (ContactState.RETRY_SCHEDULED, 1, ENDED + 240 * MIN)),
+}
+
+
+async def _dialed(engine, name: str, first_number: int) -> tuple[str, int]:
+    async with engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1, name=name, first_number=first_number)
+        [c] = await claim_due(conn, camp, "d1", 1, T0)
+        aid = await db.start_attempt(conn, c.membership_id, campaign_id=camp, contact_id=c.contact_id,
+                                     dialer="d1", number=c.number, attempt_no=1, now=T0)
+    return aid, c.membership_id
+
+
+async def _answer(ctx: FlowContext, attempt_id: str):
+    if ctx.fast is not None:
+        return await ctx.fast.mark_answered(attempt_id, T0 + MIN, "HUMAN", "HUMAN-1-1")
+    return await ctx.write(db.mark_answered, attempt_id, T0 + MIN, "HUMAN", "HUMAN-1-1")
+
+
+async def _play(ctx: FlowContext, attempt_id: str, steps) -> None:
+    for step in steps:
+        if step[0] == "answer":
+            info = await _answer(ctx, attempt_id)
+            assert info is not None and info.id == attempt_id and info.answered_at == T0 + MIN
+        elif step[0] == "cancel":
+            async with ctx.engine.begin() as conn:
+                await conn.execute(update(_cc).where(_cc.c.last_attempt_id == attempt_id).values(
+                    state=ContactState.CANCELLED.value))
+        elif step[0] == "routing":
+            await ctx.write(db.set_routing, attempt_id, step[1], now=ENDED)
+        else:
+            _, result, kwargs, set_here = step
+            assert await ctx.finish(attempt_id, result, ended_at=ENDED, now=ENDED, **kwargs) is set_here
+
+
+async def _state(engine, attempt_id: str, membership_id: int):
+    async with engine.connect() as conn:
+        a = (await conn.execute(select(_a).where(_a.c.id == attempt_id))).one()._asdict()
+        m = (await conn.execute(select(_cc).where(_cc.c.id == membership_id))).one()._asdict()
+        dnc = (await conn.execute(select(DncEntry.__table__.c.number).where(
+            DncEntry.__table__.c.number == a["number"]))).first() is not None
+    for row, skip in ((a, ("id", "campaign_id", "contact_id", "membership_id", "number")),
+                      (m, ("id", "campaign_id", "contact_id", "number", "last_attempt_id"))):
+        for key in skip:
+            row.pop(key)
+    return a, m, dnc
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+async def test_fast_path_and_core_writes_leave_the_same_attempt_and_contact(db_engine, name):
+    steps, (result, disposition, keys), (state, attempts, next_at) = SCENARIOS[name]
+    fast = FlowContext(db_engine)
+    core = FlowContext(db_engine)
+    core.fast = None
+    assert (fast.fast is not None) == (db_engine.dialect.name == "postgresql")
+    try:
+        outcomes = []
+        for i, ctx in enumerate((fast, core)):
+            aid, mid = await _dialed(db_engine, f"c{i}", 2025550000 + 100 * i)
+            await _play(ctx, aid, steps)
+            outcomes.append(await _state(db_engine, aid, mid))
+    finally:
+        await fast.aclose()
+    assert outcomes[0] == outcomes[1]
+    a, m, dnc = outcomes[0]
+    assert (a["result"], a["disposition"], a["ivr_keys"]) == (result, disposition, keys)
+    assert (m["state"], m["attempts"], m["next_attempt_at"]) == (state, attempts, next_at)
+    assert a["ended_at"] == ENDED
+    assert dnc == (disposition is Disposition.OPT_OUT)
+
+
+async def test_unknown_attempt_is_neither_found_nor_written(db_engine):
+    ctx = FlowContext(db_engine)
+    try:
+        assert await _answer(ctx, "no-such-attempt") is None
+        assert await ctx.finish("no-such-attempt", Result.LIVE_ANSWER, ended_at=ENDED,
+                                keys="2", disposition=Disposition.NOT_INTERESTED) is False
+    finally:
+        await ctx.aclose()
+    async with db_engine.connect() as conn:
+        assert (await conn.execute(select(_a.c.id))).first() is None
+
+
+async def test_concurrent_final_writes_set_one_result_and_count_the_attempt_once(db_engine):
+    ctx = FlowContext(db_engine)
+    aid, mid = await _dialed(db_engine, "race", 2025559000)
+    try:
+        await _answer(ctx, aid)
+        set_here = await asyncio.gather(*(
+            ctx.finish(aid, result, ended_at=ENDED, hangup_cause=16)
+            for result in [Result.LIVE_ANSWER, Result.OTHER, Result.MACHINE_ANSWER] * 4))
+    finally:
+        await ctx.aclose()
+    assert sum(set_here) == 1
+    a, m, _ = await _state(db_engine, aid, mid)
+    assert m["attempts"] == 1 and m["last_result"] == a["result"]
