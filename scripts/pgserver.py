@@ -5,7 +5,7 @@ Uses the machine's binaries (``pg_config --bindir``, or /usr/lib/postgresql/*/bi
 initdb and pg_ctl refuse to run as root, so as root they run through
 ``runuser -u postgres`` on a data dir that user owns.
 
-    python scripts/pgserver.py            # start, print the SQLAlchemy URL, wait for Ctrl-C
+    python scripts/pgserver.py            # start, print the SQLAlchemy URL, wait for Ctrl-C or SIGTERM
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -125,9 +126,16 @@ class PgServer:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        print("usage: " + __doc__.strip().splitlines()[-1].strip())
+        sys.exit(0 if sys.argv[1] in ("-h", "--help") else 2)
+    # Ctrl-C, and SIGTERM/SIGINT from `kill` (a background job starts with SIGINT ignored): stop the
+    # cluster on the way out instead of leaving a postgres running on its temp dir
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     pg = PgServer().start()
-    print(pg.url, flush=True)
     try:
+        print(pg.url, flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
