@@ -31,7 +31,12 @@ def clean_env(env: dict) -> dict:
 async def run_dialer(*args: str, env: dict, timeout: float = 30.0) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(*DIALER, *args, env=clean_env(env),
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:  # it hung: do not leave it running after the test
+            proc.kill()
+            await proc.wait()
     return proc.returncode, out.decode()
 
 
