@@ -151,3 +151,26 @@ async def test_concurrent_final_writes_set_one_result_and_count_the_attempt_once
     assert sum(set_here) == 1
     a, m, _ = await _state(db_engine, aid, mid)
     assert m["attempts"] == 1 and m["last_result"] == a["result"]
+
+
+async def test_calls_finishing_together_each_get_their_result_even_if_one_write_fails(db_engine):
+    """On PostgreSQL their final writes share a transaction; a bad one must not lose the others."""
+    ctx = FlowContext(db_engine)
+    dialed = [await _dialed(db_engine, f"t{i}", 2025551000 + 10 * i) for i in range(12)]
+    bad = 2 ** 40  # not a Q.850 cause, and too big for the column on PostgreSQL
+    try:
+        outcomes = await asyncio.gather(*(
+            ctx.finish(aid, Result.BUSY, ended_at=ENDED, hangup_cause=bad if i == 5 else 17)
+            for i, (aid, _) in enumerate(dialed)), return_exceptions=True)
+    finally:
+        await ctx.aclose()
+    for i, ((aid, mid), outcome) in enumerate(zip(dialed, outcomes)):
+        if i == 5 and db_engine.dialect.name == "postgresql":
+            assert isinstance(outcome, Exception)
+            a, m, _ = await _state(db_engine, aid, mid)
+            assert a["result"] is None and m["attempts"] == 0  # nothing of it written
+            continue
+        assert outcome is True
+        a, m, _ = await _state(db_engine, aid, mid)
+        assert (a["result"], a["hangup_cause"]) == (Result.BUSY, bad if i == 5 else 17)
+        assert (m["state"], m["attempts"], m["next_attempt_at"]) == (ContactState.RETRY_SCHEDULED, 1, ENDED + 5 * MIN)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from contextlib import suppress
+from dataclasses import dataclass
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -121,6 +122,22 @@ FROM a LEFT JOIN LATERAL (
 """
 
 
+@dataclass(frozen=True)
+class _Final:
+    """One call's final write, waiting to go out (FastPath.finish)."""
+
+    attempt_id: str
+    disposition: Disposition | None
+    ended_at: dt.datetime
+    now: dt.datetime
+    params: dict
+
+
+def _settle(fut: asyncio.Future, value=None, *, exc: BaseException | None = None) -> None:
+    if not fut.done():  # its caller may have been cancelled meanwhile
+        fut.set_result(value) if exc is None else fut.set_exception(exc)
+
+
 def _params(sql_and_constants: tuple[str, dict], values: dict) -> tuple[str, dict]:
     sql, constants = sql_and_constants
     return sql, {**constants, **{k: _naive(v) if isinstance(v, dt.datetime) else v for k, v in values.items()}}
@@ -129,11 +146,12 @@ def _params(sql_and_constants: tuple[str, dict], values: dict) -> tuple[str, dic
 class FastPath:
     """The per-call attempt writes on PostgreSQL, over a small pool of psycopg connections.
 
-    Each method is one transaction (autocommit for single statements); safe to call from
-    any number of concurrent calls. ``close()`` when done (also done on the engine's dispose).
+    Each method is one transaction (autocommit for single statements; ``finish`` shares one
+    between calls finishing together); safe to call from any number of concurrent calls.
+    ``close()`` when done (idle connections are also closed on the engine's dispose).
     """
 
-    def __init__(self, url: URL | str, size: int = 40) -> None:
+    def __init__(self, url: URL | str, size: int = 40, batch: int = 64) -> None:
         if isinstance(url, str):
             from sqlalchemy.engine import make_url
             url = make_url(url)
@@ -141,6 +159,10 @@ class FastPath:
         self.size = size
         self._idle: list[psycopg.AsyncConnection] = []
         self._slots = asyncio.Semaphore(size)
+        self.batch = batch  # final writes of calls finishing together share a transaction (0: off)
+        self._pending: list = []
+        self._flush_scheduled = False
+        self._tasks: set = set()
 
     @classmethod
     def for_engine(cls, engine, size: int = 40) -> "FastPath | None":
@@ -172,7 +194,13 @@ class FastPath:
         originate_reason: int | None = None, talk_seconds: int | None = None, detail: str | None = None,
     ) -> bool:
         """db.set_ivr_keys (``keys``), db.set_disposition (``disposition``, first wins) and
-        db.finish_attempt in one transaction of two round trips; True if the result was set here."""
+        db.finish_attempt in one transaction of two round trips; True if the result was set here.
+
+        Calls that finish in the same event-loop turn share that transaction (``batch``): their
+        statements go out in one pipeline, one attempt at most once per transaction; if the
+        shared transaction fails (a deadlock, one bad value) it is rolled back whole and each
+        call's writes run again on their own (every write here is idempotent).
+        """
         now = now or dt.datetime.now(dt.timezone.utc)
         params = {
             "aid": attempt_id, "keys": None if keys is None else keys[:db.IVR_KEYS_MAX],
@@ -183,28 +211,85 @@ class FastPath:
             "talk_seconds": talk_seconds, "detail": detail,
         }
 
-        async def transaction(conn: psycopg.AsyncConnection) -> bool:
-            async with conn.pipeline(), conn.transaction():
-                row = await (await conn.execute(FINISH, params, prepare=True)).fetchone()
-                if row is None:
-                    return False
-                set_here = row.old_result is None
-                chosen_here = disposition is not None and row.old_disposition is None
-                if chosen_here and disposition is Disposition.OPT_OUT and row.number:
-                    await conn.execute(*_params(_ADD_DNC, {
-                        "p_number": row.number, "p_source": db.DNC_SOURCE_OPT_OUT, "p_added_at": now,
-                    }), prepare=True)
-                if set_here:  # db.finish_attempt -> db._apply_rule
-                    rule = (ended_at, ended_at, False)
-                elif chosen_here and Result(row.result).dialed:  # db.set_disposition -> db._reapply_rule
-                    rule = (row.ended_at or now, now, True)
-                else:
-                    rule = None
-                if rule is not None and row.membership_id is not None and row.attempts is not None:
-                    await self._move(conn, row, *rule)
-                return set_here
+        final = _Final(attempt_id, disposition, ended_at, now, params)
+        if self.batch:
+            return await self._submit(final)
+        return await self._run(self._finish_all, [final])
 
-        return await self._run(transaction)
+    async def _finish_all(self, conn: psycopg.AsyncConnection, finals: list["_Final"]) -> list[bool]:
+        """The final writes of several calls (distinct attempts) in one transaction, 2 round trips."""
+        async with conn.pipeline(), conn.transaction():
+            cursors = [await conn.execute(FINISH, f.params, prepare=True) for f in finals]
+            rows = [await cur.fetchone() for cur in cursors]
+            return [await self._after(conn, f, row) for f, row in zip(finals, rows)]
+
+    async def _after(self, conn: psycopg.AsyncConnection, f: "_Final", row) -> bool:
+        if row is None:
+            return False
+        set_here = row.old_result is None
+        chosen_here = f.disposition is not None and row.old_disposition is None
+        if chosen_here and f.disposition is Disposition.OPT_OUT and row.number:
+            await conn.execute(*_params(_ADD_DNC, {
+                "p_number": row.number, "p_source": db.DNC_SOURCE_OPT_OUT, "p_added_at": f.now,
+            }), prepare=True)
+        if set_here:  # db.finish_attempt -> db._apply_rule
+            rule = (f.ended_at, f.ended_at, False)
+        elif chosen_here and Result(row.result).dialed:  # db.set_disposition -> db._reapply_rule
+            rule = (row.ended_at or f.now, f.now, True)
+        else:
+            rule = None
+        if rule is not None and row.membership_id is not None and row.attempts is not None:
+            await self._move(conn, row, *rule)
+        return set_here
+
+    # --- grouping the final writes of calls that finish together --------------------------------
+
+    async def _submit(self, final: "_Final") -> bool:
+        fut = asyncio.get_running_loop().create_future()
+        self._pending.append((final, fut))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        return await fut
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, seen, later = [], set(), []
+        for item in self._pending:
+            if item[0].attempt_id in seen or len(batch) >= self.batch:
+                later.append(item)  # one attempt once per transaction: its rule reads what the first wrote
+            else:
+                seen.add(item[0].attempt_id)
+                batch.append(item)
+        self._pending = later
+        if later:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._write_batch(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _write_batch(self, batch) -> None:
+        try:
+            try:
+                results = await self._run(self._finish_all, [f for f, _ in batch])
+            except Exception as exc:
+                if len(batch) == 1:
+                    return _settle(batch[0][1], exc=exc)
+                # the shared transaction rolled back whole: each call's writes on their own
+                for f, fut in batch:
+                    try:
+                        _settle(fut, (await self._run(self._finish_all, [f]))[0])
+                    except Exception as one_exc:
+                        _settle(fut, exc=one_exc)
+                return
+            for (_, fut), res in zip(batch, results):
+                _settle(fut, res)
+        finally:
+            for _, fut in batch:
+                if not fut.done():
+                    fut.cancel()
 
     @staticmethod
     async def _move(conn: psycopg.AsyncConnection, row, ended: dt.datetime, now: dt.datetime,
@@ -268,6 +353,8 @@ class FastPath:
                 conn.pgconn.finish()
 
     async def close(self) -> None:
+        while self._tasks:  # final writes in flight finish first
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         idle, self._idle = self._idle, []
         for conn in idle:
             await self._discard(conn)
