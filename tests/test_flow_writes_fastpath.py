@@ -174,3 +174,28 @@ async def test_calls_finishing_together_each_get_their_result_even_if_one_write_
         a, m, _ = await _state(db_engine, aid, mid)
         assert (a["result"], a["hangup_cause"]) == (Result.BUSY, bad if i == 5 else 17)
         assert (m["state"], m["attempts"], m["next_attempt_at"]) == (ContactState.RETRY_SCHEDULED, 1, ENDED + 5 * MIN)
+
+
+async def test_calls_answered_together_are_each_found_and_marked_even_if_one_write_fails(db_engine):
+    """On PostgreSQL their answered marks share a round trip; a bad one must not lose the others."""
+    ctx = FlowContext(db_engine)
+    dialed = [await _dialed(db_engine, f"ans{i}", 2025552000 + 10 * i) for i in range(10)]
+    bad = "X" * 200  # longer than the amd_status column: PostgreSQL refuses it
+    try:
+        if ctx.fast is None:
+            marks = [ctx.write(db.mark_answered, aid, T0 + MIN, bad if i == 3 else "HUMAN")
+                     for i, (aid, _) in enumerate(dialed)]
+        else:
+            marks = [ctx.fast.mark_answered(aid, T0 + MIN, bad if i == 3 else "HUMAN")
+                     for i, (aid, _) in enumerate(dialed)]
+        found = await asyncio.gather(*marks, return_exceptions=True)
+    finally:
+        await ctx.aclose()
+    for i, ((aid, mid), info) in enumerate(zip(dialed, found)):
+        a, m, _ = await _state(db_engine, aid, mid)
+        if i == 3 and db_engine.dialect.name == "postgresql":
+            assert isinstance(info, Exception)
+            assert a["answered_at"] is None and m["state"] == ContactState.DIALING
+            continue
+        assert info.id == aid and info.answered_at == T0 + MIN
+        assert m["state"] == ContactState.IN_CALL

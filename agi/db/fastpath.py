@@ -159,9 +159,9 @@ class FastPath:
         self.size = size
         self._idle: list[psycopg.AsyncConnection] = []
         self._slots = asyncio.Semaphore(size)
-        self.batch = batch  # final writes of calls finishing together share a transaction (0: off)
-        self._pending: list = []
-        self._flush_scheduled = False
+        self.batch = batch  # writes of calls at the same step together share a transaction (0: off)
+        self._pending: dict = {}  # runner -> [(attempt id, item, future)]
+        self._scheduled: set = set()
         self._tasks: set = set()
 
     @classmethod
@@ -181,11 +181,20 @@ class FastPath:
 
     async def mark_answered(self, attempt_id: str, at: dt.datetime, amd_status: str | None = None,
                             amd_cause: str | None = None) -> db.AttemptInfo | None:
-        """db.mark_answered in one round trip."""
+        """db.mark_answered in one statement; calls answered together share a round trip."""
         params = {"aid": attempt_id, "at": _naive(at), "amd_status": amd_status, "amd_cause": amd_cause,
                   "to_state": ContactState.IN_CALL.value, "from_state": ContactState.DIALING.value}
-        row = await self._run(self._one, MARK_ANSWERED, params)
+        if self.batch:
+            row = await self._submit(self._answer_all, attempt_id, params)
+        else:
+            [row] = await self._run(self._answer_all, [params])
         return None if row is None else db._info(row)
+
+    @staticmethod
+    async def _answer_all(conn: psycopg.AsyncConnection, params: list[dict]) -> list:
+        async with conn.pipeline(), conn.transaction():
+            cursors = [await conn.execute(MARK_ANSWERED, p, prepare=True) for p in params]
+            return [await cur.fetchone() for cur in cursors]
 
     async def finish(
         self, attempt_id: str, result: Result, *, ended_at: dt.datetime, keys: str | None = None,
@@ -213,8 +222,9 @@ class FastPath:
 
         final = _Final(attempt_id, disposition, ended_at, now, params)
         if self.batch:
-            return await self._submit(final)
-        return await self._run(self._finish_all, [final])
+            return await self._submit(self._finish_all, attempt_id, final)
+        [set_here] = await self._run(self._finish_all, [final])
+        return set_here
 
     async def _finish_all(self, conn: psycopg.AsyncConnection, finals: list["_Final"]) -> list[bool]:
         """The final writes of several calls (distinct attempts) in one transaction, 2 round trips."""
@@ -242,52 +252,56 @@ class FastPath:
             await self._move(conn, row, *rule)
         return set_here
 
-    # --- grouping the final writes of calls that finish together --------------------------------
+    # --- grouping the writes of calls that reach the same step together -----------------------
 
-    async def _submit(self, final: "_Final") -> bool:
-        fut = asyncio.get_running_loop().create_future()
-        self._pending.append((final, fut))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+    async def _submit(self, runner, attempt_id: str, item):
+        """``await runner(conn, [item, ...])`` for all the items submitted in this loop turn."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._pending.setdefault(runner, []).append((attempt_id, item, fut))
+        if runner not in self._scheduled:
+            self._scheduled.add(runner)
+            # two loop turns: the calls woken by the same burst of replies get here first (uvloop
+            # runs a woken task's next step in the turn its data arrived, asyncio in the next)
+            loop.call_soon(loop.call_soon, self._flush, runner)
         return await fut
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
+    def _flush(self, runner) -> None:
+        self._scheduled.discard(runner)
         batch, seen, later = [], set(), []
-        for item in self._pending:
-            if item[0].attempt_id in seen or len(batch) >= self.batch:
-                later.append(item)  # one attempt once per transaction: its rule reads what the first wrote
+        for entry in self._pending.pop(runner, []):
+            if entry[0] in seen or len(batch) >= self.batch:
+                later.append(entry)  # one attempt once per transaction: its rule reads what the first wrote
             else:
-                seen.add(item[0].attempt_id)
-                batch.append(item)
-        self._pending = later
+                seen.add(entry[0])
+                batch.append(entry)
         if later:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._pending[runner] = later
+            self._scheduled.add(runner)
+            asyncio.get_running_loop().call_soon(self._flush, runner)
         if batch:
-            task = asyncio.get_running_loop().create_task(self._write_batch(batch))
+            task = asyncio.get_running_loop().create_task(self._write_batch(runner, batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _write_batch(self, batch) -> None:
+    async def _write_batch(self, runner, batch) -> None:
         try:
             try:
-                results = await self._run(self._finish_all, [f for f, _ in batch])
+                results = await self._run(runner, [item for _, item, _ in batch])
             except Exception as exc:
                 if len(batch) == 1:
-                    return _settle(batch[0][1], exc=exc)
+                    return _settle(batch[0][2], exc=exc)
                 # the shared transaction rolled back whole: each call's writes on their own
-                for f, fut in batch:
+                for _, item, fut in batch:
                     try:
-                        _settle(fut, (await self._run(self._finish_all, [f]))[0])
+                        _settle(fut, (await self._run(runner, [item]))[0])
                     except Exception as one_exc:
                         _settle(fut, exc=one_exc)
                 return
-            for (_, fut), res in zip(batch, results):
+            for (_, _, fut), res in zip(batch, results):
                 _settle(fut, res)
         finally:
-            for _, fut in batch:
+            for _, _, fut in batch:
                 if not fut.done():
                     fut.cancel()
 
