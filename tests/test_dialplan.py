@@ -81,4 +81,5 @@ def test_dialplan_show_parses_every_step(tmp_path):
     assert ("dialer-outbound", "s", 3, "AMD") in apps
     assert ("dialer-outbound", "h", 1, "AGI") in apps
     assert ("dialer-wrapup", "s", 1, "AGI") in apps
-    assert len(steps) == 10
+    assert ("dialer-outbound", "s", 5, "ExecIf") in apps
+    assert len(steps) == 11

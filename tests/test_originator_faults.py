@@ -126,3 +126,20 @@ async def test_lines_and_calls_per_second_never_exceed_the_limits(db_engine):
         await stack.settle(cid, timeout=150, retry_horizon_s=600)
         assert 0 < stack.sim.record.max_concurrent <= 6  # the campaign's lines on this dialer
         assert 0 < stack.sim.record.max_cps <= 4  # the campaign's calls per second
+
+
+async def test_person_answering_while_fastagi_is_down_hears_the_drop_message(db_engine):
+    """dialplan/dialer.conf: AGISTATUS=FAILURE -> Playback(${DIALER_DROP_MESSAGE}) before Hangup."""
+    cid = await campaign(db_engine, 3, 2025556600, drop_message="acme/sorry-we-will-call-back")
+    async with LocalStack(db_engine, plan=ScenarioPlan.table({}, default="human"), speed=50.0, lines=3, cps=10) as stack:
+        await stack.server.shutdown(1.0)  # the FastAGI server is down
+        await stack.assign(cid)
+        stack.start()
+        await stack.settle(cid, timeout=60, retry_horizon_s=0)
+        records = list(stack.sim.record)
+    assert len(records) == 3
+    for rec in records:
+        assert "ExecIf(1?Playback(acme/sorry-we-will-call-back))" in rec.dialplan, rec.dialplan
+        assert not rec.agi_commands  # nothing ran on our side
+    attempts = await attempts_of(db_engine, cid)
+    assert all(r.result is not None for r in attempts)  # still one final result each (originator grace)

@@ -115,7 +115,7 @@ def test_project_dialplan_steps_are_the_ones_of_dialplan_md():
     steps = [(s.context, s.exten, s.priority, s.app) for s in PROJECT_DIALPLAN.steps()]
     assert steps == [
         ("dialer-outbound", "s", 1, "NoOp"), ("dialer-outbound", "s", 2, "Set"), ("dialer-outbound", "s", 3, "AMD"),
-        ("dialer-outbound", "s", 4, "AGI"), ("dialer-outbound", "s", 5, "Hangup"),
+        ("dialer-outbound", "s", 4, "AGI"), ("dialer-outbound", "s", 5, "ExecIf"), ("dialer-outbound", "s", 6, "Hangup"),
         ("dialer-outbound", "fax", 1, "AGI"), ("dialer-outbound", "fax", 2, "Hangup"),
         ("dialer-outbound", "h", 1, "AGI"), ("dialer-wrapup", "s", 1, "AGI"), ("dialer-wrapup", "s", 2, "Hangup"),
     ]

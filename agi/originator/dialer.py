@@ -587,7 +587,9 @@ class Originator:
         row = run.row
         timeout = max(MIN_RING_TIMEOUT_S, row.ring_timeout)
         variables = {"__ATTEMPT_ID": call.attempt_id, "CAMPAIGN_ID": row.id, "CONTACT_ID": contact_id,
-                     "__DIALER_AGI": self.agi_address}
+                     "__DIALER_AGI": self.agi_address,
+                     # played by the dialplan if the FastAGI server cannot be reached (dialer.conf)
+                     "DIALER_DROP_MESSAGE": row.drop_message}
         channel = self.dialer.dial_template.format(number=call.number)
         self.stats["originated"] += 1
         log.info("attempt %s: originate %s (campaign %s)", call.attempt_id, channel, row.name,

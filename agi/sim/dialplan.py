@@ -24,6 +24,7 @@ exten => s,1,NoOp(dialer attempt=${ATTEMPT_ID} campaign=${CAMPAIGN_ID} contact=$
  same => n,Set(FAXOPT(faxdetect)=yes)
  same => n,AMD()
  same => n,AGI(agi://${DIALER_AGI}/outbound?campaign=${CAMPAIGN_ID},${AMDSTATUS},${AMDCAUSE})
+ same => n,ExecIf($["${AGISTATUS}" = "FAILURE" & "${DIALER_DROP_MESSAGE}" != ""]?Playback(${DIALER_DROP_MESSAGE}))
  same => n,Hangup()
 exten => fax,1,AGI(agi://${DIALER_AGI}/fax?campaign=${CAMPAIGN_ID},${FAXEXTEN})
  same => n,Hangup()

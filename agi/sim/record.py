@@ -41,6 +41,7 @@ class CallRecord:
     vars_set: dict[str, str] = field(default_factory=dict)  # SET VARIABLE by the AGI server
     bridged_to: str | None = None  # the agent's member interface when bridged
     queue_status: str | None = None
+    dialplan: list[str] = field(default_factory=list)  # App(data) of every dialplan step the call ran
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -69,6 +70,8 @@ class CallRecord:
                 self.queue_status = value
             elif name == "MEMBERINTERFACE" and value:
                 self.bridged_to = value
+        elif event == "Newexten":
+            self.dialplan.append(f"{f.get('Application', '')}({f.get('AppData', '')})")
         elif event == "AgentConnect":
             self.bridged_to = f.get("Interface") or f.get("MemberName") or self.bridged_to or "agent"
         elif event == "Hangup":
