@@ -26,6 +26,7 @@ from agi.outcomes import (
     Result,
     Routing,
     parse_key_map,
+    parse_outcomes,
 )
 from agi.db.models import (
     Attempt,
@@ -339,17 +340,10 @@ async def get_campaign(session: AsyncSession, ref: str | int) -> Campaign:
 
 def parse_last_results(text: str) -> list[str]:
     """'no_answer,busy' -> codes; any Result, Routing (dropped...) or Disposition code."""
-    codes = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        for enum in (Result, Routing, Disposition):
-            try:
-                codes.append(enum.parse(part).value)
-                break
-            except ValueError:
-                continue
-        else:
-            known = [m.value for e in (Result, Routing, Disposition) for m in e]
-            raise AdminError(f"unknown result {part!r} in --last-result; choose from {', '.join(known)}")
+    try:
+        codes = [o.value for o in parse_outcomes(text)]
+    except ValueError as exc:
+        raise AdminError(f"{exc} (in --last-result)") from None
     if not codes:
         raise AdminError("--last-result needs at least one result, e.g. no_answer,busy")
     return codes

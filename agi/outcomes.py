@@ -295,6 +295,25 @@ SUMMARY_ROWS: tuple[tuple[tuple[str, str], ...], ...] = (
 )
 
 PHONE_FIELDS = ("home", "work", "cell", "phone")
+
+
+def parse_outcomes(text: str) -> list["Result | Routing | Disposition"]:
+    """'no_answer,busy,dropped' -> the Result, Routing or Disposition each code or label names.
+
+    Raises ValueError naming the unknown one and every code there is.
+    """
+    found = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        for enum in (Result, Routing, Disposition):
+            try:
+                found.append(enum.parse(part))
+                break
+            except ValueError:
+                continue
+        else:
+            known = [m.value for e in (Result, Routing, Disposition) for m in e]
+            raise ValueError(f"unknown result {part!r}; choose from {', '.join(known)}")
+    return found
 # A campaign's phone_field may also be "any": the first non-empty phone (agi.rules.predial)
 PHONE_FIELD_ANY = "any"
 

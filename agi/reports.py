@@ -26,6 +26,7 @@ from agi.outcomes import (
     Disposition,
     Result,
     Routing,
+    parse_outcomes,
 )
 from agi.rules.predial import normalize
 from agi.rules.target import classify_calls
@@ -282,18 +283,13 @@ CALL_LOG_COLUMNS = ("time", "campaign", "number", "result", "routing", "disposit
 
 def parse_result_filter(text: str) -> tuple[list[str], list[str], list[str]]:
     """'busy,dropped,interested' -> (result codes, routing codes, disposition codes)."""
-    results, routings, dispositions = [], [], []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        for enum, bucket in ((Result, results), (Routing, routings), (Disposition, dispositions)):
-            try:
-                bucket.append(enum.parse(part).value)
-                break
-            except ValueError:
-                continue
-        else:
-            known = [m.value for e in (Result, Routing, Disposition) for m in e]
-            raise AdminError(f"unknown result {part!r}; choose from {', '.join(known)}")
-    return results, routings, dispositions
+    try:
+        found = parse_outcomes(text)
+    except ValueError as exc:
+        raise AdminError(str(exc)) from None
+    return ([o.value for o in found if isinstance(o, Result)],
+            [o.value for o in found if isinstance(o, Routing)],
+            [o.value for o in found if isinstance(o, Disposition)])
 
 
 def parse_time(text: str, end: bool = False) -> dt.datetime:

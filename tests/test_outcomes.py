@@ -69,3 +69,11 @@ def test_key_map_defaults_and_rejects_bad_keys():
     assert parse_key_map({"5": "opt_out"}) == {"5": Disposition.OPT_OUT}
     with pytest.raises(ValueError):
         parse_key_map({"12": "interested"})
+
+
+def test_outcome_lists_parse_codes_and_labels_of_every_kind():
+    from agi.outcomes import parse_outcomes
+
+    assert parse_outcomes("no_answer, Dropped,interested") == [Result.NO_ANSWER, Routing.DROPPED, Disposition.INTERESTED]
+    with pytest.raises(ValueError, match="unknown result 'answered'"):
+        parse_outcomes("busy,answered")
