@@ -199,3 +199,28 @@ async def test_calls_answered_together_are_each_found_and_marked_even_if_one_wri
             continue
         assert info.id == aid and info.answered_at == T0 + MIN
         assert m["state"] == ContactState.IN_CALL
+
+
+async def test_a_lone_write_goes_out_at_once_and_the_ones_behind_it_go_together(db_engine):
+    """Group commit: a call never waits for company (the first mark leaves alone, at once);
+    the marks that arrive while it is in flight leave together, in one round trip."""
+    if db_engine.dialect.name != "postgresql":
+        pytest.skip("the fast path is PostgreSQL's")
+    ctx = FlowContext(db_engine)
+    dialed = [await _dialed(db_engine, f"g{i}", 2025553000 + 10 * i) for i in range(10)]
+    groups: list[int] = []
+    run = ctx.fast._run
+
+    async def counted(fn, items, *rest):
+        groups.append(len(items))
+        return await run(fn, items, *rest)
+
+    ctx.fast._run = counted
+    try:
+        assert (await ctx.fast.mark_answered(dialed[0][0], T0 + MIN, "HUMAN")).id == dialed[0][0]
+        assert groups == [1]
+        found = await asyncio.gather(*(ctx.fast.mark_answered(aid, T0 + MIN, "HUMAN") for aid, _ in dialed[1:]))
+    finally:
+        await ctx.aclose()
+    assert [f.id for f in found] == [aid for aid, _ in dialed[1:]]
+    assert groups == [1, 1, 8]  # the first of the nine at once, the eight behind it together

@@ -218,6 +218,42 @@ async def test_hang_up_while_the_flow_is_between_commands_sends_nothing_more(db_
         assert NUMBER in (await conn.execute(select(DncEntry.__table__.c.number))).scalars().all()
 
 
+@pytest.mark.parametrize("exit_on_hangup", [False, True], ids=["default", "AGIEXITONHANGUP"])
+async def test_we_hang_up_without_waiting_for_the_final_write_and_the_h_flow_reads_it(db_engine, exit_on_hangup,
+                                                                                      caplog):
+    """The person presses 2; the attempt's row is held by another transaction, so the final write
+    cannot land: our HANGUP still goes out at once (the call never waits on the database at its
+    end). Asterisk runs the h extension once the AGI returns: with AGIEXITONHANGUP at once, while
+    our write is still stuck; its hangup flow, in the same server, waits for that write and
+    reads it instead of finalising the call itself ("the outbound flow did not report")."""
+    caplog.set_level(logging.WARNING)
+    campaign_id, membership = await campaign(db_engine, None)
+    variables = {"AGIEXITONHANGUP": "yes"} if exit_on_hangup else {}
+    async with Rig(db_engine, ScenarioPlan.table({NUMBER: person(keys=["2@1.0/0"])}), speed=4.0) as rig:
+        attempt_id = await rig.call(campaign_id, membership, **variables)
+        async with asyncio.timeout(20):  # the message is playing: hold the attempt's row
+            while not any(c.upper().startswith("STREAM FILE") for c in
+                          getattr(rig.sim.record.get(attempt_id), "agi_commands", [])):
+                await asyncio.sleep(0.01)
+        async with db_engine.connect() as blocker:
+            await blocker.execute(text("UPDATE attempts SET detail = detail WHERE id = :id"), {"id": attempt_id})
+            rec = rig.sim.record[attempt_id]
+            async with asyncio.timeout(20):  # HANGUP sent while the final write is stuck
+                while "HANGUP" not in [c.upper() for c in rec.agi_commands]:
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(0.5)
+            h_started = [step for step in rec.dialplan if "/hangup?" in step]  # AGI() of the h extension
+            # AGIEXITONHANGUP: the session closed with the hang-up and h runs now; default: the AGI
+            # (our session) lasts until the write lands, and h runs after it
+            assert bool(h_started) == exit_on_hangup, rec.dialplan
+            await blocker.commit()
+        row = await rig.settled(attempt_id)
+        await check_clean_end(rig, db_engine, membership, attempt_id, caplog)
+    assert outcome(row) == (Result.LIVE_ANSWER.value, None, Disposition.NOT_INTERESTED.value)
+    assert row.ivr_keys == "2" and row.hangup_cause == WE_HANG_UP
+    assert row.detail is None  # not "finalised at hang-up: the outbound flow did not report"
+
+
 async def test_hangup_flow_finalises_a_call_the_outbound_flow_never_reported_from_amdstatus(db_engine, caplog):
     """The outbound AGI reached no flow (a script path not deployed: the server's polite default);
     the h extension's flow gets HANGUPCAUSE as its argument and must read AMDSTATUS from the channel."""

@@ -151,7 +151,7 @@ class FastPath:
     ``close()`` when done (idle connections are also closed on the engine's dispose).
     """
 
-    def __init__(self, url: URL | str, size: int = 40, batch: int = 64) -> None:
+    def __init__(self, url: URL | str, size: int = 40, batch: int = 64, inflight: int = 1) -> None:
         if isinstance(url, str):
             from sqlalchemy.engine import make_url
             url = make_url(url)
@@ -160,7 +160,9 @@ class FastPath:
         self._idle: list[psycopg.AsyncConnection] = []
         self._slots = asyncio.Semaphore(size)
         self.batch = batch  # writes of calls at the same step together share a transaction (0: off)
+        self.inflight = inflight  # groups of one kind in flight at once; later writes wait and group
         self._pending: dict = {}  # runner -> [(attempt id, item, future)]
+        self._inflight: dict = {}  # runner -> groups in flight
         self._scheduled: set = set()
         self._tasks: set = set()
 
@@ -192,8 +194,14 @@ class FastPath:
 
     @staticmethod
     async def _answer_all(conn: psycopg.AsyncConnection, params: list[dict]) -> list:
-        async with conn.pipeline(), conn.transaction():
+        """One round trip: the statements, then one Sync (autocommit: together they are one
+        implicit transaction, committed at the Sync or rolled back whole). One call alone skips
+        psycopg's pipeline mode, which costs about 0.15 ms more than a plain statement here."""
+        if len(params) == 1:
+            return [await (await conn.execute(MARK_ANSWERED, params[0], prepare=True)).fetchone()]
+        async with conn.pipeline() as pipeline:
             cursors = [await conn.execute(MARK_ANSWERED, p, prepare=True) for p in params]
+            await pipeline.sync()
             return [await cur.fetchone() for cur in cursors]
 
     async def finish(
@@ -255,31 +263,38 @@ class FastPath:
     # --- grouping the writes of calls that reach the same step together -----------------------
 
     async def _submit(self, runner, attempt_id: str, item):
-        """``await runner(conn, [item, ...])`` for all the items submitted in this loop turn."""
+        """``await runner(conn, [item, ...])``, grouped as a group commit does: a write goes out
+        at once (next loop turn) while fewer than ``inflight`` of its kind are in flight; the
+        ones that arrive meanwhile go out together as soon as one returns. At light load a call
+        never waits for company; under load the groups grow by themselves."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._pending.setdefault(runner, []).append((attempt_id, item, fut))
-        if runner not in self._scheduled:
-            self._scheduled.add(runner)
-            # two loop turns: the calls woken by the same burst of replies get here first (uvloop
-            # runs a woken task's next step in the turn its data arrived, asyncio in the next)
-            loop.call_soon(loop.call_soon, self._flush, runner)
+        self._schedule(runner)
         return await fut
+
+    def _schedule(self, runner) -> None:
+        if (runner not in self._scheduled and self._pending.get(runner)
+                and self._inflight.get(runner, 0) < self.inflight):
+            if not self._inflight.get(runner):
+                return self._flush(runner)  # nothing in flight: out at once, the next ones group behind it
+            self._scheduled.add(runner)
+            # one loop turn: the calls woken by the same burst of replies join the group
+            asyncio.get_running_loop().call_soon(self._flush, runner)
 
     def _flush(self, runner) -> None:
         self._scheduled.discard(runner)
-        batch, seen, later = [], set(), []
-        for entry in self._pending.pop(runner, []):
-            if entry[0] in seen or len(batch) >= self.batch:
-                later.append(entry)  # one attempt once per transaction: its rule reads what the first wrote
-            else:
-                seen.add(entry[0])
-                batch.append(entry)
-        if later:
-            self._pending[runner] = later
-            self._scheduled.add(runner)
-            asyncio.get_running_loop().call_soon(self._flush, runner)
-        if batch:
+        while self._pending.get(runner) and self._inflight.get(runner, 0) < self.inflight:
+            batch, seen, later = [], set(), []
+            for entry in self._pending.pop(runner):
+                if entry[0] in seen or len(batch) >= self.batch:
+                    later.append(entry)  # one attempt once per transaction: its rule reads what the first wrote
+                else:
+                    seen.add(entry[0])
+                    batch.append(entry)
+            if later:
+                self._pending[runner] = later
+            self._inflight[runner] = self._inflight.get(runner, 0) + 1
             task = asyncio.get_running_loop().create_task(self._write_batch(runner, batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -304,6 +319,8 @@ class FastPath:
             for _, _, fut in batch:
                 if not fut.done():
                     fut.cancel()
+            self._inflight[runner] -= 1
+            self._schedule(runner)  # the writes that arrived meanwhile
 
     @staticmethod
     async def _move(conn: psycopg.AsyncConnection, row, ended: dt.datetime, now: dt.datetime,

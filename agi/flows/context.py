@@ -8,6 +8,7 @@ through ``agi.db.fastpath``, the same writes over raw psycopg with prepared stat
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -32,7 +33,7 @@ def utcnow() -> dt.datetime:
 
 @dataclass(frozen=True)
 class CampaignSettings:
-    """The campaign fields a call needs, read once and cached for a few seconds."""
+    """The campaign fields a call needs, read once and kept fresh in the background (FlowContext.campaign)."""
 
     id: int
     name: str
@@ -74,18 +75,42 @@ class FlowContext:
         self.engine = engine
         self.campaign_ttl = campaign_ttl
         self._campaigns: dict[int, tuple[float, CampaignSettings]] = {}
+        self._refreshing: dict[int, asyncio.Task] = {}
         # PostgreSQL: the per-call writes over raw psycopg (None on SQLite: Core does them)
         self.fast: FastPath | None = FastPath.for_engine(engine, fast_pool)
+        self._finishing: dict[str, asyncio.Task] = {}  # attempt id -> its final write in flight
 
     async def aclose(self) -> None:
         """Close the fast path's connections (the engine is its owner's to dispose)."""
+        refreshing = list(self._refreshing.values())
+        for task in refreshing:
+            task.cancel()
+        await asyncio.gather(*refreshing, return_exceptions=True)
         if self.fast is not None:
             await self.fast.close()
 
     async def campaign(self, campaign_id: int) -> CampaignSettings:
+        """The campaign's settings. Read from the database the first time; after that a call
+        never waits for them: once older than ``campaign_ttl`` they are read again in the
+        background and the next calls get the new ones (an edit shows within a few seconds)."""
         hit = self._campaigns.get(campaign_id)
-        if hit and time.monotonic() - hit[0] < self.campaign_ttl:
-            return hit[1]
+        if hit is None:  # the calls that arrive together wait for one read, not one each
+            return await asyncio.shield(self._reading(campaign_id, self._read_campaign))
+        read_at, settings = hit
+        if time.monotonic() - read_at >= self.campaign_ttl:
+            self._reading(campaign_id, self._refresh_campaign)
+        return settings
+
+    def _reading(self, campaign_id: int, read) -> asyncio.Task:
+        """The read of the campaign's settings in flight, started with ``read`` if there is none."""
+        task = self._refreshing.get(campaign_id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(read(campaign_id))
+            self._refreshing[campaign_id] = task
+            task.add_done_callback(lambda _t: self._refreshing.pop(campaign_id, None))
+        return task
+
+    async def _read_campaign(self, campaign_id: int) -> CampaignSettings:
         async with self.engine.connect() as conn:
             row = (await conn.execute(
                 select(Campaign.__table__).where(Campaign.__table__.c.id == campaign_id)
@@ -93,6 +118,13 @@ class FlowContext:
         settings = CampaignSettings.from_row(row)
         self._campaigns[campaign_id] = (time.monotonic(), settings)
         return settings
+
+    async def _refresh_campaign(self, campaign_id: int) -> None:
+        try:
+            await self._read_campaign(campaign_id)
+        except Exception as exc:  # the calls go on with the settings they have; tried again next call
+            log.warning("campaign %s: could not re-read its settings (%s); keeping the ones read before",
+                        campaign_id, exc)
 
     async def find_attempt(
         self, call: AGICall, *candidates: str, answered_at: dt.datetime | None = None,
@@ -103,15 +135,16 @@ class FlowContext:
         With ``answered_at`` the attempt found is marked answered in the same round trip
         (``db.mark_answered``): the hot path's first write costs no separate lookup.
         """
+        ids = [attempt_id_from_uniqueid(c) for c in candidates if c] + [attempt_id_from_uniqueid(call.uniqueid)]
+        await self._after_own_writes(ids)
         if self.fast is not None:
-            return await self._find_fast(call, candidates, answered_at, amd_status, amd_cause)
+            return await self._find_fast(call, ids, answered_at, amd_status, amd_cause)
         if answered_at is None:
             lookup, transaction = db.get_attempt, self.engine.connect
         else:
             async def lookup(conn, attempt_id: str) -> db.AttemptInfo | None:
                 return await db.mark_answered(conn, attempt_id, answered_at, amd_status, amd_cause)
             transaction = self.engine.begin
-        ids = [attempt_id_from_uniqueid(c) for c in candidates if c] + [attempt_id_from_uniqueid(call.uniqueid)]
         async with transaction() as conn:
             for attempt_id in dict.fromkeys(i for i in ids if i):
                 found = await lookup(conn, attempt_id)
@@ -119,11 +152,12 @@ class FlowContext:
                     return found
         var = await call.get_variable("ATTEMPT_ID")
         if var and attempt_id_from_uniqueid(var) not in ids:
+            await self._after_own_writes([attempt_id_from_uniqueid(var)])
             async with transaction() as conn:
                 return await lookup(conn, attempt_id_from_uniqueid(var))
         return None
 
-    async def _find_fast(self, call: AGICall, candidates, answered_at, amd_status, amd_cause):
+    async def _find_fast(self, call: AGICall, ids, answered_at, amd_status, amd_cause):
         fast = self.fast
         assert fast is not None
 
@@ -132,15 +166,22 @@ class FlowContext:
                 return await fast.get_attempt(attempt_id)
             return await fast.mark_answered(attempt_id, answered_at, amd_status, amd_cause)
 
-        ids = [attempt_id_from_uniqueid(c) for c in candidates if c] + [attempt_id_from_uniqueid(call.uniqueid)]
         for attempt_id in dict.fromkeys(i for i in ids if i):
             found = await lookup(attempt_id)
             if found:
                 return found
         var = await call.get_variable("ATTEMPT_ID")
         if var and attempt_id_from_uniqueid(var) not in ids:
+            await self._after_own_writes([attempt_id_from_uniqueid(var)])
             return await lookup(attempt_id_from_uniqueid(var))
         return None
+
+    async def _after_own_writes(self, ids) -> None:
+        """Read your own writes: a lookup waits for this process's final writes of the attempt
+        still in flight (``finish_behind``), so the h extension's flow sees what the call wrote."""
+        pending = [self._finishing[i] for i in ids if i in self._finishing]
+        if pending:
+            await asyncio.wait(pending)
 
     async def finish(
         self, attempt_id: str, result: Result, *, ended_at: dt.datetime, keys: str | None = None,
@@ -162,6 +203,19 @@ class FlowContext:
                 await db.set_disposition(conn, attempt_id, disposition, callback_at, now=now)
             return await db.finish_attempt(conn, attempt_id, result, ended_at=ended_at,
                                            hangup_cause=hangup_cause, talk_seconds=talk_seconds, detail=detail)
+
+    def finish_behind(self, attempt_id: str, result: Result, **kwargs) -> asyncio.Task:
+        """``finish`` started now and awaited later: the flow sends its HANGUP while the final
+        write runs, so the person's call never waits on the database at the end. Await the task
+        before the flow returns (nothing is lost at shutdown: the server waits for its flows)."""
+        task = asyncio.get_running_loop().create_task(self.finish(attempt_id, result, **kwargs))
+        self._finishing[attempt_id] = task
+
+        def done(_task: asyncio.Task) -> None:
+            if self._finishing.get(attempt_id) is task:
+                del self._finishing[attempt_id]
+        task.add_done_callback(done)
+        return task
 
     async def write(self, fn, *args, **kwargs):
         """Run one attempts-module write in its own transaction."""

@@ -28,6 +28,10 @@ async def outbound(ctx: FlowContext, call: AGICall) -> None:
 
     result = answered_result(amd, campaign)
     last: dict = {}  # the keys and choice when nothing happens on the call after them (ctx.finish)
+
+    def report():
+        return ctx.finish_behind(attempt.id, result, ended_at=utcnow(), **last)
+
     try:
         if result is Result.MACHINE_ANSWER:
             await leave_voicemail(call, campaign)
@@ -35,9 +39,14 @@ async def outbound(ctx: FlowContext, call: AGICall) -> None:
             await talk_to_person(ctx, call, attempt.id, campaign, last)
     except AGIHangup:
         log.info("attempt %s: the person hung up", attempt.id, extra=attempt_extra(attempt.id))
+    except BaseException:
+        await report()
+        raise
+    final = report()  # the final write runs while we hang up: the call does not wait on it
+    try:
+        await call.hangup()
     finally:
-        await ctx.finish(attempt.id, result, ended_at=utcnow(), **last)
-    await call.hangup()
+        await final
 
 
 async def detection(call: AGICall, *, from_args: bool = True) -> tuple[AmdStatus | None, str | None]:
