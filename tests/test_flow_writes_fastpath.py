@@ -22,7 +22,7 @@ CALLBACK = T0 + dt.timedelta(hours=3)
 _a, _cc = Attempt.__table__, CampaignContact.__table__
 
 # What happens to one attempt, in order: ("answer",), ("finish", result, kwargs, set here?),
-# ("routing", Routing) via Core, ("cancel",) an admin cancelling the contact; then the attempt's (result, disposition, keys) and the
+# ("choose", key, disposition, kwargs, chosen here?), ("routing", Routing), ("cancel",) an admin cancelling the contact; then the attempt's (result, disposition, keys) and the
 # membership's (state, attempts, next_attempt_at).
 SCENARIOS = {
     "person_presses_2_then_the_hangup_flow_reports": (
@@ -53,6 +53,23 @@ SCENARIOS = {
     "an_admin_cancellation_stands": (
         [("answer",), ("cancel",), ("finish", Result.BUSY, {}, True)],
         (Result.BUSY, None, ""), (ContactState.CANCELLED, 1, None)),
+    "opt_out_during_the_call_then_the_result": (
+        [("answer",), ("choose", "9", Disposition.OPT_OUT, {}, True),
+         ("finish", Result.LIVE_ANSWER, {}, True)],
+        (Result.LIVE_ANSWER, Disposition.OPT_OUT, "9"), (ContactState.DONE, 1, None)),
+    "interested_bridged_to_an_agent": (
+        [("answer",), ("choose", "1", Disposition.INTERESTED, dict(waiting_agent=True), True),
+         ("routing", Routing.AGENT_CONNECTED), ("finish", Result.LIVE_ANSWER, {}, True)],
+        (Result.LIVE_ANSWER, Disposition.INTERESTED, "1"), (ContactState.DONE, 1, None)),
+    "interested_then_the_hangup_flow_then_dropped_late": (
+        [("answer",), ("choose", "1", Disposition.INTERESTED, dict(waiting_agent=True), True),
+         ("finish", Result.LIVE_ANSWER, dict(hangup_cause=16), True), ("routing", Routing.DROPPED)],
+        (Result.LIVE_ANSWER, Disposition.INTERESTED, "1"), (ContactState.RETRY_SCHEDULED, 1, ENDED + 30 * MIN)),
+    "a_call_back_chosen_after_the_result_reschedules": (
+        [("answer",), ("finish", Result.LIVE_ANSWER, dict(hangup_cause=16), True),
+         ("choose", "3", Disposition.CALL_BACK, dict(callback_at=CALLBACK), True),
+         ("choose", "2", Disposition.NOT_INTERESTED, {}, False)],
+        (Result.LIVE_ANSWER, Disposition.CALL_BACK, "2"), (ContactState.RETRY_SCHEDULED, 1, CALLBACK)),
     "machine_answer_is_final": (
         [("answer",), ("finish", Result.MACHINE_ANSWER, {}, True), ("finish", Result.FAX, {}, False)],
         (Result.MACHINE_ANSWER, None, ""), (ContactState.RETRY_SCHEDULED, 1, ENDED + 240 * MIN)),
@@ -84,7 +101,10 @@ async def _play(ctx: FlowContext, attempt_id: str, steps) -> None:
                 await conn.execute(update(_cc).where(_cc.c.last_attempt_id == attempt_id).values(
                     state=ContactState.CANCELLED.value))
         elif step[0] == "routing":
-            await ctx.write(db.set_routing, attempt_id, step[1], now=ENDED)
+            await ctx.set_routing(attempt_id, step[1], now=ENDED)
+        elif step[0] == "choose":
+            _, key, disposition, kwargs, chosen_here = step
+            assert await ctx.choose(attempt_id, key, disposition, now=ENDED, **kwargs) is chosen_here
         else:
             _, result, kwargs, set_here = step
             assert await ctx.finish(attempt_id, result, ended_at=ENDED, now=ENDED, **kwargs) is set_here
@@ -224,3 +244,24 @@ async def test_a_lone_write_goes_out_at_once_and_the_ones_behind_it_go_together(
         await ctx.aclose()
     assert [f.id for f in found] == [aid for aid, _ in dialed[1:]]
     assert groups == [1, 1, 8]  # the first of the nine at once, the eight behind it together
+
+
+async def test_a_person_choosing_to_talk_to_an_agent_waits_for_one_on_both_paths(db_engine):
+    """The choice and the contact waiting for an agent, one transaction (fast path = Core)."""
+    fast = FlowContext(db_engine)
+    core = FlowContext(db_engine)
+    core.fast = None
+    try:
+        states = []
+        for i, ctx in enumerate((fast, core)):
+            aid, mid = await _dialed(db_engine, f"w{i}", 2025554000 + 100 * i)
+            await _answer(ctx, aid)
+            assert await ctx.choose(aid, "1", Disposition.INTERESTED, now=ENDED, waiting_agent=True)
+            assert not await ctx.choose(aid, "1", Disposition.INTERESTED, now=ENDED, waiting_agent=True)
+            states.append(await _state(db_engine, aid, mid))
+    finally:
+        await fast.aclose()
+    assert states[0] == states[1]
+    a, m, dnc = states[0]
+    assert (a["result"], a["disposition"], a["ivr_keys"]) == (None, Disposition.INTERESTED, "1")
+    assert m["state"] == ContactState.WAITING_AGENT and m["updated_at"] == ENDED and not dnc

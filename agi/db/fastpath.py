@@ -26,7 +26,7 @@ from sqlalchemy.engine import URL
 
 from agi.db import attempts as db
 from agi.db.models import UTCDateTime
-from agi.outcomes import ContactState, Disposition, Result
+from agi.outcomes import ContactState, Disposition, Result, Routing
 from agi.rules.retry import RetryPolicy
 
 _UTC_COLUMN = UTCDateTime()
@@ -117,6 +117,65 @@ FROM a LEFT JOIN LATERAL (
     FROM campaign_contacts cc JOIN campaigns camp ON camp.id = a.campaign_id
     WHERE cc.id = a.membership_id
       AND (a.old_result IS NULL OR (a.old_disposition IS NULL AND %(disposition)s::varchar IS NOT NULL))
+    FOR NO KEY UPDATE OF cc
+) p ON true
+"""
+
+
+# The choice and the routing are written while the person waits for the next command: one
+# statement, one round trip, autocommit. When the attempt is already final (the h extension's
+# flow got there first) the retry rule runs again afterwards, as db._reapply_rule does, in a
+# transaction of its own (REAPPLY) that reads the attempt as it is then, under its locks.
+_RULE_INPUTS = "t.id, t.campaign_id, t.membership_id, t.number, t.result, t.routing, t.disposition, t.callback_at, t.ended_at"
+
+# db.set_ivr_keys + db.set_disposition (first wins; opt-out: the number on the DNC list)
+# [+ db.mark_waiting_agent while the attempt is open and the membership's current one]
+CHOOSE = f"""
+WITH old AS (
+    SELECT id, disposition FROM attempts WHERE id = %(aid)s::varchar FOR UPDATE
+), a AS (
+    UPDATE attempts t SET
+        ivr_keys = %(keys)s::varchar,
+        disposition = COALESCE(t.disposition, %(disposition)s::varchar),
+        callback_at = CASE WHEN t.disposition IS NULL THEN %(callback_at)s::timestamp ELSE t.callback_at END
+    FROM old
+    WHERE t.id = old.id
+    RETURNING {_RULE_INPUTS}, old.disposition AS old_disposition
+), w AS (
+    UPDATE campaign_contacts cc SET state = %(waiting)s::varchar, updated_at = %(now)s::timestamp
+    FROM a
+    WHERE %(waiting)s::varchar IS NOT NULL AND cc.id = a.membership_id AND a.result IS NULL
+      AND cc.last_attempt_id = a.id AND cc.state IN (%(dialing)s::varchar, %(in_call)s::varchar)
+), d AS (
+    INSERT INTO dnc (number, source, added_at)
+    SELECT a.number, %(dnc_source)s::varchar, %(now)s::timestamp FROM a
+    WHERE %(disposition)s::varchar = %(opt_out)s::varchar AND a.old_disposition IS NULL AND a.number IS NOT NULL
+    ON CONFLICT DO NOTHING
+)
+SELECT a.id, a.result, a.old_disposition FROM a
+"""
+
+# db.set_routing: the first report wins
+ROUTE = """
+UPDATE attempts SET
+    routing = %(routing)s::varchar,
+    agent = COALESCE(agent, %(agent)s::varchar),
+    caller_abandoned = %(abandoned)s::boolean
+WHERE id = %(aid)s::varchar AND routing IS NULL
+RETURNING id, result
+"""
+
+# db._reapply_rule's inputs: the attempt as it is now and, if final, its membership locked
+# (attempt first, then membership: the Core path's order) with the campaign's retry policy
+REAPPLY = f"""
+WITH a AS (
+    SELECT {_RULE_INPUTS} FROM attempts t WHERE t.id = %(aid)s::varchar FOR UPDATE
+)
+SELECT a.*, p.attempts, p.retry_rules, p.max_attempts
+FROM a LEFT JOIN LATERAL (
+    SELECT cc.attempts, camp.retry_rules, camp.max_attempts
+    FROM campaign_contacts cc JOIN campaigns camp ON camp.id = a.campaign_id
+    WHERE cc.id = a.membership_id AND a.result IS NOT NULL
     FOR NO KEY UPDATE OF cc
 ) p ON true
 """
@@ -259,6 +318,40 @@ class FastPath:
         if rule is not None and row.membership_id is not None and row.attempts is not None:
             await self._move(conn, row, *rule)
         return set_here
+
+    async def choose(self, attempt_id: str, keys: str, disposition: Disposition,
+                     callback_at: dt.datetime | None = None, *, now: dt.datetime,
+                     waiting_agent: bool = False) -> bool:
+        """db.set_ivr_keys + db.set_disposition (first wins; opt-out on the DNC list) [+
+        db.mark_waiting_agent] in one statement; True if chosen here."""
+        params = {"aid": attempt_id, "keys": keys[:db.IVR_KEYS_MAX], "disposition": disposition.value,
+                  "callback_at": _naive(callback_at), "now": _naive(now),
+                  "waiting": ContactState.WAITING_AGENT.value if waiting_agent else None,
+                  "dialing": ContactState.DIALING.value, "in_call": ContactState.IN_CALL.value,
+                  "opt_out": Disposition.OPT_OUT.value, "dnc_source": db.DNC_SOURCE_OPT_OUT}
+        row = await self._run(self._one, CHOOSE, params)
+        chosen_here = row is not None and row.old_disposition is None
+        if chosen_here and row.result is not None:
+            await self._run(self._reapply, attempt_id, now)
+        return chosen_here
+
+    async def set_routing(self, attempt_id: str, routing: Routing, agent: str | None = None,
+                          caller_abandoned: bool = False, *, now: dt.datetime) -> bool:
+        """db.set_routing in one statement; True if set here."""
+        params = {"aid": attempt_id, "routing": routing.value, "agent": agent,
+                  "abandoned": bool(caller_abandoned)}
+        row = await self._run(self._one, ROUTE, params)
+        if row is not None and row.result is not None:
+            await self._run(self._reapply, attempt_id, now)
+        return row is not None
+
+    async def _reapply(self, conn: psycopg.AsyncConnection, attempt_id: str, now: dt.datetime) -> None:
+        """db._reapply_rule: the attempt was final already and changed: the retry rule again."""
+        async with conn.pipeline(), conn.transaction():
+            row = await (await conn.execute(REAPPLY, {"aid": attempt_id}, prepare=True)).fetchone()
+            if row is not None and row.result is not None and Result(row.result).dialed \
+                    and row.membership_id is not None and row.attempts is not None:
+                await self._move(conn, row, row.ended_at or now, now, True)
 
     # --- grouping the writes of calls that reach the same step together -----------------------
 

@@ -22,7 +22,7 @@ from agi.db.fastpath import FastPath
 from agi.db.models import Campaign
 from agi.fastagi import AGICall
 from agi.ids import attempt_id_from_uniqueid
-from agi.outcomes import Disposition, Result, parse_key_map
+from agi.outcomes import Disposition, Result, Routing, parse_key_map
 
 log = logging.getLogger("agi.flows")
 
@@ -203,6 +203,31 @@ class FlowContext:
                 await db.set_disposition(conn, attempt_id, disposition, callback_at, now=now)
             return await db.finish_attempt(conn, attempt_id, result, ended_at=ended_at,
                                            hangup_cause=hangup_cause, talk_seconds=talk_seconds, detail=detail)
+
+    async def choose(self, attempt_id: str, keys: str, disposition: Disposition,
+                     callback_at: dt.datetime | None = None, *, now: dt.datetime | None = None,
+                     waiting_agent: bool = False) -> bool:
+        """The person's keys and choice (first wins; opt-out on the DNC list), and with
+        ``waiting_agent`` the contact waiting for an agent: one transaction. True if chosen here."""
+        now = now or utcnow()
+        if self.fast is not None:
+            return await self.fast.choose(attempt_id, keys, disposition, callback_at, now=now,
+                                          waiting_agent=waiting_agent)
+        async with self.engine.begin() as conn:
+            await db.set_ivr_keys(conn, attempt_id, keys)
+            chosen = await db.set_disposition(conn, attempt_id, disposition, callback_at, now=now)
+            if waiting_agent:
+                await db.mark_waiting_agent(conn, attempt_id, now)
+            return chosen
+
+    async def set_routing(self, attempt_id: str, routing: Routing, agent: str | None = None,
+                          caller_abandoned: bool = False, *, now: dt.datetime | None = None) -> bool:
+        """What the agent queue did with the call (db.set_routing: the first report wins)."""
+        now = now or utcnow()
+        if self.fast is not None:
+            return await self.fast.set_routing(attempt_id, routing, agent, caller_abandoned, now=now)
+        async with self.engine.begin() as conn:
+            return await db.set_routing(conn, attempt_id, routing, agent, caller_abandoned, now=now)
 
     def finish_behind(self, attempt_id: str, result: Result, **kwargs) -> asyncio.Task:
         """``finish`` started now and awaited later: the flow sends its HANGUP while the final

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from agi.db import attempts as db
 from agi.fastagi import AGICall
 from agi.flows.context import FlowContext, log, utcnow
 from agi.flows.outbound import answered_result, detection, queue_outcome
@@ -23,7 +22,7 @@ async def hangup(ctx: FlowContext, call: AGICall) -> None:
         # with the bridge): the queue's variables are still on the channel here
         routing = await queue_outcome(call, queued=False)
         if routing is not None:
-            await ctx.write(db.set_routing, attempt.id, routing[0], routing[1], caller_abandoned=routing[2])
+            await ctx.set_routing(attempt.id, routing[0], routing[1], caller_abandoned=routing[2])
     if result is None:
         # the outbound flow never finished this call (FastAGI unreachable, server restarted);
         # our arguments are HANGUPCAUSE, not AMD's: AMDSTATUS is read from the channel

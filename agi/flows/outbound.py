@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from agi.db import attempts as db
 from agi.logs import attempt_extra
 from agi.fastagi import AGICall, AGIHangup
 from agi.flows.context import CampaignSettings, FlowContext, log, unknown_call, utcnow
@@ -84,30 +81,28 @@ async def talk_to_person(ctx: FlowContext, call: AGICall, attempt_id: str, campa
                          last: dict) -> None:
     """Play the message, listen for a key the whole time, act on it.
 
-    The keys and the choice are written before anything else happens on the call (opt-out:
-    on the DNC list before the confirmation plays); a choice with nothing after it goes into
-    ``last`` (``ctx.finish`` arguments), written with the final result in one transaction.
+    A choice that something follows on the call is written before it (opt-out: on the DNC
+    list before the confirmation plays); a choice with nothing after it goes into ``last``
+    (``ctx.finish`` arguments), written with the final result while the call is hung up.
     """
     await call.answer()
     key, no_choice = await call.menu(
         campaign.message, keys=campaign.key_map, tries=campaign.key_tries, timeout=campaign.key_timeout,
     )
-    keys: Write = (db.set_ivr_keys, (attempt_id, key or ""), {})
     if key is None:
         last.update(keys="", disposition=no_choice)
         return
     choice = campaign.key_map[key]
     now = utcnow()
     callback_at = campaign.callback_at(now) if choice is Disposition.CALL_BACK else None
-    chosen: Write = (db.set_disposition, (attempt_id, choice, callback_at), {"now": now})
     if choice is Disposition.INTERESTED and campaign.queue_name:
-        await ctx.write(writes, keys, chosen, (db.mark_waiting_agent, (attempt_id,), {}))
+        await ctx.choose(attempt_id, key, choice, now=now, waiting_agent=True)
         await transfer_to_agent(ctx, call, attempt_id, campaign)
     elif choice is Disposition.OPT_OUT:
-        await ctx.write(writes, keys, chosen)
+        await ctx.choose(attempt_id, key, choice, now=now)
         await call.stream_file(campaign.optout_message)
     elif choice is Disposition.CALL_BACK:
-        await ctx.write(writes, keys, chosen)
+        await ctx.choose(attempt_id, key, choice, callback_at, now=now)
         await call.stream_file(campaign.callback_message)
     else:
         last.update(keys=key, disposition=choice, callback_at=callback_at, now=now)
@@ -124,7 +119,7 @@ async def transfer_to_agent(ctx: FlowContext, call: AGICall, attempt_id: str, ca
         log.info("attempt %s: session closed after the queue; the hangup flow records the routing",
                  attempt_id, extra=attempt_extra(attempt_id))
         raise
-    await ctx.write(db.set_routing, attempt_id, routing, agent, caller_abandoned=abandoned)
+    await ctx.set_routing(attempt_id, routing, agent, caller_abandoned=abandoned)
     if routing is Routing.DROPPED:
         log.info("attempt %s: dropped (%s)", attempt_id,
                  "caller hung up in the queue" if abandoned else "no agent in time", extra=attempt_extra(attempt_id))
@@ -147,13 +142,3 @@ async def queue_outcome(call: AGICall, *, queued: bool) -> tuple[Routing, str | 
     if status is None and not queued and (await call.get_variable("ABANDONED") or "").upper() != "TRUE":
         return None
     return Routing.DROPPED, None, status is None
-
-
-# One attempts-module write: (function, positional args after the connection, keyword args).
-Write = tuple[Callable[..., Awaitable[object]], tuple, dict]
-
-
-async def writes(conn, *steps: Write) -> None:
-    """Several attempts-module writes, in order, in the caller's transaction (fewer round trips)."""
-    for fn, args, kwargs in steps:
-        await fn(conn, *args, **kwargs)
