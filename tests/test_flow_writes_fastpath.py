@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from agi.db import attempts as db
 from agi.db.claim import claim_due
-from agi.db.models import Attempt, CampaignContact, DncEntry
+from agi.db.models import Attempt, Campaign, CampaignContact, DncEntry
 from agi.flows.context import FlowContext
 from agi.outcomes import ContactState, Disposition, Result, Routing
 from db_seed import T0, seed_campaign
@@ -265,3 +265,119 @@ async def test_a_person_choosing_to_talk_to_an_agent_waits_for_one_on_both_paths
     a, m, dnc = states[0]
     assert (a["result"], a["disposition"], a["ivr_keys"]) == (None, Disposition.INTERESTED, "1")
     assert m["state"] == ContactState.WAITING_AGENT and m["updated_at"] == ENDED and not dnc
+
+
+# --- the one-statement final write (FINISH_AND_MOVE) and its fall-back ------------------------
+
+def _pg_only(engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the fast path is PostgreSQL's")
+
+
+def _runners(ctx: FlowContext) -> list[str]:
+    """The names of the fast path's transactions, as they run (a record, nothing replaced)."""
+    names: list[str] = []
+    run = ctx.fast._run
+
+    async def recorded(fn, *args):
+        names.append(fn.__name__)
+        return await run(fn, *args)
+
+    ctx.fast._run = recorded
+    return names
+
+
+async def _elsewhere_then_here(engine, name: str, number: int, elsewhere, here):
+    """Answered here; ``elsewhere`` (a Core FlowContext: another process) writes mid-call; then
+    this process's final write. Returns (state, runners) next to the same done all on Core."""
+    out = []
+    for i, fast_here in enumerate((True, False)):
+        ctx = FlowContext(engine)
+        other = FlowContext(engine)
+        other.fast = None
+        if not fast_here:
+            ctx.fast = None
+        runners = _runners(ctx) if fast_here else []
+        aid, mid = await _dialed(engine, f"{name}{i}", number + 100 * i)
+        try:
+            await _answer(ctx, aid)
+            await elsewhere(other, aid)
+            await here(ctx, aid)
+        finally:
+            await ctx.aclose()
+        out.append((await _state(engine, aid, mid), runners))
+    (fast_state, runners), (core_state, _) = out
+    assert fast_state == core_state
+    return fast_state, runners
+
+
+async def test_the_final_write_of_a_call_answered_here_is_one_statement(db_engine):
+    _pg_only(db_engine)
+    ctx = FlowContext(db_engine)
+    runners = _runners(ctx)
+    aid, mid = await _dialed(db_engine, "one", 2025556000)
+    try:
+        await _answer(ctx, aid)
+        assert await ctx.finish(aid, Result.LIVE_ANSWER, ended_at=ENDED, keys="2",
+                                disposition=Disposition.NOT_INTERESTED)
+    finally:
+        await ctx.aclose()
+    assert runners == ["_answer_all", "_finish_assumed_all"]
+    a, m, _ = await _state(db_engine, aid, mid)
+    assert (a["result"], a["disposition"], m["state"], m["attempts"]) == (
+        Result.LIVE_ANSWER, Disposition.NOT_INTERESTED, ContactState.DONE, 1)
+
+
+async def test_a_retry_policy_edited_mid_call_is_the_one_applied(db_engine):
+    """The step worked out with the policy read at answer no longer holds: nothing of the
+    one-statement write is kept; the two-step write applies the policy as it is now."""
+    _pg_only(db_engine)
+
+    async def edit_policy(_other, aid):
+        async with db_engine.begin() as conn:
+            camp = (await conn.execute(select(_a.c.campaign_id).where(_a.c.id == aid))).scalar_one()
+            await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == camp)
+                               .values(retry_rules={"busy": 7}, max_attempts=5))
+
+    async def busy(ctx, aid):
+        assert await ctx.finish(aid, Result.BUSY, ended_at=ENDED, hangup_cause=17)
+
+    (a, m, _), runners = await _elsewhere_then_here(db_engine, "policy", 2025556100, edit_policy, busy)
+    assert runners == ["_answer_all", "_finish_assumed_all", "_finish_all"]
+    assert (m["state"], m["attempts"], m["next_attempt_at"]) == (ContactState.RETRY_SCHEDULED, 1, ENDED + 7 * MIN)
+    assert a["result"] == Result.BUSY and a["hangup_cause"] == 17
+
+
+async def test_a_choice_written_elsewhere_mid_call_wins_and_moves_the_contact(db_engine):
+    _pg_only(db_engine)
+
+    async def agent_sets_call_back(other, aid):
+        assert await other.choose(aid, "3", Disposition.CALL_BACK, CALLBACK, now=ENDED)
+
+    async def person_presses_2(ctx, aid):
+        assert await ctx.finish(aid, Result.LIVE_ANSWER, ended_at=ENDED, keys="2",
+                                disposition=Disposition.NOT_INTERESTED)
+
+    (a, m, _), runners = await _elsewhere_then_here(db_engine, "choice", 2025556200, agent_sets_call_back,
+                                                    person_presses_2)
+    assert runners == ["_answer_all", "_finish_assumed_all", "_finish_all"]
+    assert (a["disposition"], a["ivr_keys"]) == (Disposition.CALL_BACK, "2")
+    assert (m["state"], m["attempts"], m["next_attempt_at"]) == (ContactState.RETRY_SCHEDULED, 1, CALLBACK)
+
+
+async def test_a_result_written_elsewhere_first_then_the_choice_here_moves_the_contact_again(db_engine):
+    """The h extension's flow in another server finalised the call; this process's final write
+    brings the person's choice: not set here, but the retry rule runs again with it."""
+    _pg_only(db_engine)
+
+    async def hangup_flow(other, aid):
+        assert await other.finish(aid, Result.LIVE_ANSWER, ended_at=ENDED, hangup_cause=16)
+
+    async def person_pressed_2(ctx, aid):
+        assert not await ctx.finish(aid, Result.LIVE_ANSWER, ended_at=ENDED, keys="2",
+                                    disposition=Disposition.NOT_INTERESTED, now=ENDED)
+
+    (a, m, _), runners = await _elsewhere_then_here(db_engine, "late", 2025556300, hangup_flow, person_pressed_2)
+    assert runners == ["_answer_all", "_finish_assumed_all", "_finish_all"]
+    assert (a["result"], a["disposition"], a["hangup_cause"]) == (Result.LIVE_ANSWER, Disposition.NOT_INTERESTED, 16)
+    assert (m["state"], m["attempts"]) == (ContactState.DONE, 1)

@@ -3,24 +3,32 @@
 Same guarantees as ``agi.db.attempts`` (the final result set once, the disposition once, the
 membership moved once by ``agi.rules.retry.next_step`` under its row lock), which it reuses:
 the retry rule's membership UPDATE, the DNC insert and the service-error count are that
-module's SQLAlchemy statements compiled once for PostgreSQL; only the two per-call statements
-that merge several of its writes into one round trip are written here. SQLAlchemy costs
-about 0.3 ms of CPU per statement on this path; a prepared psycopg statement a fraction.
-``FlowContext`` uses it when its engine is PostgreSQL; SQLite and everything else stay Core.
-"""
+module's SQLAlchemy statements compiled once for PostgreSQL; the statements that merge several
+of its writes into one round trip are written here. SQLAlchemy costs about 0.3 ms of CPU per
+statement on this path; a prepared psycopg statement a fraction, and a round trip about 0.1 ms.
 
+Per call: the answered mark (one statement, returning what the final write needs), the
+person's choice or the queue's routing when something follows them on the call (one statement
+each), and the final write (one statement when this process saw the call answered; otherwise,
+or when its assumptions fail, a transaction of two round trips). Calls reaching the same write
+together share its round trip (group commit). ``FlowContext`` uses it when its engine is
+PostgreSQL; SQLite and everything else stay Core.
+"""
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+from collections import OrderedDict
 from contextlib import suppress
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
 from psycopg.types.datetime import TimestampLoader
-from sqlalchemy import event
+from sqlalchemy import Integer, bindparam, event, text
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.engine import URL
 
@@ -30,6 +38,7 @@ from agi.outcomes import ContactState, Disposition, Result, Routing
 from agi.rules.retry import RetryPolicy
 
 _UTC_COLUMN = UTCDateTime()
+KNOWN_MAX = 100_000  # live calls remembered for the one-statement final write (FastPath._known)
 
 
 def _naive(value: dt.datetime | None) -> dt.datetime | None:
@@ -64,7 +73,8 @@ _INFO = ("id, campaign_id, contact_id, membership_id, dialer, number, attempt_no
 GET_ATTEMPT = f"SELECT {_INFO} FROM attempts WHERE id = %(aid)s::varchar"
 
 # db.mark_answered in one statement: the attempt's first-report fields, then the membership
-# dialing -> in_call if the attempt is still open and is the membership's current one.
+# dialing -> in_call if the attempt is still open and is the membership's current one; with the
+# membership's counter and the campaign's retry policy, for the final write (FINISH_AND_MOVE).
 MARK_ANSWERED = f"""
 WITH a AS (
     UPDATE attempts SET
@@ -80,7 +90,8 @@ WITH a AS (
     WHERE cc.id = a.membership_id AND a.result IS NULL AND cc.last_attempt_id = a.id
       AND cc.state = %(from_state)s::varchar
 )
-SELECT {_INFO} FROM a
+SELECT a.*, cc.attempts AS m_attempts, camp.retry_rules AS m_rules, camp.max_attempts AS m_max
+FROM a LEFT JOIN campaign_contacts cc ON cc.id = a.membership_id LEFT JOIN campaigns camp ON camp.id = a.campaign_id
 """
 
 # db.set_ivr_keys + db.set_disposition (first wins) + db.finish_attempt (result set once,
@@ -88,7 +99,7 @@ SELECT {_INFO} FROM a
 # before it come back too (PostgreSQL 15 has no RETURNING OLD); then, in the same statement
 # and in the same order as the Core path (attempt, then membership), the membership locked
 # FOR NO KEY UPDATE with the campaign's retry policy, when the retry rule will have to run.
-FINISH = """
+_FINISH_CTES = """
 WITH old AS (
     SELECT id, result, disposition FROM attempts WHERE id = %(aid)s::varchar FOR UPDATE
 ), a AS (
@@ -110,7 +121,8 @@ WITH old AS (
     WHERE t.id = old.id
     RETURNING t.id, t.campaign_id, t.membership_id, t.number, t.result, t.routing, t.disposition,
               t.callback_at, t.ended_at, old.result AS old_result, old.disposition AS old_disposition
-)
+)"""
+FINISH = _FINISH_CTES + """
 SELECT a.*, p.attempts, p.retry_rules, p.max_attempts
 FROM a LEFT JOIN LATERAL (
     SELECT cc.attempts, camp.retry_rules, camp.max_attempts
@@ -119,6 +131,39 @@ FROM a LEFT JOIN LATERAL (
       AND (a.old_result IS NULL OR (a.old_disposition IS NULL AND %(disposition)s::varchar IS NOT NULL))
     FOR NO KEY UPDATE OF cc
 ) p ON true
+"""
+
+# The common final write in ONE statement: when this process saw the call answered (the
+# membership's counter and the campaign's retry policy came back with the answered mark) and
+# knows what the attempt holds, the retry rule's step (agi.rules.retry via db.rule_move) is
+# worked out before the write and the membership moved in the same statement, guarded: the
+# result set here, the attempt as assumed, counter and policy unchanged (re-checked on the row's
+# newest version if another writer got there first). When the rule would have moved the
+# membership and the guard stopped it, or the rule must run again (a new choice on an attempt
+# someone else made final), the statement fails on purpose (ASSUMED_WRONG), nothing of it is
+# kept, and the write runs the two-step way (FINISH, then the rule): all or nothing either way.
+ASSUMED_WRONG = "dialer: the final write assumed wrong; written the two-step way"
+_MOVE_IF_AS_ASSUMED = _compiled(db._MOVE_FINAL.where(
+    db._cc.c.attempts == bindparam("x_attempts", type_=Integer),
+    text("EXISTS (SELECT 1 FROM a JOIN campaigns camp ON camp.id = a.campaign_id"
+         " WHERE a.old_result IS NULL AND a.result = CAST(:x_result AS varchar)"
+         " AND a.routing IS NOT DISTINCT FROM CAST(:x_routing AS varchar)"
+         " AND a.disposition IS NOT DISTINCT FROM CAST(:x_disposition AS varchar)"
+         " AND a.callback_at IS NOT DISTINCT FROM CAST(:x_callback_at AS timestamp)"
+         " AND COALESCE(camp.retry_rules::jsonb, 'null'::jsonb) = CAST(:x_rules AS jsonb)"
+         " AND camp.max_attempts = CAST(:x_max AS integer))"),
+).returning(db._cc.c.id))
+FINISH_AND_MOVE = _FINISH_CTES + f""", m AS (
+{_MOVE_IF_AS_ASSUMED[0]}
+)
+SELECT a.*, CASE WHEN (
+    a.old_result IS NULL AND NOT EXISTS (SELECT 1 FROM m) AND EXISTS (
+        SELECT 1 FROM campaign_contacts cc
+        WHERE cc.id = a.membership_id AND (cc.last_attempt_id = a.id OR cc.last_attempt_id IS NULL))
+) OR (
+    a.old_result IS NOT NULL AND a.old_disposition IS NULL AND %(disposition)s::varchar IS NOT NULL
+) THEN CAST(a.id || ': {ASSUMED_WRONG}' AS integer) END AS assumed_wrong
+FROM a
 """
 
 
@@ -189,7 +234,8 @@ class _Final:
     disposition: Disposition | None
     ended_at: dt.datetime
     now: dt.datetime
-    params: dict
+    params: dict  # FINISH's; FINISH_AND_MOVE's too when the step is worked out before (assumed)
+    assumed: bool = False
 
 
 def _settle(fut: asyncio.Future, value=None, *, exc: BaseException | None = None) -> None:
@@ -222,6 +268,9 @@ class FastPath:
         self.inflight = inflight  # groups of one kind in flight at once; later writes wait and group
         self._pending: dict = {}  # runner -> [(attempt id, item, future)]
         self._inflight: dict = {}  # runner -> groups in flight
+        # attempt id -> what this process knows of a live call's attempt since its answered mark
+        # (membership counter, retry policy, routing/choice written since): FINISH_AND_MOVE's inputs
+        self._known: OrderedDict[str, dict] = OrderedDict()
         self._scheduled: set = set()
         self._tasks: set = set()
 
@@ -249,7 +298,29 @@ class FastPath:
             row = await self._submit(self._answer_all, attempt_id, params)
         else:
             [row] = await self._run(self._answer_all, [params])
-        return None if row is None else db._info(row)
+        if row is None:
+            return None
+        if row.result is None and row.membership_id is not None and row.m_attempts is not None:
+            self._know(attempt_id, attempts=row.m_attempts, rules=row.m_rules, max_attempts=row.m_max,
+                       membership_id=row.membership_id, routing=row.routing, disposition=row.disposition,
+                       callback_at=row.callback_at)
+        return db._info(row)
+
+    def _know(self, attempt_id: str, **facts) -> None:
+        self._known[attempt_id] = facts
+        while len(self._known) > KNOWN_MAX:  # calls that never reported: forget the oldest
+            self._known.popitem(last=False)
+
+    def _learn(self, attempt_id: str, written_here: bool, **facts) -> None:
+        """A write of this process on a live call: what the attempt now holds, or (another
+        writer got there first) that it is no longer known here."""
+        known = self._known.get(attempt_id)
+        if known is None:
+            return
+        if written_here:
+            known.update(facts)
+        else:
+            del self._known[attempt_id]
 
     @staticmethod
     async def _answer_all(conn: psycopg.AsyncConnection, params: list[dict]) -> list:
@@ -287,11 +358,58 @@ class FastPath:
             "talk_seconds": talk_seconds, "detail": detail,
         }
 
-        final = _Final(attempt_id, disposition, ended_at, now, params)
+        assumed = self._assume(self._known.pop(attempt_id, None), attempt_id, result, disposition,
+                               callback_at, ended_at)
+        if assumed is not None:
+            try:
+                return await self._write(self._finish_assumed_all, attempt_id,
+                                         _Final(attempt_id, disposition, ended_at, now, {**params, **assumed}))
+            except psycopg.errors.InvalidTextRepresentation as exc:
+                if ASSUMED_WRONG not in str(exc):
+                    raise
+        return await self._write(self._finish_all, attempt_id, _Final(attempt_id, disposition, ended_at, now, params))
+
+    async def _write(self, runner, attempt_id: str, item):
         if self.batch:
-            return await self._submit(self._finish_all, attempt_id, final)
-        [set_here] = await self._run(self._finish_all, [final])
-        return set_here
+            return await self._submit(runner, attempt_id, item)
+        [out] = await self._run(runner, [item])
+        return out
+
+    @staticmethod
+    def _assume(known: dict | None, attempt_id: str, result: Result, disposition: Disposition | None,
+                callback_at: dt.datetime | None, ended_at: dt.datetime) -> dict | None:
+        """FINISH_AND_MOVE's parameters: the retry rule's step for the attempt as this final write
+        will leave it, if this process knows it since the answered mark; None: the two-step way."""
+        if known is None or result is Result.SERVICE_ERROR or disposition is Disposition.OPT_OUT:
+            return None  # a service error's step counts earlier ones; an opt-out adds to the DNC list
+        if known["disposition"] is not None:  # the choice made earlier on the call stands
+            chosen, chosen_at = known["disposition"], known["callback_at"]
+        elif disposition is not None:
+            chosen, chosen_at = disposition.value, callback_at
+        else:
+            chosen, chosen_at = None, known["callback_at"]
+        row = SimpleNamespace(id=attempt_id, membership_id=known["membership_id"], result=result.value,
+                              routing=known["routing"], disposition=chosen, callback_at=chosen_at)
+        policy = RetryPolicy.from_campaign(known["rules"], known["max_attempts"])
+        _stmt, values = db.rule_move(row, policy, known["attempts"], ended_at, ended_at, counted_already=False)
+        return _params(_MOVE_IF_AS_ASSUMED, {
+            **values, "x_attempts": known["attempts"], "x_result": result.value, "x_routing": known["routing"],
+            "x_disposition": chosen, "x_callback_at": chosen_at, "x_rules": json.dumps(known["rules"]),
+            "x_max": known["max_attempts"],
+        })[1]
+
+    @staticmethod
+    async def _finish_assumed_all(conn: psycopg.AsyncConnection, finals: list["_Final"]) -> list[bool]:
+        """FINISH_AND_MOVE for several calls: one round trip, one implicit transaction (autocommit,
+        one Sync): if one assumed wrong, none is kept and each runs again on its own (_write_batch)."""
+        if len(finals) == 1:
+            rows = [await (await conn.execute(FINISH_AND_MOVE, finals[0].params, prepare=True)).fetchone()]
+        else:
+            async with conn.pipeline() as pipeline:
+                cursors = [await conn.execute(FINISH_AND_MOVE, f.params, prepare=True) for f in finals]
+                await pipeline.sync()
+                rows = [await cur.fetchone() for cur in cursors]
+        return [row is not None and row.old_result is None for row in rows]
 
     async def _finish_all(self, conn: psycopg.AsyncConnection, finals: list["_Final"]) -> list[bool]:
         """The final writes of several calls (distinct attempts) in one transaction, 2 round trips."""
@@ -331,6 +449,7 @@ class FastPath:
                   "opt_out": Disposition.OPT_OUT.value, "dnc_source": db.DNC_SOURCE_OPT_OUT}
         row = await self._run(self._one, CHOOSE, params)
         chosen_here = row is not None and row.old_disposition is None
+        self._learn(attempt_id, chosen_here, disposition=disposition.value, callback_at=callback_at)
         if chosen_here and row.result is not None:
             await self._run(self._reapply, attempt_id, now)
         return chosen_here
@@ -341,6 +460,7 @@ class FastPath:
         params = {"aid": attempt_id, "routing": routing.value, "agent": agent,
                   "abandoned": bool(caller_abandoned)}
         row = await self._run(self._one, ROUTE, params)
+        self._learn(attempt_id, row is not None, routing=routing.value)
         if row is not None and row.result is not None:
             await self._run(self._reapply, attempt_id, now)
         return row is not None
