@@ -13,8 +13,12 @@ then an instant canned reply to every command) against, each in its own server p
   full-asyncio   (c) our real outbound flow (agi.flows) with its PostgreSQL reads and writes, a person
   full-uvloop        pressing 2 (not interested) during the message: bench_full_flow() below
 
+then the per-command turnaround at 500 live calls, paced as real calls are (a 15 s message;
+people pressing 2, 9 = opt out, 1 = agent in turn: bench_full_paced()), timed inside the server,
+and the idle sessions held at once with their memory.
+
 The full flow needs PostgreSQL's server binaries (scripts/pgserver.py starts a private one).
-Prints figures; asserts nothing. ``--quick`` for a smoke run. Runtime about 3-4 min on the
+Prints figures; asserts nothing. ``--quick`` for a smoke run. Runtime about 2-3 min on the
 shared 2-core box (docs/performance.md has the figures and how to read them).
 """
 
@@ -826,8 +830,8 @@ async def main(args: argparse.Namespace) -> None:
 
     async with FullFlowDB() as db:
         runs = len(loops)
-        await db.seed(runs * (2 * min(200, args.full_calls) + 2 * args.full_calls + 100 + 2 * args.high_concurrency)
-                      + 50 + args.idle + 100)
+        await db.seed(runs * (2 * min(200, args.full_calls) + 2 * args.full_calls + 100 + 2 * args.high_concurrency
+                              + 50 + args.idle) + 100)
         full = {}
         for loop in loops:
             full[loop] = await bench_full_flow(args, db, f"full-{loop}", args.full_calls, args.concurrency)
@@ -873,7 +877,7 @@ async def main(args: argparse.Namespace) -> None:
         for mode in ["bare-asyncio", "ours-asyncio"] + (["ours-uvloop"] if have_uvloop else []):
             held, kb, secs = await bench_idle(mode, args.idle)
             idle.add_row(mode, str(held), f"{kb:.1f}", f"{secs:.1f} s", "WAIT FOR DIGIT -1")
-        for loop in loops[:1]:  # stdlib asyncio: what `dialer serve` runs on by default
+        for loop in loops:  # `dialer serve` runs on uvloop when installed (--loop auto), else asyncio
             held, kb, secs = await bench_full_idle(db, f"full-{loop}", args.idle)
             idle.add_row(f"full-{loop}", str(held), f"{kb:.1f}", f"{secs:.1f} s",
                          "STREAM FILE of the message (attempt read, answered written)")
