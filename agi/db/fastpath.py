@@ -341,12 +341,14 @@ class FastPath:
         originate_reason: int | None = None, talk_seconds: int | None = None, detail: str | None = None,
     ) -> bool:
         """db.set_ivr_keys (``keys``), db.set_disposition (``disposition``, first wins) and
-        db.finish_attempt in one transaction of two round trips; True if the result was set here.
+        db.finish_attempt, all or nothing; True if the result was set here.
 
-        Calls that finish in the same event-loop turn share that transaction (``batch``): their
-        statements go out in one pipeline, one attempt at most once per transaction; if the
-        shared transaction fails (a deadlock, one bad value) it is rolled back whole and each
-        call's writes run again on their own (every write here is idempotent).
+        One statement (FINISH_AND_MOVE) when this process marked the call answered; else, or
+        when its assumptions fail, one transaction of two round trips (FINISH, then the rule).
+        Calls that finish together share the round trip (``batch``, group commit): their
+        statements go out in one pipeline, one attempt at most once per group; if the shared
+        transaction fails (a deadlock, one bad value) it is rolled back whole and each call's
+        writes run again on their own (every write here is idempotent).
         """
         now = now or dt.datetime.now(dt.timezone.utc)
         params = {
