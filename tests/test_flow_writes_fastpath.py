@@ -381,3 +381,15 @@ async def test_a_result_written_elsewhere_first_then_the_choice_here_moves_the_c
     assert runners == ["_answer_all", "_finish_assumed_all", "_finish_all"]
     assert (a["result"], a["disposition"], a["hangup_cause"]) == (Result.LIVE_ANSWER, Disposition.NOT_INTERESTED, 16)
     assert (m["state"], m["attempts"]) == (ContactState.DONE, 1)
+
+
+async def test_a_final_write_started_behind_the_hangup_lands_before_the_context_closes(db_engine):
+    """Shutdown: the flows' final writes still in flight are written before the connections go."""
+    ctx = FlowContext(db_engine)
+    aid, mid = await _dialed(db_engine, "close", 2025557000)
+    await _answer(ctx, aid)
+    ctx.finish_behind(aid, Result.LIVE_ANSWER, ended_at=ENDED, keys="2", disposition=Disposition.NOT_INTERESTED)
+    await ctx.aclose()
+    a, m, _ = await _state(db_engine, aid, mid)
+    assert (a["result"], a["disposition"], m["state"]) == (Result.LIVE_ANSWER, Disposition.NOT_INTERESTED,
+                                                           ContactState.DONE)

@@ -81,7 +81,9 @@ class FlowContext:
         self._finishing: dict[str, asyncio.Task] = {}  # attempt id -> its final write in flight
 
     async def aclose(self) -> None:
-        """Close the fast path's connections (the engine is its owner's to dispose)."""
+        """Let final writes in flight land, then close the fast path's connections (the engine
+        is its owner's to dispose)."""
+        await asyncio.gather(*self._finishing.values(), return_exceptions=True)
         refreshing = list(self._refreshing.values())
         for task in refreshing:
             task.cancel()
