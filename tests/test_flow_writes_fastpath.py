@@ -393,3 +393,20 @@ async def test_a_final_write_started_behind_the_hangup_lands_before_the_context_
     a, m, _ = await _state(db_engine, aid, mid)
     assert (a["result"], a["disposition"], m["state"]) == (Result.LIVE_ANSWER, Disposition.NOT_INTERESTED,
                                                            ContactState.DONE)
+
+
+async def test_a_choice_after_the_result_is_written_with_its_retry_rule_in_one_transaction(db_engine):
+    """The one-statement choice finds the attempt final already: nothing of it is kept, and
+    the choice and the retry rule run again together (all or nothing, as on the Core path)."""
+    _pg_only(db_engine)
+
+    async def hangup_flow(other, aid):
+        assert await other.finish(aid, Result.LIVE_ANSWER, ended_at=ENDED, hangup_cause=16)
+
+    async def call_back(ctx, aid):
+        assert await ctx.choose(aid, "3", Disposition.CALL_BACK, CALLBACK, now=ENDED)
+
+    (a, m, _), runners = await _elsewhere_then_here(db_engine, "cb", 2025557100, hangup_flow, call_back)
+    assert runners == ["_answer_all", "_one", "_write_then_rule"]
+    assert (a["disposition"], a["ivr_keys"]) == (Disposition.CALL_BACK, "3")
+    assert (m["state"], m["next_attempt_at"]) == (ContactState.RETRY_SCHEDULED, CALLBACK)

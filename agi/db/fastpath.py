@@ -40,6 +40,14 @@ from agi.rules.retry import RetryPolicy
 _UTC_COLUMN = UTCDateTime()
 KNOWN_MAX = 100_000  # live calls remembered for the one-statement final write (FastPath._known)
 
+# A one-statement write that finds its assumption wrong fails on purpose (a cast error carrying
+# this text) so that nothing of it is kept; the caller then writes the two-step way.
+ASSUMED_WRONG = "dialer: a one-statement write assumed wrong; written the two-step way"
+
+
+def _assumed_wrong(exc: BaseException) -> bool:
+    return isinstance(exc, psycopg.errors.InvalidTextRepresentation) and ASSUMED_WRONG in str(exc)
+
 
 def _naive(value: dt.datetime | None) -> dt.datetime | None:
     """Aware in, naive UTC out: how UTCDateTime stores it."""
@@ -142,7 +150,6 @@ FROM a LEFT JOIN LATERAL (
 # membership and the guard stopped it, or the rule must run again (a new choice on an attempt
 # someone else made final), the statement fails on purpose (ASSUMED_WRONG), nothing of it is
 # kept, and the write runs the two-step way (FINISH, then the rule): all or nothing either way.
-ASSUMED_WRONG = "dialer: the final write assumed wrong; written the two-step way"
 _MOVE_IF_AS_ASSUMED = _compiled(db._MOVE_FINAL.where(
     db._cc.c.attempts == bindparam("x_attempts", type_=Integer),
     text("EXISTS (SELECT 1 FROM a JOIN campaigns camp ON camp.id = a.campaign_id"
@@ -169,13 +176,14 @@ FROM a
 
 # The choice and the routing are written while the person waits for the next command: one
 # statement, one round trip, autocommit. When the attempt is already final (the h extension's
-# flow got there first) the retry rule runs again afterwards, as db._reapply_rule does, in a
-# transaction of its own (REAPPLY) that reads the attempt as it is then, under its locks.
+# flow got there first) the retry rule must run again with them, as db._reapply_rule does: the
+# statement then fails on purpose and the write runs again in a transaction with the rule
+# (the *_THEN_RULE form, then REAPPLY, which reads the attempt as it is, under its locks).
 _RULE_INPUTS = "t.id, t.campaign_id, t.membership_id, t.number, t.result, t.routing, t.disposition, t.callback_at, t.ended_at"
 
 # db.set_ivr_keys + db.set_disposition (first wins; opt-out: the number on the DNC list)
 # [+ db.mark_waiting_agent while the attempt is open and the membership's current one]
-CHOOSE = f"""
+_CHOOSE = f"""
 WITH old AS (
     SELECT id, disposition FROM attempts WHERE id = %(aid)s::varchar FOR UPDATE
 ), a AS (
@@ -197,18 +205,25 @@ WITH old AS (
     WHERE %(disposition)s::varchar = %(opt_out)s::varchar AND a.old_disposition IS NULL AND a.number IS NOT NULL
     ON CONFLICT DO NOTHING
 )
-SELECT a.id, a.result, a.old_disposition FROM a
+SELECT a.id, a.result, a.old_disposition{{check}} FROM a
 """
+CHOOSE = _CHOOSE.format(check=f""",
+    CASE WHEN a.result IS NOT NULL AND a.old_disposition IS NULL
+         THEN CAST(a.id || ': {ASSUMED_WRONG}' AS integer) END AS assumed_wrong""")
+CHOOSE_THEN_RULE = _CHOOSE.format(check="")
 
 # db.set_routing: the first report wins
-ROUTE = """
+_ROUTE = """
 UPDATE attempts SET
     routing = %(routing)s::varchar,
     agent = COALESCE(agent, %(agent)s::varchar),
     caller_abandoned = %(abandoned)s::boolean
 WHERE id = %(aid)s::varchar AND routing IS NULL
-RETURNING id, result
+RETURNING id, result{check}
 """
+ROUTE = _ROUTE.format(check=f""",
+    CASE WHEN result IS NOT NULL THEN CAST(id || ': {ASSUMED_WRONG}' AS integer) END AS assumed_wrong""")
+ROUTE_THEN_RULE = _ROUTE.format(check="")
 
 # db._reapply_rule's inputs: the attempt as it is now and, if final, its membership locked
 # (attempt first, then membership: the Core path's order) with the campaign's retry policy
@@ -367,7 +382,7 @@ class FastPath:
                 return await self._write(self._finish_assumed_all, attempt_id,
                                          _Final(attempt_id, disposition, ended_at, now, {**params, **assumed}))
             except psycopg.errors.InvalidTextRepresentation as exc:
-                if ASSUMED_WRONG not in str(exc):
+                if not _assumed_wrong(exc):
                     raise
         return await self._write(self._finish_all, attempt_id, _Final(attempt_id, disposition, ended_at, now, params))
 
@@ -443,37 +458,48 @@ class FastPath:
                      callback_at: dt.datetime | None = None, *, now: dt.datetime,
                      waiting_agent: bool = False) -> bool:
         """db.set_ivr_keys + db.set_disposition (first wins; opt-out on the DNC list) [+
-        db.mark_waiting_agent] in one statement; True if chosen here."""
+        db.mark_waiting_agent] in one statement (with the retry rule when the attempt is already
+        final: a transaction); True if chosen here."""
         params = {"aid": attempt_id, "keys": keys[:db.IVR_KEYS_MAX], "disposition": disposition.value,
                   "callback_at": _naive(callback_at), "now": _naive(now),
                   "waiting": ContactState.WAITING_AGENT.value if waiting_agent else None,
                   "dialing": ContactState.DIALING.value, "in_call": ContactState.IN_CALL.value,
                   "opt_out": Disposition.OPT_OUT.value, "dnc_source": db.DNC_SOURCE_OPT_OUT}
-        row = await self._run(self._one, CHOOSE, params)
+        row = await self._one_or_with_rule(CHOOSE, CHOOSE_THEN_RULE, params, now,
+                                           lambda r: r.old_disposition is None)
         chosen_here = row is not None and row.old_disposition is None
         self._learn(attempt_id, chosen_here, disposition=disposition.value, callback_at=callback_at)
-        if chosen_here and row.result is not None:
-            await self._run(self._reapply, attempt_id, now)
         return chosen_here
 
     async def set_routing(self, attempt_id: str, routing: Routing, agent: str | None = None,
                           caller_abandoned: bool = False, *, now: dt.datetime) -> bool:
-        """db.set_routing in one statement; True if set here."""
+        """db.set_routing in one statement (with the retry rule when the attempt is already final:
+        a transaction); True if set here."""
         params = {"aid": attempt_id, "routing": routing.value, "agent": agent,
                   "abandoned": bool(caller_abandoned)}
-        row = await self._run(self._one, ROUTE, params)
+        row = await self._one_or_with_rule(ROUTE, ROUTE_THEN_RULE, params, now, lambda r: True)
         self._learn(attempt_id, row is not None, routing=routing.value)
-        if row is not None and row.result is not None:
-            await self._run(self._reapply, attempt_id, now)
         return row is not None
 
-    async def _reapply(self, conn: psycopg.AsyncConnection, attempt_id: str, now: dt.datetime) -> None:
-        """db._reapply_rule: the attempt was final already and changed: the retry rule again."""
+    async def _one_or_with_rule(self, one: str, then_rule: str, params: dict, now: dt.datetime, changed):
+        try:
+            return await self._run(self._one, one, params)
+        except psycopg.errors.InvalidTextRepresentation as exc:
+            if not _assumed_wrong(exc):
+                raise
+        return await self._run(self._write_then_rule, then_rule, params, now, changed)
+
+    async def _write_then_rule(self, conn: psycopg.AsyncConnection, sql: str, params: dict, now: dt.datetime,
+                               changed):
+        """``sql``, then db._reapply_rule if it ``changed`` an attempt already final: one transaction."""
         async with conn.pipeline(), conn.transaction():
-            row = await (await conn.execute(REAPPLY, {"aid": attempt_id}, prepare=True)).fetchone()
-            if row is not None and row.result is not None and Result(row.result).dialed \
-                    and row.membership_id is not None and row.attempts is not None:
-                await self._move(conn, row, row.ended_at or now, now, True)
+            row = await (await conn.execute(sql, params, prepare=True)).fetchone()
+            if row is not None and row.result is not None and changed(row):
+                rule = await (await conn.execute(REAPPLY, {"aid": params["aid"]}, prepare=True)).fetchone()
+                if rule is not None and rule.result is not None and Result(rule.result).dialed \
+                        and rule.membership_id is not None and rule.attempts is not None:
+                    await self._move(conn, rule, rule.ended_at or now, now, True)
+            return row
 
     # --- grouping the writes of calls that reach the same step together -----------------------
 
