@@ -102,12 +102,30 @@ SELECT a.*, cc.attempts AS m_attempts, camp.retry_rules AS m_rules, camp.max_att
 FROM a LEFT JOIN campaign_contacts cc ON cc.id = a.membership_id LEFT JOIN campaigns camp ON camp.id = a.campaign_id
 """
 
+# What db.rule_move reads of the attempt (agi.db.attempts._RULE_COLUMNS), as ``t``
+_RULE_INPUTS = "t.id, t.campaign_id, t.membership_id, t.number, t.result, t.routing, t.disposition, t.callback_at, t.ended_at"
+
+
+def _with_policy(when: str) -> str:
+    """The rows of CTE ``a`` with, when ``when`` holds, their membership locked FOR NO KEY UPDATE
+    (attempt first, then membership: the Core path's order) and the campaign's retry policy."""
+    return f"""
+SELECT a.*, p.attempts, p.retry_rules, p.max_attempts
+FROM a LEFT JOIN LATERAL (
+    SELECT cc.attempts, camp.retry_rules, camp.max_attempts
+    FROM campaign_contacts cc JOIN campaigns camp ON camp.id = a.campaign_id
+    WHERE cc.id = a.membership_id AND ({when})
+    FOR NO KEY UPDATE OF cc
+) p ON true
+"""
+
+
 # db.set_ivr_keys + db.set_disposition (first wins) + db.finish_attempt (result set once,
 # bookkeeping fills empty fields) in one UPDATE of the attempt, locked first so the values
 # before it come back too (PostgreSQL 15 has no RETURNING OLD); then, in the same statement
 # and in the same order as the Core path (attempt, then membership), the membership locked
 # FOR NO KEY UPDATE with the campaign's retry policy, when the retry rule will have to run.
-_FINISH_CTES = """
+_FINISH_CTES = f"""
 WITH old AS (
     SELECT id, result, disposition FROM attempts WHERE id = %(aid)s::varchar FOR UPDATE
 ), a AS (
@@ -127,19 +145,10 @@ WITH old AS (
         detail = COALESCE(t.detail, %(detail)s::text)
     FROM old
     WHERE t.id = old.id
-    RETURNING t.id, t.campaign_id, t.membership_id, t.number, t.result, t.routing, t.disposition,
-              t.callback_at, t.ended_at, old.result AS old_result, old.disposition AS old_disposition
+    RETURNING {_RULE_INPUTS}, old.result AS old_result, old.disposition AS old_disposition
 )"""
-FINISH = _FINISH_CTES + """
-SELECT a.*, p.attempts, p.retry_rules, p.max_attempts
-FROM a LEFT JOIN LATERAL (
-    SELECT cc.attempts, camp.retry_rules, camp.max_attempts
-    FROM campaign_contacts cc JOIN campaigns camp ON camp.id = a.campaign_id
-    WHERE cc.id = a.membership_id
-      AND (a.old_result IS NULL OR (a.old_disposition IS NULL AND %(disposition)s::varchar IS NOT NULL))
-    FOR NO KEY UPDATE OF cc
-) p ON true
-"""
+FINISH = _FINISH_CTES + _with_policy(
+    "a.old_result IS NULL OR (a.old_disposition IS NULL AND %(disposition)s::varchar IS NOT NULL)")
 
 # The common final write in ONE statement: when this process saw the call answered (the
 # membership's counter and the campaign's retry policy came back with the answered mark) and
@@ -179,7 +188,6 @@ FROM a
 # flow got there first) the retry rule must run again with them, as db._reapply_rule does: the
 # statement then fails on purpose and the write runs again in a transaction with the rule
 # (the *_THEN_RULE form, then REAPPLY, which reads the attempt as it is, under its locks).
-_RULE_INPUTS = "t.id, t.campaign_id, t.membership_id, t.number, t.result, t.routing, t.disposition, t.callback_at, t.ended_at"
 
 # db.set_ivr_keys + db.set_disposition (first wins; opt-out: the number on the DNC list)
 # [+ db.mark_waiting_agent while the attempt is open and the membership's current one]
@@ -230,15 +238,7 @@ ROUTE_THEN_RULE = _ROUTE.format(check="")
 REAPPLY = f"""
 WITH a AS (
     SELECT {_RULE_INPUTS} FROM attempts t WHERE t.id = %(aid)s::varchar FOR UPDATE
-)
-SELECT a.*, p.attempts, p.retry_rules, p.max_attempts
-FROM a LEFT JOIN LATERAL (
-    SELECT cc.attempts, camp.retry_rules, camp.max_attempts
-    FROM campaign_contacts cc JOIN campaigns camp ON camp.id = a.campaign_id
-    WHERE cc.id = a.membership_id AND a.result IS NOT NULL
-    FOR NO KEY UPDATE OF cc
-) p ON true
-"""
+)""" + _with_policy("a.result IS NOT NULL")
 
 
 @dataclass(frozen=True)
@@ -249,13 +249,24 @@ class _Final:
     disposition: Disposition | None
     ended_at: dt.datetime
     now: dt.datetime
-    params: dict  # FINISH's; FINISH_AND_MOVE's too when the step is worked out before (assumed)
-    assumed: bool = False
+    params: dict  # FINISH's; FINISH_AND_MOVE's too when the step is worked out before
 
 
 def _settle(fut: asyncio.Future, value=None, *, exc: BaseException | None = None) -> None:
     if not fut.done():  # its caller may have been cancelled meanwhile
         fut.set_result(value) if exc is None else fut.set_exception(exc)
+
+
+async def _in_one_round_trip(conn: psycopg.AsyncConnection, sql: str, params: list[dict]) -> list:
+    """``sql`` once per parameter set, one row each, in one round trip: autocommit, one Sync, so
+    together they are one implicit transaction (all kept or none). One alone skips psycopg's
+    pipeline mode, which costs about 0.15 ms more than a plain statement here."""
+    if len(params) == 1:
+        return [await (await conn.execute(sql, params[0], prepare=True)).fetchone()]
+    async with conn.pipeline() as pipeline:
+        cursors = [await conn.execute(sql, p, prepare=True) for p in params]
+        await pipeline.sync()
+        return [await cur.fetchone() for cur in cursors]
 
 
 def _params(sql_and_constants: tuple[str, dict], values: dict) -> tuple[str, dict]:
@@ -271,7 +282,7 @@ class FastPath:
     ``close()`` when done (idle connections are also closed on the engine's dispose).
     """
 
-    def __init__(self, url: URL | str, size: int = 40, batch: int = 64, inflight: int = 1) -> None:
+    def __init__(self, url: URL | str, size: int = 40, batch: int = 64) -> None:
         if isinstance(url, str):
             from sqlalchemy.engine import make_url
             url = make_url(url)
@@ -280,13 +291,11 @@ class FastPath:
         self._idle: list[psycopg.AsyncConnection] = []
         self._slots = asyncio.Semaphore(size)
         self.batch = batch  # writes of calls at the same step together share a transaction (0: off)
-        self.inflight = inflight  # groups of one kind in flight at once; later writes wait and group
         self._pending: dict = {}  # runner -> [(attempt id, item, future)]
-        self._inflight: dict = {}  # runner -> groups in flight
+        self._in_flight: set = set()  # runners with a group out; the writes arriving meanwhile wait
         # attempt id -> what this process knows of a live call's attempt since its answered mark
         # (membership counter, retry policy, routing/choice written since): FINISH_AND_MOVE's inputs
         self._known: OrderedDict[str, dict] = OrderedDict()
-        self._scheduled: set = set()
         self._tasks: set = set()
 
     @classmethod
@@ -339,15 +348,7 @@ class FastPath:
 
     @staticmethod
     async def _answer_all(conn: psycopg.AsyncConnection, params: list[dict]) -> list:
-        """One round trip: the statements, then one Sync (autocommit: together they are one
-        implicit transaction, committed at the Sync or rolled back whole). One call alone skips
-        psycopg's pipeline mode, which costs about 0.15 ms more than a plain statement here."""
-        if len(params) == 1:
-            return [await (await conn.execute(MARK_ANSWERED, params[0], prepare=True)).fetchone()]
-        async with conn.pipeline() as pipeline:
-            cursors = [await conn.execute(MARK_ANSWERED, p, prepare=True) for p in params]
-            await pipeline.sync()
-            return [await cur.fetchone() for cur in cursors]
+        return await _in_one_round_trip(conn, MARK_ANSWERED, params)
 
     async def finish(
         self, attempt_id: str, result: Result, *, ended_at: dt.datetime, keys: str | None = None,
@@ -419,13 +420,7 @@ class FastPath:
     async def _finish_assumed_all(conn: psycopg.AsyncConnection, finals: list["_Final"]) -> list[bool]:
         """FINISH_AND_MOVE for several calls: one round trip, one implicit transaction (autocommit,
         one Sync): if one assumed wrong, none is kept and each runs again on its own (_write_batch)."""
-        if len(finals) == 1:
-            rows = [await (await conn.execute(FINISH_AND_MOVE, finals[0].params, prepare=True)).fetchone()]
-        else:
-            async with conn.pipeline() as pipeline:
-                cursors = [await conn.execute(FINISH_AND_MOVE, f.params, prepare=True) for f in finals]
-                await pipeline.sync()
-                rows = [await cur.fetchone() for cur in cursors]
+        rows = await _in_one_round_trip(conn, FINISH_AND_MOVE, [f.params for f in finals])
         return [row is not None and row.old_result is None for row in rows]
 
     async def _finish_all(self, conn: psycopg.AsyncConnection, finals: list["_Final"]) -> list[bool]:
@@ -505,40 +500,30 @@ class FastPath:
 
     async def _submit(self, runner, attempt_id: str, item):
         """``await runner(conn, [item, ...])``, grouped as a group commit does: a write goes out
-        at once (next loop turn) while fewer than ``inflight`` of its kind are in flight; the
-        ones that arrive meanwhile go out together as soon as one returns. At light load a call
-        never waits for company; under load the groups grow by themselves."""
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
+        at once when no group of its kind is in flight; the ones that arrive meanwhile go out
+        together as soon as it returns. At light load a call never waits for company; under
+        load the groups grow by themselves."""
+        fut = asyncio.get_running_loop().create_future()
         self._pending.setdefault(runner, []).append((attempt_id, item, fut))
-        self._schedule(runner)
+        self._flush(runner)
         return await fut
 
-    def _schedule(self, runner) -> None:
-        if (runner not in self._scheduled and self._pending.get(runner)
-                and self._inflight.get(runner, 0) < self.inflight):
-            if not self._inflight.get(runner):
-                return self._flush(runner)  # nothing in flight: out at once, the next ones group behind it
-            self._scheduled.add(runner)
-            # one loop turn: the calls woken by the same burst of replies join the group
-            asyncio.get_running_loop().call_soon(self._flush, runner)
-
     def _flush(self, runner) -> None:
-        self._scheduled.discard(runner)
-        while self._pending.get(runner) and self._inflight.get(runner, 0) < self.inflight:
-            batch, seen, later = [], set(), []
-            for entry in self._pending.pop(runner):
-                if entry[0] in seen or len(batch) >= self.batch:
-                    later.append(entry)  # one attempt once per transaction: its rule reads what the first wrote
-                else:
-                    seen.add(entry[0])
-                    batch.append(entry)
-            if later:
-                self._pending[runner] = later
-            self._inflight[runner] = self._inflight.get(runner, 0) + 1
-            task = asyncio.get_running_loop().create_task(self._write_batch(runner, batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if runner in self._in_flight or not self._pending.get(runner):
+            return
+        batch, seen, later = [], set(), []
+        for entry in self._pending.pop(runner):
+            if entry[0] in seen or len(batch) >= self.batch:
+                later.append(entry)  # one attempt once per transaction: its rule reads what the first wrote
+            else:
+                seen.add(entry[0])
+                batch.append(entry)
+        if later:
+            self._pending[runner] = later
+        self._in_flight.add(runner)
+        task = asyncio.get_running_loop().create_task(self._write_batch(runner, batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _write_batch(self, runner, batch) -> None:
         try:
@@ -560,8 +545,8 @@ class FastPath:
             for _, _, fut in batch:
                 if not fut.done():
                     fut.cancel()
-            self._inflight[runner] -= 1
-            self._schedule(runner)  # the writes that arrived meanwhile
+            self._in_flight.discard(runner)
+            self._flush(runner)  # the writes that arrived meanwhile
 
     @staticmethod
     async def _move(conn: psycopg.AsyncConnection, row, ended: dt.datetime, now: dt.datetime,

@@ -244,6 +244,14 @@ class FlowContext:
         task.add_done_callback(done)
         return task
 
+    async def hang_up_and_finish(self, call: AGICall, attempt_id: str, result: Result, **kwargs) -> None:
+        """The call's end: the final write (``finish_behind``) runs while HANGUP goes out."""
+        final = self.finish_behind(attempt_id, result, **kwargs)
+        try:
+            await call.hangup()
+        finally:
+            await final
+
     async def write(self, fn, *args, **kwargs):
         """Run one attempts-module write in its own transaction."""
         async with self.engine.begin() as conn:

@@ -12,9 +12,5 @@ async def fax(ctx: FlowContext, call: AGICall) -> None:
     attempt = await ctx.find_attempt(call, answered_at=utcnow())
     if attempt is None:
         return await unknown_call(call)
-    final = ctx.finish_behind(attempt.id, Result.FAX, ended_at=utcnow(),
-                              detail=f"fax tone detected (FAXEXTEN={call.arg(1) or '?'})")
-    try:
-        await call.hangup()  # while the result is written
-    finally:
-        await final
+    await ctx.hang_up_and_finish(call, attempt.id, Result.FAX, ended_at=utcnow(),
+                                 detail=f"fax tone detected (FAXEXTEN={call.arg(1) or '?'})")

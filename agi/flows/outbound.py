@@ -25,10 +25,6 @@ async def outbound(ctx: FlowContext, call: AGICall) -> None:
 
     result = answered_result(amd, campaign)
     last: dict = {}  # the keys and choice when nothing happens on the call after them (ctx.finish)
-
-    def report():
-        return ctx.finish_behind(attempt.id, result, ended_at=utcnow(), **last)
-
     try:
         if result is Result.MACHINE_ANSWER:
             await leave_voicemail(call, campaign)
@@ -37,13 +33,9 @@ async def outbound(ctx: FlowContext, call: AGICall) -> None:
     except AGIHangup:
         log.info("attempt %s: the person hung up", attempt.id, extra=attempt_extra(attempt.id))
     except BaseException:
-        await report()
+        await ctx.finish_behind(attempt.id, result, ended_at=utcnow(), **last)
         raise
-    final = report()  # the final write runs while we hang up: the call does not wait on it
-    try:
-        await call.hangup()
-    finally:
-        await final
+    await ctx.hang_up_and_finish(call, attempt.id, result, ended_at=utcnow(), **last)
 
 
 async def detection(call: AGICall, *, from_args: bool = True) -> tuple[AmdStatus | None, str | None]:
