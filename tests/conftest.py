@@ -11,8 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-SHARED = ROOT.parent / "shared"
-TRACES = SHARED / "asterisk-traces"
+TRACES = ROOT / "tests" / "traces"  # raw transcripts of a real Asterisk 22.10.1 (INDEX.txt)
 
 from pgserver import PgServer  # noqa: E402
 

@@ -141,6 +141,8 @@ class TracePeer:
         self.channels = load_trace("ami-coreshowchannels.txt")
         self.scripts = {}
         for path in sorted(TRACES.glob("ami-originate-*.txt")):
+            if "-response-first" in path.name:  # events of a second AMI session: no Originate of ours
+                continue
             script = originate_script(path.name)
             self.scripts[script.channel_id] = script
 

@@ -1,4 +1,4 @@
-"""Parse the raw Asterisk transcripts in ../shared/asterisk-traces (see its INDEX.txt).
+"""Parse the raw Asterisk transcripts in tests/traces/ (see its INDEX.txt).
 
 A trace is a '#' header ending in '# ----', then lines '<seconds> <dir> <raw line>' with dir '<'
 (sent by Asterisk), '>' (sent by our side) or '#' (a note). FastAGI traces may hold several
