@@ -231,6 +231,11 @@ class Attempt(Base):
     talk_seconds: Mapped[int | None] = mapped_column(Integer)
     ivr_keys: Mapped[str] = mapped_column(String(40), default="")
     agent: Mapped[str | None] = mapped_column(String(120))
+    # QUEUESTATUS as the flow read it after Queue() (TIMEOUT, JOINEMPTY, UNKNOWN, ...): UNKNOWN and
+    # JOINUNAVAIL say the routing itself is broken (seed 002 "call forwarding scheme did not work")
+    queue_status: Mapped[str | None] = mapped_column(String(20))
+    # the call-back call the person asked for (seed 002 "No answer from a customer (Callback)")
+    callback: Mapped[bool] = mapped_column(Boolean, default=False)
     charged: Mapped[bool] = mapped_column(Boolean, default=False)
     detail: Mapped[str | None] = mapped_column(Text)  # why, when the code alone does not say
 
@@ -257,6 +262,22 @@ class Dialer(Base):
     dial_template: Mapped[str] = mapped_column(String(200), default="PJSIP/{number}@trunk")
     last_heartbeat: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AgiServer(Base):
+    """One FastAGI server (`dialer serve`): its heartbeat. The originator dials a campaign only
+    while a server its calls are sent to (``__DIALER_AGI``) is alive."""
+
+    __tablename__ = "agi_servers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(200), unique=True)  # host:port Asterisk reaches
+    hostname: Mapped[str] = mapped_column(String(200), default="")
+    pid: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_beat: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # a graceful stop says so
+    live_sessions: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class DialerCampaign(Base):
