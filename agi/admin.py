@@ -37,6 +37,7 @@ from agi.db.models import (
     DncEntry,
     utcnow,
 )
+from agi.rules.lifecycle import WORKING_STATES, overall_state, seen_state
 from agi.rules.retry import DEFAULT_RETRY_MINUTES
 from agi.rules.predial import PHONE_FIELD_CHOICES, normalize
 from agi.rules.window import DEFAULT_WINDOW_END, DEFAULT_WINDOW_START, parse_schedule
@@ -467,8 +468,12 @@ async def list_campaigns(session: AsyncSession) -> list[dict]:
     attempts = dict(
         (await session.execute(select(Attempt.campaign_id, func.count()).group_by(Attempt.campaign_id))).all()
     )
-    dialers = dict((await session.execute(
-        select(DialerCampaign.campaign_id, func.count()).group_by(DialerCampaign.campaign_id))).all())
+    now = utcnow()
+    on_dialers: dict[int, list[CampaignState]] = {}
+    for campaign_id, state, heartbeat in (await session.execute(
+            select(DialerCampaign.campaign_id, DialerCampaign.state, Dialer.last_heartbeat)
+            .join(Dialer, Dialer.id == DialerCampaign.dialer_id))).all():
+        on_dialers.setdefault(campaign_id, []).append(seen_state(CampaignState(state), heartbeat, now))
     out = []
     for c in campaigns:
         states = counts.get(c.id, {})
@@ -482,7 +487,8 @@ async def list_campaigns(session: AsyncSession) -> list[dict]:
                 "pending": states.get(ContactState.PENDING.value, 0)
                 + states.get(ContactState.RETRY_SCHEDULED.value, 0),
                 "attempts": attempts.get(c.id, 0),
-                "dialers": dialers.get(c.id, 0),
+                "dialers": len(on_dialers.get(c.id, [])),
+                "overall_state": overall_state(on_dialers.get(c.id, []), CampaignState(c.state)).value,
                 "start_at": c.start_at,
                 "stop_at": c.stop_at,
             }
@@ -505,16 +511,18 @@ async def show_campaign(session: AsyncSession, ref: str) -> dict:
             .order_by(Dialer.name)
         )
     ).all()
-    dialers = [
-        {
+    now = utcnow()
+    dialers = []
+    for d, dc in rows:
+        # a dialer whose heartbeat stopped is not working the campaign, whatever its row says
+        state = seen_state(CampaignState(dc.state), d.last_heartbeat, now)
+        dialers.append({
             "dialer": d.name,
             "lines": dc.lines if dc.lines is not None else c.lines,
-            "state": dc.state,
-            "state_label": CampaignState(dc.state).label,
+            "state": state.value,
+            "state_label": state.label,
             "last_heartbeat": d.last_heartbeat,
-        }
-        for d, dc in rows
-    ]
+        })
     counts = (await contact_state_counts(session, [c.id])).get(c.id, {})
     return {
         "campaign": campaign_settings(c),
@@ -525,10 +533,6 @@ async def show_campaign(session: AsyncSession, ref: str) -> dict:
 
 
 def _overall(c: Campaign, per_dialer: list[CampaignState]) -> str:
-    try:
-        from agi.rules.lifecycle import overall_state
-    except ImportError:  # pragma: no cover - lifecycle rules ship with the package
-        return c.state
     return overall_state(per_dialer, CampaignState(c.state)).value
 
 
@@ -654,7 +658,7 @@ async def schedule_campaign(
             parse_schedule(schedule)  # the window rule must accept what we store
         except ValueError as exc:
             raise AdminError(f"bad schedule: {exc}") from None
-    if c.state in (CampaignState.RUNNING.value, CampaignState.PAUSED_NO_AGENTS.value) and stop_at <= now:
+    if CampaignState(c.state) in WORKING_STATES and stop_at <= now:
         raise AdminError("the campaign is running: its stop date cannot be in the past")
     c.start_at, c.stop_at, c.schedule = start_at, stop_at, schedule
     if tz:
@@ -691,7 +695,7 @@ async def start_campaign(session: AsyncSession, ref: str, now: dt.datetime | Non
     now = now or utcnow()
     c = await get_campaign(session, ref)
     state = CampaignState(c.state)
-    if state in (CampaignState.RUNNING, CampaignState.PAUSED_NO_AGENTS):
+    if state in WORKING_STATES:
         return {"campaign": c.name, "state": c.state, "was": c.state, "changed": False, "warnings": []}
     if state is CampaignState.UNSCHEDULED or c.start_at is None or c.stop_at is None:
         raise AdminError(
@@ -749,7 +753,7 @@ async def stop_campaign(session: AsyncSession, ref: str, admin: bool = False) ->
 async def delete_campaign(session: AsyncSession, ref: str) -> dict:
     """Delete a campaign with its memberships and attempts; a running one must be stopped first."""
     c = await get_campaign(session, ref)
-    if c.state in (CampaignState.RUNNING.value, CampaignState.PAUSED_NO_AGENTS.value):
+    if CampaignState(c.state) in WORKING_STATES:
         raise AdminError(f"campaign {c.name!r} is running: `dialer campaign stop {c.name}` first")
     live = (
         await session.execute(
@@ -886,7 +890,7 @@ async def assign_campaign(
 def _initial_dialer_state(c: Campaign) -> str:
     """A new assignment shows the admin's intent until the dialer's next tick recomputes it."""
     state = CampaignState(c.state)
-    if state in (CampaignState.RUNNING, CampaignState.PAUSED_NO_AGENTS, CampaignState.STOPPED_BY_DIALER):
+    if state in WORKING_STATES or state is CampaignState.STOPPED_BY_DIALER:
         return CampaignState.SCHEDULED.value
     return state.value
 

@@ -20,6 +20,7 @@ from agi.fastagi import FastAGIServer
 from agi.flows import build_router
 from agi.originator.dialer import Originator
 from agi.outcomes import CampaignState, ContactState
+from agi.presence import AgiPresence
 from agi.settings import Settings
 from agi.sim.scenarios import ScenarioPlan
 from agi.sim.simulator import Simulator
@@ -45,6 +46,8 @@ class LocalStack:
     async def __aenter__(self) -> "LocalStack":
         self.server = FastAGIServer(build_router(Settings(), self.engine), port=0, max_sessions=5000)
         await self.server.start()
+        self.presence = AgiPresence(self.engine, f"127.0.0.1:{self.server.port}", lambda: self.server.sessions)
+        await self.presence.start()
         self.sim = Simulator(agi_port=self.server.port, speed=self.speed, plan=self.plan,
                              queues=self.queues, ami_port=0, ami_secret=self.ami_secret)
         await self.sim.start()
@@ -107,4 +110,5 @@ class LocalStack:
                 log.exception("originator did not stop cleanly")
         await self.ami.close()
         await self.sim.stop()
+        await self.presence.stop()
         await self.server.shutdown(5.0)

@@ -192,6 +192,7 @@ class CampaignState(_Coded):
     SCHEDULED = "scheduled"
     RUNNING = "running"
     PAUSED_NO_AGENTS = "paused_no_agents"
+    PAUSED_NO_AGI_SERVER = "paused_no_agi_server"  # no live FastAGI server for its answered calls
     STOPPED = "stopped"
     STOPPED_BY_ADMIN = "stopped_by_admin"
     STOPPED_BY_DIALER = "stopped_by_dialer"
@@ -204,6 +205,7 @@ class CampaignState(_Coded):
             CampaignState.SCHEDULED: "Scheduled",
             CampaignState.RUNNING: "Running and Dialing",
             CampaignState.PAUSED_NO_AGENTS: "Stopped Due to All Agent Lines Busy",
+            CampaignState.PAUSED_NO_AGI_SERVER: "Paused: No FastAGI Server Alive",
             CampaignState.STOPPED: "Stopped",
             CampaignState.STOPPED_BY_ADMIN: "Stopped By Admin",
             CampaignState.STOPPED_BY_DIALER: "Stopped By Dialer",

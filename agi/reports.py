@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agi.admin import AdminError
+from agi.db import drops
 from agi.db.models import Attempt, Campaign, CampaignAgentTime, CampaignContact, Contact, Dialer, utcnow
 from agi.outcomes import (
     DIAL_RESULTS,
@@ -150,14 +151,13 @@ async def summary(conn: AsyncConnection, campaign: str | int, now: dt.datetime |
     cells, open_ = tally([tuple(g) for g in groups])
 
     since = now - dt.timedelta(hours=camp.drop_window_hours)
-    answered = func.coalesce(_a.c.answered_at, _a.c.queued_at)
-    live = _a.c.result == Result.LIVE_ANSWER.value
+    in_window = drops.ANSWERED_AT >= since
     line_used = or_(_a.c.result.is_(None), _a.c.result.in_([r.value for r in DIAL_RESULTS]))
     row = (
         await conn.execute(
             select(
-                func.count().filter(live, answered >= since),
-                func.count().filter(live, answered >= since, _a.c.routing == Routing.DROPPED.value),
+                func.count().filter(drops.COUNTS_AS_LIVE, in_window),
+                func.count().filter(drops.COUNTS_AS_DROPPED, in_window),
                 func.count().filter(line_used, _a.c.queued_at >= now - dt.timedelta(hours=1)),
                 func.count().filter(line_used),
                 func.min(_a.c.queued_at).filter(line_used),

@@ -53,6 +53,8 @@ async def test_campaign_of_300_contacts_matches_the_simulators_record(db_engine)
         attempts = (await conn.execute(select(a).where(a.c.campaign_id == campaign_id))).all()
         states = Counter((await conn.execute(select(cc.c.state).where(cc.c.campaign_id == campaign_id))).scalars())
     dialed = [r for r in attempts if r.dialer is not None and Result(r.result).dialed]
+    # when its Originate went out, failed calls included
+    assert all(r.originated_at is not None and r.originated_at >= r.queued_at for r in dialed)
     # every attempt final; every contact final or scheduled
     assert all(r.result is not None for r in attempts)
     assert set(states) <= {ContactState.DONE.value, ContactState.RETRY_SCHEDULED.value, ContactState.SKIPPED.value}

@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 from agi.db import attempts as db
 from agi.db.models import Attempt, Campaign, CampaignContact
 from agi.local import LocalStack
-from agi.outcomes import ContactState, Result
+from agi import reports
+from agi.outcomes import ContactState, Result, Routing
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
 
@@ -130,7 +131,8 @@ async def test_lines_and_calls_per_second_never_exceed_the_limits(db_engine):
 
 async def test_person_answering_while_fastagi_is_down_hears_the_drop_message(db_engine):
     """dialplan/dialer.conf: AGISTATUS=FAILURE -> Playback(${DIALER_DROP_MESSAGE}) before Hangup."""
-    cid = await campaign(db_engine, 3, 2025556600, drop_message="acme/sorry-we-will-call-back")
+    cid = await campaign(db_engine, 3, 2025556600, drop_message="acme/sorry-we-will-call-back",
+                         retry_rules={"dropped": 30})
     async with LocalStack(db_engine, plan=ScenarioPlan.table({}, default="human"), speed=50.0, lines=3, cps=10) as stack:
         await stack.server.shutdown(1.0)  # the FastAGI server is down
         await stack.assign(cid)
@@ -143,3 +145,11 @@ async def test_person_answering_while_fastagi_is_down_hears_the_drop_message(db_
         assert not rec.agi_commands  # nothing ran on our side
     attempts = await attempts_of(db_engine, cid)
     assert all(r.result is not None for r in attempts)  # still one final result each (originator grace)
+    # nobody knows whether a person answered: "other", counted as a dropped person and retried as one
+    assert {(r.result, r.routing) for r in attempts} == {(Result.OTHER.value, Routing.DROPPED.value)}
+    async with db_engine.connect() as conn:
+        members = (await conn.execute(select(CampaignContact.__table__).where(
+            CampaignContact.__table__.c.campaign_id == cid))).all()
+        summary = await reports.summary(conn, cid)
+    assert {m.state for m in members} == {ContactState.RETRY_SCHEDULED.value}  # the dropped rule, not done
+    assert (summary.dropped_in_window, summary.live_in_window) == (3, 3)  # 100 % dropped, not 0.00 %

@@ -5,6 +5,7 @@ completed when nothing is left, stopped by the admin."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import datetime as dt
 
 from sqlalchemy import insert, select, update
@@ -98,3 +99,65 @@ async def test_admin_stop_stops_new_calls(db_engine):
         await asyncio.sleep(1.0)
         assert len(stack.sim.record) == seen  # no new calls once stopped
         assert seen < 200
+
+
+async def _ghost_running(engine, name: str, beat_age: dt.timedelta, n: int = 5, first: int = 2025559300) -> int:
+    """A campaign left "running" on dialer ``name`` whose last heartbeat is ``beat_age`` old."""
+    async with engine.begin() as conn:
+        cid, _ = await seed_campaign(conn, n, name=f"left-{name}", first_number=first)
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == cid).values(
+            state=CampaignState.RUNNING.value, lines=5, cps=20, **ALL_DAY))
+        dialer = (await conn.execute(insert(Dialer.__table__).values(
+            name=name, last_heartbeat=dt.datetime.now(dt.timezone.utc) - beat_age)
+            .returning(Dialer.__table__.c.id))).scalar_one()
+        await conn.execute(insert(DialerCampaign.__table__).values(
+            dialer_id=dialer, campaign_id=cid, state=CampaignState.RUNNING.value))
+    return cid
+
+
+def _cli(engine, *args: str):
+    from click.testing import CliRunner
+
+    from agi.cli import main
+
+    url = engine.url.render_as_string(hide_password=False)
+    return CliRunner().invoke(main, ["--db", url, *args], catch_exceptions=False)
+
+
+async def test_a_campaign_whose_only_originator_died_reads_stopped_by_dialer(db_engine):
+    """Nobody is left to write stopped_by_dialer: campaign show/list derive it from the stale beat."""
+    import json
+
+    cid = await _ghost_running(db_engine, "gone", dt.timedelta(minutes=2))
+    alive = await _ghost_running(db_engine, "alive", dt.timedelta(seconds=3), first=2025559400)
+    shown = json.loads((await asyncio.to_thread(_cli, db_engine, "campaign", "show", str(cid), "--json")).stdout)
+    assert [d["state"] for d in shown["dialers"]] == [CampaignState.STOPPED_BY_DIALER.value]
+    assert shown["overall_state"] == CampaignState.STOPPED_BY_DIALER.value
+    listed = {r["id"]: r for r in json.loads((await asyncio.to_thread(_cli, db_engine, "campaign", "list",
+                                                                      "--json")).stdout)}
+    assert listed[cid]["overall_state"] == CampaignState.STOPPED_BY_DIALER.value
+    assert listed[alive]["overall_state"] == CampaignState.RUNNING.value  # a fresh beat: as stored
+    text = (await asyncio.to_thread(_cli, db_engine, "campaign", "list")).output
+    assert "Stopped By Dialer" in text
+
+
+async def test_an_originator_restarted_after_a_crash_marks_its_stale_rows_at_start(db_engine, caplog):
+    caplog.set_level(logging.WARNING, logger="agi.originator")
+    cid = await _ghost_running(db_engine, "local", dt.timedelta(minutes=5))
+    async with LocalStack(db_engine, plan=ScenarioPlan.table({}, default="busy"), speed=100.0, lines=5):
+        # started, not running its loop yet: the rows its dead predecessor left say so already
+        assert await dialer_state(db_engine, cid, "local") == CampaignState.STOPPED_BY_DIALER.value
+    assert any("left running by a previous run that died" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_originator_that_stops_leaves_its_campaigns_stopped_by_dialer(db_engine):
+    async with db_engine.begin() as conn:
+        cid, _ = await seed_campaign(conn, 50, first_number=2025559500)
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == cid).values(
+            lines=2, cps=5, **ALL_DAY))
+    async with LocalStack(db_engine, plan=ScenarioPlan.table({}, default="busy"), speed=20.0, lines=2, cps=5) as stack:
+        await stack.assign(cid)
+        stack.start()
+        await until(lambda: _is(db_engine, cid, "local", CampaignState.RUNNING))
+    # stopped (SIGTERM in `dialer originate`): not "Running and Dialing" any more
+    assert await dialer_state(db_engine, cid, "local") == CampaignState.STOPPED_BY_DIALER.value

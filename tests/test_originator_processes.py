@@ -21,6 +21,7 @@ from agi.fastagi import FastAGIServer
 from agi.flows import build_router
 from agi.local import LocalStack
 from agi.outcomes import CampaignState, ContactState, Result
+from agi.presence import AgiPresence
 from agi.settings import Settings
 from agi.sim.scenarios import ScenarioPlan
 from agi.sim.simulator import Simulator
@@ -76,6 +77,8 @@ async def test_originator_killed_with_sigkill_and_restarted_leaves_nothing_dangl
     cid = await make_campaign(pg_engine, 60, 2025557000, ["box1"])
     server = FastAGIServer(build_router(Settings(), pg_engine), port=0)
     await server.start()
+    presence = AgiPresence(pg_engine, f"127.0.0.1:{server.port}", lambda: server.sessions)
+    await presence.start()  # the originator dials only while a FastAGI server beats
     # slow enough that calls are ringing when the process dies
     sim = Simulator(agi_port=server.port, speed=4.0, plan=ScenarioPlan.mix(seed=11), ami_port=0)
     await sim.start()
@@ -97,6 +100,7 @@ async def test_originator_killed_with_sigkill_and_restarted_leaves_nothing_dangl
         assert await asyncio.wait_for(proc.wait(), 60) == 0
     finally:
         await sim.stop()
+        await presence.stop()
         await server.shutdown(2.0)
     async with pg_engine.connect() as conn:
         rows = (await conn.execute(select(a).where(a.c.campaign_id == cid))).all()

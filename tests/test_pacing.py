@@ -71,6 +71,24 @@ def test_progressive_keeps_available_agents_times_ratio_in_flight(
     assert calls_to_start(state) == expected
 
 
+@pytest.mark.parametrize(
+    ("ratio", "dropped", "live", "cap", "expected"),
+    [
+        (2.0, 0, 0, 3.0, 8),  # a fresh campaign: over-dials at its ratio
+        (2.0, 1, 300, 3.0, 8),  # far under the cap: ratio 2
+        (2.0, 10, 300, 3.0, 4),  # 3.3 % >= the 3 % cap: 1:1 until the rate falls
+        (2.0, 4, 50, 3.0, 4),  # 8 % of a few answers: over the cap (smoothed), 1:1
+        (2.0, 40, 625, 3.0, 4),  # the field report: 6.4 % dropped and still dialing 2:1
+        (0.5, 40, 625, 3.0, 2),  # a ratio under 1 stays as it is
+        (2.0, 0, 100, 0.0, 4),  # a zero cap: never over-dials
+    ],
+)
+def test_progressive_over_dialing_stops_at_the_drop_cap(ratio, dropped, live, cap, expected):
+    state = PacingState(P, 0.0, lines_free=20, cps_budget=20, agents_logged_in=4, agents_available=4,
+                        ratio=ratio, dropped_window=dropped, live_window=live, drop_cap_pct=cap)
+    assert calls_to_start(state) == expected
+
+
 def test_unknown_mode_is_a_clear_error():
     with pytest.raises(ValueError, match="CampaignMode"):
         calls_to_start(PacingState("predictive", 0.0, lines_free=1, cps_budget=1))  # type: ignore[arg-type]

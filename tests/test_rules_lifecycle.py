@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from agi.outcomes import CampaignState as S
-from agi.rules.lifecycle import DialerView, dialer_state, heartbeat_stale, may_dial, overall_state
+from agi.rules.lifecycle import DialerView, dialer_state, heartbeat_stale, may_dial, overall_state, seen_state
 
 NOW = dt.datetime(2026, 11, 22, 15, 0, tzinfo=dt.timezone.utc)
 HOUR = dt.timedelta(hours=1)
@@ -35,6 +35,12 @@ def view(**kw) -> DialerView:
     ({"agent_campaign": True, "no_agents_for_s": 5}, S.RUNNING),
     ({"agent_campaign": False, "no_agents_for_s": 99}, S.RUNNING),
     ({"agent_campaign": True, "no_agents_for_s": 99, "in_schedule": False}, S.SCHEDULED),
+    # no FastAGI server alive for its answered calls: no dialing, and the state says why
+    ({"agi_server_alive": False}, S.PAUSED_NO_AGI_SERVER),
+    ({"agi_server_alive": False, "agent_campaign": True, "no_agents_for_s": 99}, S.PAUSED_NO_AGI_SERVER),
+    ({"agi_server_alive": False, "in_schedule": False}, S.SCHEDULED),
+    ({"agi_server_alive": False, "campaign_state": S.STOPPED}, S.STOPPED),
+    ({"agi_server_alive": False, "work_left": False}, S.COMPLETED),
 ])
 def test_dialer_state(kw, expected):
     assert dialer_state(view(**kw)) is expected
@@ -57,6 +63,8 @@ def test_only_running_dials():
     ([S.COMPLETED, S.STOPPED_BY_DIALER], S.STOPPED_BY_DIALER),
     ([S.SCHEDULED, S.COMPLETED], S.SCHEDULED),
     ([S.STOPPED, S.STOPPED], S.STOPPED),
+    ([S.PAUSED_NO_AGI_SERVER, S.RUNNING], S.RUNNING),
+    ([S.PAUSED_NO_AGI_SERVER, S.COMPLETED], S.PAUSED_NO_AGI_SERVER),
 ])
 def test_overall_state_of_a_campaign_on_several_dialers(states, expected):
     assert overall_state(states, S.RUNNING) is expected
@@ -71,3 +79,18 @@ def test_heartbeat_goes_stale_after_30_s():
     assert heartbeat_stale(None, NOW)
     assert not heartbeat_stale(NOW - dt.timedelta(seconds=29), NOW)
     assert heartbeat_stale(NOW - dt.timedelta(seconds=31), NOW)
+
+
+@pytest.mark.parametrize("stored,beat_age_s,expected", [
+    (S.RUNNING, 5, S.RUNNING),
+    (S.RUNNING, 31, S.STOPPED_BY_DIALER),  # its originator died: nobody is left to say so
+    (S.PAUSED_NO_AGENTS, 31, S.STOPPED_BY_DIALER),
+    (S.PAUSED_NO_AGI_SERVER, 31, S.STOPPED_BY_DIALER),
+    (S.RUNNING, None, S.STOPPED_BY_DIALER),  # never beat at all
+    (S.COMPLETED, 3600, S.COMPLETED),  # not working it anyway: as stored
+    (S.STOPPED, 3600, S.STOPPED),
+    (S.SCHEDULED, 3600, S.SCHEDULED),
+])
+def test_a_reader_sees_a_dialer_with_a_stale_heartbeat_as_stopped_by_dialer(stored, beat_age_s, expected):
+    beat = None if beat_age_s is None else NOW - dt.timedelta(seconds=beat_age_s)
+    assert seen_state(stored, beat, NOW) is expected

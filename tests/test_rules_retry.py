@@ -65,6 +65,9 @@ RULES = [
     (Outcome(Result.REJECTED), 0, DONE, None, 1),
     (Outcome(Result.DISCONNECTED), 0, DONE, None, 1),
     (Outcome(Result.OTHER), 0, DONE, None, 1),
+    # answered, but the FastAGI flow never reported: counted as a drop, retried as one
+    (Outcome(Result.OTHER, routing=Routing.DROPPED), 0, RETRY, 30, 1),
+    (Outcome(Result.OTHER, routing=Routing.DROPPED), 2, DONE, None, 3),
     (Outcome(Result.NO_PHONE), 0, SKIPPED, None, 0),
     (Outcome(Result.DNC), 1, SKIPPED, None, 1),
     (Outcome(Result.INVALID_NUMBER), 0, SKIPPED, None, 0),

@@ -82,11 +82,13 @@ def list_(obj, as_json: bool) -> None:
 
 
 def _state_cell(row: dict) -> str:
-    """A running campaign on no dialer dials nothing: say so where the admin looks."""
+    """What the campaign is doing, as its dialers report it (a dialer whose heartbeat stopped
+    counts as stopped); a running campaign on no dialer dials nothing: say so where the admin looks."""
     state = CampaignState(row["state"])
     if row["dialers"] == 0 and state in (CampaignState.RUNNING, CampaignState.SCHEDULED):
         return f"{state.label} (no dialer: nothing dials)"
-    return state.label
+    overall = CampaignState(row["overall_state"])
+    return state.label if overall is state else f"{state.label}; on its dialers: {overall.label}"
 
 
 @campaign.command("show")

@@ -17,6 +17,7 @@ from agi.cli._util import check_database, db_error
 from agi.db.engine import make_engine
 from agi.db.models import Dialer
 from agi.originator.dialer import Originator
+from agi.presence import AgiPresence
 from agi.rules.lifecycle import HEARTBEAT_STALE_AFTER_S
 from agi.settings import Settings, parse_hostport
 
@@ -180,9 +181,13 @@ def run(obj, dialer_name, lines, cps, template, agi_public, bind) -> None:
                                allow=settings.agi_allow, max_sessions=settings.agi_max_sessions)
         await server.start()
         log.info("FastAGI listening on %s:%s", host, server.port)
+        presence = AgiPresence(engine, agi_public or settings.agi_public or settings.agi_bind,
+                               lambda: server.sessions)
+        await presence.start()
         try:
             await _originate(settings, name, _opts(lines, cps, template, agi_public), stop, engine)
         finally:
+            await presence.stop()
             await server.shutdown(30.0)
             await engine.dispose()
 

@@ -13,6 +13,7 @@ from agi.admin import AdminError
 from agi.cli._util import check_database
 from agi.fastagi import FastAGIServer, Router
 from agi.fastagi.server import new_event_loop, parse_allow
+from agi.presence import AgiPresence
 from agi.settings import Settings, parse_hostport
 
 log = logging.getLogger("agi.cli.serve")
@@ -48,8 +49,16 @@ async def serve(settings: Settings, host: str, port: int, allow: tuple[str, ...]
              getattr(router.default, "__name__", "default"))
     server = FastAGIServer(router, host=host, port=port, allow=allow, max_sessions=max_sessions)
     await server.start()
+    # the address the originators send calls to (__DIALER_AGI): the same fallback as theirs
+    presence = AgiPresence(router.context.engine, settings.agi_public or f"{host}:{server.port}",
+                           lambda: server.sessions)
+    await presence.start()
     loop = asyncio.get_running_loop()
     signals = 0
+
+    async def drain() -> None:
+        await presence.stop()  # first: no new call is sent to a server that is draining
+        await server.shutdown(deadline)
 
     def on_signal(signum: int) -> None:
         nonlocal signals
@@ -57,7 +66,7 @@ async def serve(settings: Settings, host: str, port: int, allow: tuple[str, ...]
         if signals == 1:
             log.info("%s: graceful shutdown (up to %g s for calls in progress; again to force)",
                      signal.Signals(signum).name, deadline)
-            loop.create_task(server.shutdown(deadline))
+            loop.create_task(drain())
         else:
             log.warning("%s again: closing every session now", signal.Signals(signum).name)
             server.abort_sessions()
@@ -67,6 +76,7 @@ async def serve(settings: Settings, host: str, port: int, allow: tuple[str, ...]
     try:
         await server.serve_forever()
     finally:
+        await presence.stop()
         await router.aclose()
 
 

@@ -315,6 +315,7 @@ async def finish_attempt(
     originate_reason: int | None = None,
     talk_seconds: int | None = None,
     detail: str | None = None,
+    originated_at: dt.datetime | None = None,
 ) -> bool:
     """Set the attempt's final result if none is set yet, and move the contact on, once.
 
@@ -324,16 +325,27 @@ async def finish_attempt(
     params = {
         "p_aid": attempt_id, "p_result": result.value, "p_charged": result.charged,
         "p_ended_at": ended_at, "p_hangup_cause": hangup_cause, "p_originate_reason": originate_reason,
-        "p_talk_seconds": talk_seconds, "p_detail": detail,
+        "p_talk_seconds": talk_seconds, "p_detail": detail, "p_originated_at": originated_at,
     }
     row = (await conn.execute(_FINISH, params)).first()
     if row is None:
-        if any(v is not None for v in (hangup_cause, originate_reason, talk_seconds, detail)):
+        if any(v is not None for v in (hangup_cause, originate_reason, talk_seconds, detail, originated_at)):
             await conn.execute(_BOOKKEEPING, params)
         return False
     if row.membership_id is not None:
         await _apply_rule(conn, row, ended_at, ended_at, counted_already=False)
     return True
+
+
+async def finish_unreported(conn: AsyncConnection, attempt_id: str, *, ended_at: dt.datetime,
+                            hangup_cause: int | None = None, talk_seconds: int | None = None,
+                            detail: str | None = None) -> bool:
+    """An answered call whose FastAGI flow never reported: result ``other``, counted as a dropped
+    person (routing ``dropped``: nobody knows whether a person answered and waited) and retried
+    as one. True if the result was set here."""
+    await set_routing(conn, attempt_id, Routing.DROPPED, now=ended_at)
+    return await finish_attempt(conn, attempt_id, Result.OTHER, ended_at=ended_at, hangup_cause=hangup_cause,
+                                talk_seconds=talk_seconds, detail=detail)
 
 
 async def record_predial(
@@ -523,6 +535,7 @@ _SET_DISPOSITION_OVERRIDE = (
     update(_a).where(_a.c.id == _AID).values(**_DISPOSITION_VALUES).returning(*_RULE_COLUMNS)
 )
 _BOOKKEEPING_VALUES = dict(
+    originated_at=_fill(_a.c.originated_at),
     ended_at=_fill(_a.c.ended_at),
     hangup_cause=_fill(_a.c.hangup_cause),
     originate_reason=_fill(_a.c.originate_reason),

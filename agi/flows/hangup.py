@@ -5,7 +5,7 @@ from __future__ import annotations
 from agi.fastagi import AGICall
 from agi.flows.context import FlowContext, log, utcnow
 from agi.flows.outbound import answered_result, detection, queue_outcome
-from agi.outcomes import Disposition, Result
+from agi.outcomes import Disposition, Result, Routing
 
 
 async def hangup(ctx: FlowContext, call: AGICall) -> None:
@@ -30,6 +30,11 @@ async def hangup(ctx: FlowContext, call: AGICall) -> None:
         campaign = await ctx.campaign(attempt.campaign_id)
         result = answered_result(amd, campaign) if amd else Result.OTHER
         detail = "finalised at hang-up: the outbound flow did not report"
+        if (result is Result.LIVE_ANSWER or amd is None) and attempt.routing is None:
+            # a person (or nobody knows who: no detection result) answered and nobody served
+            # them (at best the dialplan's fallback drop message played): counted as a dropped
+            # person, retried as one. AMDSTATUS=HANGUP is the person leaving during detection.
+            await ctx.set_routing(attempt.id, Routing.DROPPED)
     await ctx.finish(attempt.id, result, ended_at=utcnow(), hangup_cause=cause, talk_seconds=talk,
                      detail=detail)
 

@@ -27,6 +27,7 @@ class Call:
     queued_at: float | None = None  # joined the agent queue
     routed: bool = False  # connected or dropped already fed to the pacing history
     uncertain: bool = False  # the Originate's fate is unknown (AMI lost): resolve, never re-send
+    originated_at: float | None = None  # clock seconds when the Originate action went out
 
     @property
     def answered(self) -> bool:

@@ -25,7 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agi.ami.client import AMIClient, OriginateResult
 from agi.ami.errors import AMIActionError, AMIConnectionLost, AMIError, AMINotConnected, AMITimeout
 from agi.db import attempts as db
+from agi.db import drops
 from agi.logs import attempt_extra
+from agi.db import agi_servers
 from agi.db.claim import claim_due, release_claim
 from agi.originator import store
 from agi.originator.calls import Call, CallTracker
@@ -33,7 +35,14 @@ from agi.originator.reconciler import MAX_CALL_S
 from agi.originator.limits import RateLimiter
 from agi.outcomes import AmdStatus, CampaignMode, CampaignState, Result, Routing
 from agi.rules.classify import classify_failure, first_cause
-from agi.rules.lifecycle import HEARTBEAT_STALE_AFTER_S, DialerView, dialer_state, may_dial
+from agi.rules.lifecycle import (
+    AGI_STALE_AFTER_S,
+    HEARTBEAT_STALE_AFTER_S,
+    WORKING_STATES,
+    DialerView,
+    dialer_state,
+    may_dial,
+)
 from agi.rules.pacing import PacingHistory, PacingState, calls_to_start
 from agi.rules.predial import Dialable, DialPolicy, check_contact
 from agi.rules.window import CallingWindow
@@ -46,7 +55,7 @@ ANSWERED_GRACE_S = 10.0  # after an answered call hangs up, the FastAGI flows ha
 AGENT_TIME_FLUSH_S = 5.0  # real seconds between two writes of the measured agent time
 HOUR_S = 3600.0
 SAME_NUMBER_RETRY_S = 30.0  # a contact whose number is in a call already is due again this much later
-POLLED_STATES = (CampaignState.RUNNING, CampaignState.PAUSED_NO_AGENTS)  # agent queues polled
+POLLED_STATES = WORKING_STATES  # agent queues polled while the campaign is worked
 
 
 def as_dt(seconds: float) -> dt.datetime:
@@ -141,6 +150,9 @@ class Originator:
         self.ami = ami
         self.name = dialer
         self.agi_address = agi_address
+        self.agi_addresses = agi_servers.agi_addresses(agi_address)
+        self.agi_alive = True  # a FastAGI server at agi_address beats (read each refresh)
+        self.agi_elsewhere: list[str] = []  # when none does: the addresses where servers beat
         self.clock = clock
         self.tick = tick
         self.context = context
@@ -163,7 +175,14 @@ class Originator:
         async with self.engine.begin() as conn:
             self.dialer = await store.ensure_dialer(
                 conn, self.name, ami_host=self.ami.host, ami_port=self.ami.port, **self._config)
+            # a previous run that died left its campaigns "running": say what happened until
+            # the first refresh works out the states again
+            stale = await store.stop_dialer(conn, self.dialer.id, self._wall(),
+                                            only_stale_before=self._wall() - dt.timedelta(seconds=HEARTBEAT_STALE_AFTER_S))
             await store.heartbeat(conn, self.dialer.id, self._wall())
+        if stale:
+            log.warning("dialer %s: %d campaign(s) were left running by a previous run that died: "
+                        "stopped_by_dialer until this run takes them up", self.name, stale)
         self.bucket = RateLimiter(self.dialer.cps)  # CPS limits are wall-clock: they protect the trunk
         self.ami.on_event("Newchannel", self.tracker.on_newchannel)
         self.ami.on_event("Hangup", self._on_hangup)
@@ -198,7 +217,16 @@ class Originator:
             await asyncio.sleep(0.1)
             await self._housekeeping(force_verdicts=True)
         await self._flush_agent_time()
+        await self._stopped()
         await self.close()
+
+    async def _stopped(self) -> None:
+        """A graceful stop: this dialer's campaigns show stopped_by_dialer until it runs again."""
+        try:
+            async with self.engine.begin() as conn:
+                await store.stop_dialer(conn, self.dialer.id, self._wall())
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("dialer %s: could not record the stop (%s); its heartbeat goes stale", self.name, exc)
 
     def occupancy(self, campaign_id: int) -> float | None:
         """Percent of logged-in agent time spent talking or in after-call work, as polled here."""
@@ -261,6 +289,7 @@ class Originator:
         now = self.clock()
         async with self.engine.begin() as conn:
             rows = await store.assigned_campaigns(conn, self.dialer.id)
+            await self._check_agi_servers(conn)
             seen = set()
             for row in rows:
                 seen.add(row.id)
@@ -277,7 +306,14 @@ class Originator:
                 run.work_left = await store.work_left(conn, row.id)
                 new = dialer_state(self._view(run, now))
                 if new is not run.state or row.state_here != new.value:
-                    if new is not run.state:
+                    if new is CampaignState.PAUSED_NO_AGI_SERVER and run.state is not new:
+                        elsewhere = (f"; servers alive at other addresses: {', '.join(self.agi_elsewhere)} "
+                                     f"(set DIALER_AGI_PUBLIC / --agi to the address Asterisk reaches)"
+                                     if self.agi_elsewhere else "")
+                        log.warning("dialer %s: campaign %s paused: no FastAGI server alive at %s (is `dialer "
+                                    "serve` running?); dialing resumes by itself when one is%s",
+                                    self.name, row.name, self.agi_address, elsewhere)
+                    elif new is not run.state:
                         log.info("dialer %s: campaign %s %s -> %s", self.name, row.name, run.state.value, new.value)
                     run.state = new
                     await store.set_dialer_state(conn, self.dialer.id, row.id, new, as_dt(now))
@@ -300,14 +336,24 @@ class Originator:
             stop_at=row.stop_at, in_schedule=in_schedule, lines=run.lines_here,
             work_left=run.work_left, calls_in_progress=len(self.tracker.active(row.id)),
             agent_campaign=bool(row.queue_name), no_agents_for_s=no_agents_for,
+            agi_server_alive=self.agi_alive,
         )
+
+    async def _check_agi_servers(self, conn) -> None:
+        """Is a FastAGI server our calls are sent to alive? (Heartbeats are wall-clock.) When none
+        is, the others alive are noted for the log: a different address is a configuration slip."""
+        fresh = self._wall() - dt.timedelta(seconds=AGI_STALE_AFTER_S)
+        self.agi_alive = bool(await agi_servers.alive(conn, self.agi_addresses, fresh))
+        if not self.agi_alive:
+            self.agi_elsewhere = sorted(r.address for r in await agi_servers.all_servers(conn)
+                                        if r.stopped_at is None and r.last_beat and r.last_beat >= fresh)
 
     async def _refresh_drop_counts(self) -> None:
         now = self.clock()
         async with self.engine.connect() as conn:
             for run in self.campaigns.values():
                 since = as_dt(now - run.row.drop_window_hours * 3600)
-                run.dropped_window, run.live_window = await store.drop_counts(conn, run.id, since)
+                run.dropped_window, run.live_window = await drops.drop_counts(conn, run.id, since)
 
     async def _poll_agents(self) -> None:
         """QueueSummary + QueueStatus of each agent campaign's queue: who is free, in call, in ACW.
@@ -586,7 +632,8 @@ class Originator:
     async def _originate(self, run: CampaignRun, call: Call, contact_id: int) -> None:
         row = run.row
         timeout = max(MIN_RING_TIMEOUT_S, row.ring_timeout)
-        variables = {"__ATTEMPT_ID": call.attempt_id, "CAMPAIGN_ID": row.id, "CONTACT_ID": contact_id,
+        # __: inherited by every channel made from this one (the agent's leg of Queue included)
+        variables = {"__ATTEMPT_ID": call.attempt_id, "__CAMPAIGN_ID": row.id, "CONTACT_ID": contact_id,
                      "__DIALER_AGI": self.agi_address,
                      # played by the dialplan if the FastAGI server cannot be reached (dialer.conf)
                      "DIALER_DROP_MESSAGE": row.drop_message}
@@ -594,6 +641,7 @@ class Originator:
         self.stats["originated"] += 1
         log.info("attempt %s: originate %s (campaign %s)", call.attempt_id, channel, row.name,
                  extra=attempt_extra(call.attempt_id))
+        call.originated_at = self.clock()
         try:
             result = await self.ami.originate(
                 channel=channel, context=self.context, exten="s", priority=1, timeout_ms=timeout * 1000,
@@ -622,6 +670,8 @@ class Originator:
             self.stats["answered"] += 1
             call.answered_at = self.clock()
             async with self.engine.begin() as conn:
+                if call.originated_at is not None:
+                    await db.mark_originated(conn, call.attempt_id, as_dt(call.originated_at))
                 await db.mark_answered(conn, call.attempt_id, as_dt(call.answered_at))
             if call.ended.is_set():  # hung up before we got here
                 self._spawn(self._after_answered_hangup(call))
@@ -639,6 +689,8 @@ class Originator:
         await self._finish(call, outcome, originate_reason=result.reason, hangup_cause=first_cause(call.causes))
 
     async def _finish(self, call: Call, result: Result, **fields) -> None:
+        if call.originated_at is not None:
+            fields.setdefault("originated_at", as_dt(call.originated_at))
         async with self.engine.begin() as conn:
             await db.finish_attempt(conn, call.attempt_id, result, ended_at=as_dt(self.clock()), **fields)
         self.tracker.remove(call.attempt_id)
@@ -654,9 +706,9 @@ class Originator:
             await asyncio.sleep(0.25)
         if attempt is not None and attempt.result is None:
             async with self.engine.begin() as conn:
-                await db.finish_attempt(conn, call.attempt_id, Result.OTHER, ended_at=as_dt(self.clock()),
-                                        hangup_cause=first_cause(call.causes),
-                                        detail="answered, but the FastAGI flows never reported a result")
+                await db.finish_unreported(conn, call.attempt_id, ended_at=as_dt(self.clock()),
+                                           hangup_cause=first_cause(call.causes),
+                                           detail="answered, but the FastAGI flows never reported a result")
         self.tracker.remove(call.attempt_id)
 
     async def _resolve_uncertain(self, call: Call) -> None:

@@ -78,7 +78,10 @@ async def reconcile(orig: "Originator", *, startup: bool = False) -> int:
         why = ("its call outlived the longest possible call" if r.id in alive
                else "its call is gone (no channel in Asterisk): the dialer or the FastAGI server died")
         async with orig.engine.begin() as conn:
-            if await db.finish_attempt(conn, r.id, Result.OTHER, ended_at=when, detail=f"reconciler: {why}"):
+            if r.answered_at is not None:  # answered and never reported: counted as a dropped person
+                if await db.finish_unreported(conn, r.id, ended_at=when, detail=f"reconciler: {why}"):
+                    finished += 1
+            elif await db.finish_attempt(conn, r.id, Result.OTHER, ended_at=when, detail=f"reconciler: {why}"):
                 await store.reschedule_after_reconcile(conn, r.id, when + RETRY_AFTER)
                 finished += 1
         orig.tracker.remove(r.id)

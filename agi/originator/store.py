@@ -23,7 +23,8 @@ from agi.db.models import (
     DialerCampaign,
     DncEntry,
 )
-from agi.outcomes import PHONE_FIELDS, CampaignState, ContactState, Result, Routing
+from agi.outcomes import PHONE_FIELDS, CampaignState, ContactState
+from agi.rules.lifecycle import WORKING_STATES
 
 _a = Attempt.__table__
 _c = Campaign.__table__
@@ -35,7 +36,7 @@ _dnc = DncEntry.__table__
 _at = CampaignAgentTime.__table__
 
 # Per-dialer states in which a dialer is actively working a campaign (a dead dialer leaves them).
-ACTIVE_STATES = (CampaignState.RUNNING.value, CampaignState.PAUSED_NO_AGENTS.value)
+ACTIVE_STATES = tuple(s.value for s in WORKING_STATES)
 WORK_STATES = (ContactState.PENDING.value, ContactState.RETRY_SCHEDULED.value)
 LIVE_STATES = (ContactState.DIALING.value, ContactState.IN_CALL.value, ContactState.WAITING_AGENT.value)
 
@@ -65,6 +66,19 @@ async def ensure_dialer(conn: AsyncConnection, name: str, *, ami_host: str, ami_
 
 async def heartbeat(conn: AsyncConnection, dialer_id: int, now: dt.datetime) -> None:
     await conn.execute(update(_d).where(_d.c.id == dialer_id).values(last_heartbeat=now))
+
+
+async def stop_dialer(conn: AsyncConnection, dialer_id: int, now: dt.datetime,
+                      only_stale_before: dt.datetime | None = None) -> int:
+    """This dialer's campaigns it was working -> stopped_by_dialer (it stops, or its last run died:
+    with ``only_stale_before``, only if its heartbeat is older than that). Returns how many."""
+    q = update(_dc).where(_dc.c.dialer_id == dialer_id, _dc.c.state.in_(ACTIVE_STATES))
+    if only_stale_before is not None:
+        stale = select(_d.c.id).where(_d.c.id == dialer_id, (_d.c.last_heartbeat.is_(None))
+                                      | (_d.c.last_heartbeat < only_stale_before))
+        q = q.where(_dc.c.dialer_id.in_(stale.scalar_subquery()))
+    res = await conn.execute(q.values(state=CampaignState.STOPPED_BY_DIALER.value, updated_at=now))
+    return res.rowcount or 0
 
 
 async def stop_dead_dialers(conn: AsyncConnection, me: int, stale_before: dt.datetime) -> list[str]:
@@ -140,18 +154,6 @@ async def numbers_in_call(conn: AsyncConnection, numbers: list[str], since: dt.d
     return set((await conn.execute(
         select(_a.c.number).where(_a.c.number.in_(numbers), _a.c.ended_at.is_(None), _a.c.queued_at >= since)
     )).scalars())
-
-
-async def drop_counts(conn: AsyncConnection, campaign_id: int, since: dt.datetime) -> tuple[int, int]:
-    """(dropped, live answers) of the campaign since ``since``: the abandonment rule's ratio."""
-    row = (await conn.execute(
-        select(
-            func.count().filter(_a.c.routing == Routing.DROPPED.value),
-            func.count(),
-        ).where(_a.c.campaign_id == campaign_id, _a.c.result == Result.LIVE_ANSWER.value,
-                _a.c.queued_at >= since)
-    )).one()
-    return int(row[0]), int(row[1])
 
 
 async def verdicts(conn: AsyncConnection, attempt_ids: list[str]) -> list:

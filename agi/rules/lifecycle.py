@@ -20,6 +20,13 @@ _ADMIN_HALTS = {S.STOPPED, S.STOPPED_BY_ADMIN, S.COMPLETED, S.UNSCHEDULED}
 PAUSE_NO_AGENTS_AFTER_S = 10.0
 # A dialer whose heartbeat is older than this is dead: its running campaigns are stopped_by_dialer.
 HEARTBEAT_STALE_AFTER_S = 30.0
+# A FastAGI server beats this often and is dead after three missed beats: calls answered while
+# none is alive would get the dialplan's fallback drop message, so the originator stops dialing.
+AGI_BEAT_EVERY_S = 2.0
+AGI_STALE_AFTER_S = 3 * AGI_BEAT_EVERY_S + 1.0
+
+# Per-dialer states in which a dialer works a campaign (dials it or waits to, by itself).
+WORKING_STATES = frozenset({S.RUNNING, S.PAUSED_NO_AGENTS, S.PAUSED_NO_AGI_SERVER})
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class DialerView:
     agent_campaign: bool = False
     no_agents_for_s: float = 0.0  # how long no agent line has been available (0 = one is free)
     pause_after_s: float = PAUSE_NO_AGENTS_AFTER_S
+    agi_server_alive: bool = True  # a FastAGI server this dialer's calls are sent to beats
 
 
 def dialer_state(v: DialerView) -> S:
@@ -51,6 +59,8 @@ def dialer_state(v: DialerView) -> S:
         return S.UNSCHEDULED  # seed 003: no line assignment means not schedulable
     if (v.start_at is not None and v.now < v.start_at) or not v.in_schedule:
         return S.SCHEDULED
+    if not v.agi_server_alive:
+        return S.PAUSED_NO_AGI_SERVER  # nobody would take the answered calls: do not dial
     if v.agent_campaign and v.no_agents_for_s >= v.pause_after_s:
         return S.PAUSED_NO_AGENTS
     return S.RUNNING
@@ -65,6 +75,7 @@ def may_dial(state: S) -> bool:
 _OVERALL_ORDER = (
     S.RUNNING,
     S.PAUSED_NO_AGENTS,
+    S.PAUSED_NO_AGI_SERVER,
     S.STOPPED_BY_DIALER,
     S.STOPPED_BY_ADMIN,
     S.STOPPED,
@@ -88,3 +99,11 @@ def overall_state(per_dialer: list[S], campaign_state: S) -> S:
 def heartbeat_stale(last_heartbeat: dt.datetime | None, now: dt.datetime,
                     stale_after_s: float = HEARTBEAT_STALE_AFTER_S) -> bool:
     return last_heartbeat is None or (now - last_heartbeat).total_seconds() > stale_after_s
+
+
+def seen_state(stored: S, last_heartbeat: dt.datetime | None, now: dt.datetime) -> S:
+    """A dialer's state of a campaign as a reader should see it: a dialer working a campaign
+    whose heartbeat stopped is not working it (nobody may be left to write stopped_by_dialer)."""
+    if stored in WORKING_STATES and heartbeat_stale(last_heartbeat, now):
+        return S.STOPPED_BY_DIALER
+    return stored

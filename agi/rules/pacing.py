@@ -128,7 +128,8 @@ def calls_to_start(state: PacingState) -> int:
     if state.mode is CampaignMode.BROADCAST:
         return state.limit
     if state.mode is CampaignMode.PROGRESSIVE:
-        return progressive(state, state.ratio)
+        # the drop cap holds in every mode that reaches agents: over-dialing (ratio > 1) stops at it
+        return progressive(state, min(state.ratio, 1.0) if drop_budget_spent(state) else state.ratio)
     if state.mode is CampaignMode.PREDICTIVE:
         return predictive(state)
     raise ValueError(f"unknown pacing mode {state.mode!r}: use a CampaignMode")
@@ -151,6 +152,22 @@ def drop_budget_used(state: PacingState, prior_lives: float = 200.0, prior_used:
         return math.inf
     drops = state.dropped_window + prior_used * cap * prior_lives
     return drops / (cap * (state.live_window + prior_lives))
+
+
+def drop_budget_spent(state: PacingState, tuning: "PredictiveTuning | None" = None) -> bool:
+    """At or over the drop cap as measured (the raw rate once the cap allows a few drops, before
+    that the rate smoothed by the prior): no over-dialing at all, in any mode."""
+    tuning = tuning or DEFAULT_TUNING
+    cap = state.drop_cap_pct / 100.0
+    if cap <= 0:
+        return True
+    allowed = cap * state.live_window  # drops the cap allows so far
+    if allowed >= tuning.min_allowed_drops and state.dropped_window >= allowed:
+        return True
+    used = drop_budget_used(state, tuning.prior_lives, tuning.target_use)
+    if allowed >= tuning.min_allowed_drops:  # enough lives for the raw rate to count
+        used = max(used, state.dropped_window / allowed)
+    return used >= 1.0
 
 
 def has_history(stats: PacingStats | None) -> bool:
@@ -195,21 +212,17 @@ def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) ->
     with the first live answers (a young campaign's few drops weigh a lot in its rate).
     """
     floor_1to1 = progressive(state, min(state.ratio, 1.0))
-    cap = state.drop_cap_pct / 100.0
-    allowed = cap * state.live_window  # drops the cap allows so far
-    if tuning.fixed_theta is None and (
-        cap <= 0 or (allowed >= tuning.min_allowed_drops and state.dropped_window >= allowed)
-    ):
+    if tuning.fixed_theta is None and drop_budget_spent(state, tuning):
         return floor_1to1  # at or over the cap as measured: no over-dialing at all
     stats = state.stats
     if not has_history(stats):
         return progressive(state, state.ratio)
     assert stats is not None
+    cap = state.drop_cap_pct / 100.0
+    allowed = cap * state.live_window
     used = drop_budget_used(state, tuning.prior_lives, tuning.target_use)
     if allowed >= tuning.min_allowed_drops:  # enough lives for the raw rate to count
         used = max(used, state.dropped_window / allowed)
-    if used >= 1.0 and tuning.fixed_theta is None:
-        return floor_1to1
     limit = state.limit
     if limit <= 0:
         return 0
@@ -445,6 +458,7 @@ __all__ = [
     "PacingStats",
     "PredictiveTuning",
     "calls_to_start",
+    "drop_budget_spent",
     "drop_budget_used",
     "predictive",
     "progressive",

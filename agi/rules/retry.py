@@ -89,7 +89,10 @@ def next_step(outcome: Outcome, attempts_before: int, now: dt.datetime, policy: 
 
 
 def _rule_key(outcome: Outcome) -> str | None:
-    """Which retry rule applies: a dropped live answer by its routing, otherwise the result."""
+    """Which retry rule applies: a dropped call by its routing (a live answer, or an answered
+    call whose flow never reported: counted as dropped), a live answer by none, otherwise the result."""
+    if outcome.routing is Routing.DROPPED:
+        return Routing.DROPPED.value
     if outcome.result is Result.LIVE_ANSWER:
-        return Routing.DROPPED.value if outcome.routing is Routing.DROPPED else None
+        return None
     return outcome.result.value
