@@ -43,19 +43,28 @@ class AgiPresence:
         self.started_at = utcnow()
         self._task: asyncio.Task | None = None
         self._failing = False
+        self._stopping = False
 
     async def start(self) -> None:
+        self._stopping = False
         await self._beat()
+        if self._stopping:  # stopped while the first beat was written: say so
+            await self._mark_stopped()
+            return
         self._task = asyncio.get_running_loop().create_task(self._loop())
         log.info("FastAGI server %s: heartbeat every %g s in the database", self.address, self.every)
 
     async def stop(self) -> None:
         """Stop beating and mark this server stopped (originators stop sending it calls)."""
+        self._stopping = True
         if self._task is None:
             return
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
+        await self._mark_stopped()
+
+    async def _mark_stopped(self) -> None:
         try:
             async with self.engine.begin() as conn:
                 await agi_servers.mark_stopped(conn, self.address, self.pid, utcnow())

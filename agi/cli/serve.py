@@ -48,16 +48,13 @@ async def serve(settings: Settings, host: str, port: int, allow: tuple[str, ...]
     log.info("AGI script paths served: %s (others: %s)", ", ".join(sorted(router.routes)) or "none",
              getattr(router.default, "__name__", "default"))
     server = FastAGIServer(router, host=host, port=port, allow=allow, max_sessions=max_sessions)
-    await server.start()
-    # the address the originators send calls to (__DIALER_AGI): the same fallback as theirs
-    presence = AgiPresence(router.context.engine, settings.agi_public or f"{host}:{server.port}",
-                           lambda: server.sessions)
-    await presence.start()
+    presence: AgiPresence | None = None
     loop = asyncio.get_running_loop()
     signals = 0
 
     async def drain() -> None:
-        await presence.stop()  # first: no new call is sent to a server that is draining
+        if presence is not None:
+            await presence.stop()  # first: no new call is sent to a server that is draining
         await server.shutdown(deadline)
 
     def on_signal(signum: int) -> None:
@@ -73,10 +70,16 @@ async def serve(settings: Settings, host: str, port: int, allow: tuple[str, ...]
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    await server.start()
+    # the address the originators send calls to (__DIALER_AGI): the same fallback as theirs
+    presence = AgiPresence(router.context.engine, settings.agi_public or f"{host}:{server.port}",
+                           lambda: server.sessions)
+    await presence.start()
     try:
         await server.serve_forever()
     finally:
-        await presence.stop()
+        if presence is not None:
+            await presence.stop()
         await router.aclose()
 
 
