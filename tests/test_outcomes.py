@@ -39,7 +39,9 @@ def test_live_answer_outcomes_and_states_match_spec():
         "skipped", "cancelled", "deleted"}
     assert {s.value for s in CampaignState} == {
         "unscheduled", "scheduled", "running", "paused_no_agents", "stopped",
-        "stopped_by_admin", "stopped_by_dialer", "completed"}
+        "stopped_by_admin", "stopped_by_dialer", "completed",
+        # ours: like paused_no_agents, a pause that ends by itself (no FastAGI server alive)
+        "paused_no_agi_server"}
 
 
 def test_summary_has_the_three_rows_of_the_seed():
