@@ -41,7 +41,7 @@ from agi.rules.window import CallingWindow
 log = logging.getLogger("agi.originator")
 
 MIN_RING_TIMEOUT_S = 15  # abandonment rule (FTC TSR 310.4(b)(4)(iii)): ring at least 15 s
-HANGUP_GRACE_S = 3.0  # wait this long (real) for a failed call's Hangup events and their causes
+HANGUP_GRACE_S = 3.0  # wait this long (real) for a failed call's channel events and their causes
 ANSWERED_GRACE_S = 10.0  # after an answered call hangs up, the FastAGI flows have this long to report
 AGENT_TIME_FLUSH_S = 5.0  # real seconds between two writes of the measured agent time
 HOUR_S = 3600.0
@@ -627,11 +627,7 @@ class Originator:
                 self._spawn(self._after_answered_hangup(call))
             return
         self.stats["failed"] += 1
-        if call.channel_created:  # its Hangup (with the Q.850 cause) follows the OriginateResponse
-            try:
-                await asyncio.wait_for(call.ended.wait(), HANGUP_GRACE_S)
-            except TimeoutError:
-                pass
+        await call.wait_for_cause(HANGUP_GRACE_S)  # its channel events may still be on their way
         outcome = classify_failure(result.reason, call.causes, call.channel_created)
         run = self.campaigns.get(call.campaign_id)
         if run is not None:
