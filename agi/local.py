@@ -31,6 +31,8 @@ OPEN_STATES = (ContactState.PENDING.value, ContactState.DIALING.value, ContactSt
 
 
 class LocalStack:
+    AMI_READ = "system,call,agent"  # the AMI user's read classes: dialplan/README.md's least-privilege user
+
     def __init__(self, engine: AsyncEngine, *, plan: ScenarioPlan, queues: dict | None = None,
                  speed: float = 100.0, dialer: str = "local", lines: int = 30, cps: float = 20.0,
                  ami_secret: str = "secret", tick: float = 0.05,
@@ -48,7 +50,7 @@ class LocalStack:
         self.server = FastAGIServer(build_router(Settings(), self.engine), port=0, max_sessions=5000)
         await self.server.start()
         self.sim = Simulator(agi_port=self.server.port, speed=self.speed, plan=self.plan,
-                             queues=self.queues, ami_port=0, ami_secret=self.ami_secret)
+                             queues=self.queues, ami_port=0, ami_secret=self.ami_secret, ami_read=self.AMI_READ)
         await self.sim.start()
         self.ami = AMIClient("127.0.0.1", self.sim.ami_port, "dialer", self.ami_secret,
                              action_timeout=5.0, ping_interval=2.0, backoff=(0.1, 2.0))
