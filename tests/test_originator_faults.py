@@ -183,3 +183,22 @@ async def test_failures_whose_response_comes_before_their_events_get_the_result_
         row = attempts[rec.channel_id]
         assert row.hangup_cause == next(c for c in rec.causes.values() if c), (rec.scenario, rec.causes)
         assert row.originate_reason == rec.reason
+
+
+async def test_a_failure_with_no_channel_at_all_waits_the_grace_then_ends_when_it_was_refused(db_engine):
+    """No channel (a bad technology): no event ever comes. After the grace it is a service error,
+    its Reason recorded, and it ended when Asterisk refused it, not when the grace ran out."""
+    cid = await campaign(db_engine, 3, 2025558000, lines=3, cps=10, max_attempts=1,
+                         retry_rules={"service_error": 600})
+    plan = ScenarioPlan.table({}, default="no_channel")
+    async with LocalStack(db_engine, plan=plan, speed=100.0, lines=3, cps=10) as stack:
+        await stack.assign(cid)
+        stack.start()
+        await stack.settle(cid, timeout=60)
+        record = {rec.channel_id: rec for rec in stack.sim.record}
+    attempts = await attempts_of(db_engine, cid)
+    assert len(attempts) == len(record) == 3
+    for row in attempts:
+        assert (row.result, row.originate_reason, row.hangup_cause) == (Result.SERVICE_ERROR.value, 0, None)
+        # the grace (3 s of wall time) is 300 simulated seconds at this speed: not part of the call
+        assert (row.ended_at - row.queued_at).total_seconds() < 30  # queued: committed right before the Originate

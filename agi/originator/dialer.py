@@ -627,16 +627,19 @@ class Originator:
                 self._spawn(self._after_answered_hangup(call))
             return
         self.stats["failed"] += 1
+        failed_at = self.clock()  # it rang until the response, however long its cause then takes
         await call.wait_for_cause(HANGUP_GRACE_S)  # its channel events may still be on their way
         outcome = classify_failure(result.reason, call.causes, call.channel_created)
         run = self.campaigns.get(call.campaign_id)
         if run is not None:
-            run.history.unanswered(self.clock(), self.clock() - call.sent_at)
-        await self._finish(call, outcome, originate_reason=result.reason, hangup_cause=first_cause(call.causes))
+            run.history.unanswered(self.clock(), failed_at - call.sent_at)
+        await self._finish(call, outcome, originate_reason=result.reason, hangup_cause=first_cause(call.causes),
+                           ended_at=failed_at)
 
-    async def _finish(self, call: Call, result: Result, **fields) -> None:
+    async def _finish(self, call: Call, result: Result, *, ended_at: float | None = None, **fields) -> None:
         async with self.engine.begin() as conn:
-            await db.finish_attempt(conn, call.attempt_id, result, ended_at=as_dt(self.clock()), **fields)
+            await db.finish_attempt(conn, call.attempt_id, result,
+                                    ended_at=as_dt(self.clock() if ended_at is None else ended_at), **fields)
         self.tracker.remove(call.attempt_id)
 
     async def _after_answered_hangup(self, call: Call) -> None:
