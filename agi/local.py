@@ -32,14 +32,18 @@ OPEN_STATES = (ContactState.PENDING.value, ContactState.DIALING.value, ContactSt
 
 
 class LocalStack:
+    AMI_READ = "system,call,agent"  # the AMI user's read classes: dialplan/README.md's least-privilege user
+
     def __init__(self, engine: AsyncEngine, *, plan: ScenarioPlan, queues: dict | None = None,
                  speed: float = 100.0, dialer: str = "local", lines: int = 30, cps: float = 20.0,
-                 ami_secret: str = "secret", tick: float = 0.05) -> None:
+                 ami_secret: str = "secret", tick: float = 0.05,
+                 dial_template: str = "PJSIP/{number}@trunk") -> None:
         self.engine = engine
         self.plan, self.queues, self.speed = plan, queues or {}, speed
         self.dialer_name, self.lines, self.cps = dialer, lines, cps
         self.ami_secret = ami_secret
         self.tick = tick
+        self.dial_template = dial_template  # "Local/{number}@callee": two legs per call, as the traces
         self._stop = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -49,7 +53,7 @@ class LocalStack:
         self.presence = AgiPresence(self.engine, f"127.0.0.1:{self.server.port}", lambda: self.server.sessions)
         await self.presence.start()
         self.sim = Simulator(agi_port=self.server.port, speed=self.speed, plan=self.plan,
-                             queues=self.queues, ami_port=0, ami_secret=self.ami_secret)
+                             queues=self.queues, ami_port=0, ami_secret=self.ami_secret, ami_read=self.AMI_READ)
         await self.sim.start()
         self.ami = AMIClient("127.0.0.1", self.sim.ami_port, "dialer", self.ami_secret,
                              action_timeout=5.0, ping_interval=2.0, backoff=(0.1, 2.0))
@@ -57,7 +61,7 @@ class LocalStack:
         self.originator = Originator(
             self.engine, self.ami, self.dialer_name, agi_address=f"127.0.0.1:{self.server.port}",
             clock=self.sim.clock.now, tick=self.tick, lines=self.lines, cps=self.cps,
-            dial_template="PJSIP/{number}@trunk")
+            dial_template=self.dial_template)
         await self.originator.start()
         return self
 

@@ -17,6 +17,9 @@ from agi.ami import (
     attempt_id_from_uniqueid,
     backoff_delay,
 )
+from agi.originator.calls import Call, CallTracker
+from agi.outcomes import Result
+from agi.rules.classify import classify_failure
 from agi.settings import Secret
 from test_ami_client_peer import TracePeer, originate_script
 
@@ -206,6 +209,41 @@ async def test_hangup_events_tie_back_to_the_attempt_including_local_leg_2(peer,
         (script.channel_id, "0", "Unknown"),
     ]
     assert {attempt_id_from_uniqueid(h["Uniqueid"]) for h in hangups} == {script.channel_id}
+
+
+@pytest.mark.parametrize(
+    "trace, reason, hangups, result",
+    [
+        # Hangup ;1 with Cause 0 first: not the cause yet; the ;2 half's 17 is
+        ("ami-originate-busy-response-first.txt", 5, [(";1", "0"), (";2", "17")], Result.BUSY),
+        ("ami-originate-rejected-response-first.txt", 0, [(";2", "21"), (";1", "21")], Result.REJECTED),
+    ],
+)
+async def test_a_response_before_the_calls_own_events_still_gets_the_result_of_its_cause(
+        peer, trace, reason, hangups, result):
+    """A loaded Asterisk's order: the OriginateResponse, then Newchannel and the Hangups. The
+    originator's call tracking (agi.originator.calls) waits for the cause the events bring."""
+    peer.speed = 100.0  # the trace's sub-millisecond gaps, stretched: the response is handled alone
+    client = make_client(peer)
+    await client.connect()
+    try:
+        tracker = CallTracker()
+        client.on_event("Newchannel", tracker.on_newchannel)
+        client.on_event("Hangup", tracker.on_hangup)
+        seen: list[dict] = []
+        client.on_event("Hangup", seen.append)
+        script = originate_script(trace)
+        call = tracker.add(Call(script.channel_id, 1, 1, "+14045550000", sent_at=0.0))
+        got = await client.originate(**originate_kwargs(script))
+        assert (got.response, got.reason, got.uniqueid) == ("Failure", reason, script.channel_id)
+        assert not call.channel_created and not call.cause_in.is_set()  # nothing of the call seen yet
+        await call.wait_for_cause(5.0)
+        assert call.cause_in.is_set()
+        assert classify_failure(got.reason, call.causes, call.channel_created) is result
+        await until(lambda: len(seen) == 2, what="both legs' Hangup")
+        assert [(h["Uniqueid"].removeprefix(script.channel_id) or ";1", h["Cause"]) for h in seen] == hangups
+    finally:
+        await client.close()
 
 
 async def test_event_callbacks_may_be_coroutines_and_a_failing_callback_is_contained(peer, client):

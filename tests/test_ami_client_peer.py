@@ -92,8 +92,28 @@ class OriginateScript:
 
 def originate_script(name: str) -> OriginateScript:
     msgs = load_trace(name)
+    if "-response-first" in name:
+        return _response_first_script(name, msgs)
     i = next(i for i, m in enumerate(msgs) if m.dir == ">" and m.get("Action") == "Originate")
     return OriginateScript(name, msgs[i].get("ActionID") or "", msgs[i], replies_after(msgs, i))
+
+
+def _response_first_script(name: str, msgs: list[Msg]) -> OriginateScript:
+    """A response-first trace holds only the events a second AMI session saw (no Originate of ours):
+    the Originate is the one its OriginateResponse answers, Asterisk's ack the busy trace's."""
+    response = msgs[0]
+    assert response.get("Event") == "OriginateResponse"
+    action_id, channel_id = response.get("ActionID") or "", response.get("Uniqueid") or ""
+    sent = Msg(0.0, ">", [
+        "Action: Originate", f"ActionID: {action_id}", f"Channel: {response.get('Channel')}",
+        f"Context: {response.get('Context')}", f"Exten: {response.get('Exten')}", "Priority: 1", "Timeout: 30000",
+        f'CallerID: "{response.get("CallerIDName")}" <{response.get("CallerIDNum")}>', "Async: true",
+        f"ChannelId: {channel_id}"])
+    busy = originate_script("ami-originate-busy.txt")
+    ack = busy.replies[0]
+    assert ack.get("Message") == "Originate successfully queued"
+    ack = Msg(0.0, "<", [_swap_action_id(line, {busy.action_id: action_id}) for line in ack.lines])
+    return OriginateScript(name, action_id, sent, [ack] + msgs)
 
 
 class _Conn:
@@ -141,8 +161,6 @@ class TracePeer:
         self.channels = load_trace("ami-coreshowchannels.txt")
         self.scripts = {}
         for path in sorted(TRACES.glob("ami-originate-*.txt")):
-            if "-response-first" in path.name:  # events of a second AMI session: no Originate of ours
-                continue
             script = originate_script(path.name)
             self.scripts[script.channel_id] = script
 

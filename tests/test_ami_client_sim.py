@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import socket
 import uuid
 
@@ -17,9 +19,12 @@ from agi.ami import (
     AMITimeout,
     attempt_id_from_uniqueid,
 )
+from agi.local import LocalStack
 from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
 from agi.sim.simulator import Simulator
+
+from tests.conftest import ROOT
 
 USER, SECRET = "dialer", "sim-secret"
 SPEED = 50.0  # simulated seconds per wall second: a 25 s ring timeout takes 0.5 s
@@ -98,6 +103,60 @@ def originate(client: AMIClient, number: str, attempt: str | None = None):
 async def test_login_and_ping_against_the_simulator(client):
     assert client.connected and client.connections == 1
     assert (await client.ping())["Ping"] == "Pong"
+
+
+def readme_ami_read() -> str:
+    """The read= classes of dialplan/README.md's least-privilege AMI user (its manager.conf example)."""
+    text = (ROOT / "dialplan" / "README.md").read_text()
+    section = text.split("## 3.", 1)[1].split("## 4.", 1)[0]
+    (read,) = re.findall(r"^read\s*=\s*(\S+)", section, re.M)
+    return read
+
+
+async def test_a_user_without_the_system_read_class_logs_in_at_once_without_a_warning(caplog):
+    sim = Simulator(agi_port=free_port(), speed=SPEED, plan=ScenarioPlan.table(PLAN), ami_port=0, ami_user=USER,
+                    ami_secret=SECRET, ami_read="call,agent")  # Asterisk sends it no FullyBooted
+    await sim.start()
+    client = make_client(sim, action_timeout=30.0)
+    booted = []
+    client.on_event("FullyBooted", booted.append)
+    try:
+        with caplog.at_level(logging.INFO, logger="agi.ami.client"):
+            # a liveness bound, not a speed claim: before, the login waited the whole action_timeout
+            await asyncio.wait_for(client.connect(), 15.0)
+        assert client.connected and booted == []
+        assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+        assert "no FullyBooted with the login" in caplog.text and "'system' read class" in caplog.text
+        result = await originate(client, "+15550000002")  # and the session works
+        assert (result.response, result.reason) == ("Failure", 5)
+    finally:
+        await client.close()
+        await sim.stop()
+
+
+async def test_the_readme_ami_user_sees_fully_booted_and_the_events_the_originator_uses(caplog):
+    read = readme_ami_read()
+    assert set(read.split(",")) == set(LocalStack.AMI_READ.split(","))  # the end-to-end tests use that user
+    sim = Simulator(agi_port=free_port(), speed=SPEED, plan=ScenarioPlan.table(PLAN), ami_port=0, ami_user=USER,
+                    ami_secret=SECRET, ami_read=read, queues={"sales": QueueConfig("sales", agents=2)})
+    await sim.start()
+    client = make_client(sim)
+    booted, hangups = [], []
+    client.on_event("FullyBooted", booted.append)
+    client.on_event("Hangup", hangups.append)
+    try:
+        with caplog.at_level(logging.INFO, logger="agi.ami.client"):
+            await client.connect()
+        assert len(booted) == 1 and "no FullyBooted" not in caplog.text
+        attempt = str(uuid.uuid4())
+        result = await originate(client, "+15550000002", attempt)
+        assert (result.response, result.reason) == ("Failure", 5)
+        await until(lambda: hangups, what="the busy call's Hangup")
+        assert (hangups[0]["Uniqueid"], hangups[0]["Cause"]) == (attempt, "17")
+        assert (await client.queue_summary("sales"))[0]["LoggedIn"] == 2
+    finally:
+        await client.close()
+        await sim.stop()
 
 
 async def test_wrong_secret_against_the_simulator_is_a_fatal_auth_error(sim):

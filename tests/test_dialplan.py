@@ -59,6 +59,19 @@ def test_readme_names_every_module_the_dialplan_uses(tmp_path):
         assert f"load => {module}.so" in readme, module
 
 
+def test_readme_names_every_module_the_fastagi_flows_exec(tmp_path):
+    """The flows run applications with EXEC (WaitForSilence, Queue): their modules must load too."""
+    apps = sorted({app for path in (ROOT / "agi" / "flows").glob("*.py")
+                   for app in re.findall(r'\.exec\(\s*"(\w+)"', path.read_text())})
+    assert {"WaitForSilence", "Queue"} <= set(apps)
+    steps = "\n".join(f" same => n,{app}()" for app in apps)
+    res = lint(tmp_path, "modules-show", f"[flows]\nexten => s,1,NoOp()\n{steps}\n")
+    used = set(re.findall(r"^;\s+(app_\w+)\s", res.stdout, re.M))
+    assert len(used) >= len(apps), res.stdout
+    readme = (ROOT / "dialplan" / "README.md").read_text()
+    assert [m for m in sorted(used) if f"load => {m}.so" not in readme] == []
+
+
 def dialplan_steps(tmp_path: Path) -> list[tuple[str, str, int, str, str]]:
     """(context, exten, priority, app, data) of dialer.conf, as asterisklint's dialplan-show reads it."""
     res = lint(tmp_path, "dialplan-show", DIALPLAN.read_text())

@@ -501,3 +501,172 @@ async def test_core_show_channels_with_queue_calls_matches_the_transcript():
     finally:
         await sim.stop()
         agi_server.close()
+
+
+# ---- read classes and event masks (manager.c: readperm & send_events) ------------------------------
+
+
+async def _login_and_ping(sim: Simulator, events: str | None = None) -> list[dict[str, str]]:
+    """Log in (with ``Events: <events>`` if given), Ping; the messages up to the Ping reply."""
+    reader, writer = await _raw(sim)
+    extra = f"Events: {events}\r\n" if events is not None else ""
+    writer.write(f"Action: Login\r\nUsername: {RIG_USER}\r\nSecret: {RIG_SECRET}\r\n{extra}\r\n".encode())
+    writer.write(b"Action: Ping\r\nActionID: after-login\r\n\r\n")
+    seen = []
+    while (msg := await _message(reader)).get("ActionID") != "after-login":
+        seen.append(msg)
+    writer.close()
+    return seen
+
+
+@pytest.mark.parametrize(
+    "read, events, booted",
+    [
+        ("all", None, True),
+        ("system,call,agent", None, True),  # dialplan/README.md's AMI user
+        ("call,agent", None, False),  # without 'system' a user never sees FullyBooted
+        ("all", "call,agent", False),  # nor a session whose event mask leaves it out
+        ("all", "off", False),
+    ],
+)
+async def test_fully_booted_comes_only_to_a_session_that_may_read_system_events(read, events, booted):
+    sim = await _sim(ami_read=read)
+    try:
+        seen = await _login_and_ping(sim, events)
+        assert seen[0] == {"Response": "Success", "Message": "Authentication accepted"}
+        assert any(m.get("Event") == "FullyBooted" for m in seen) is booted
+        if booted:
+            assert seen[1]["Event"] == "FullyBooted"  # right after the Login reply
+    finally:
+        await sim.stop()
+
+
+async def _events_of_a_busy_call(sim: Simulator, events: str | None = None, mask: str | None = None) -> list[dict]:
+    reader, writer = await _raw(sim)
+    extra = f"Events: {events}\r\n" if events is not None else ""
+    writer.write(f"Action: Login\r\nUsername: {RIG_USER}\r\nSecret: {RIG_SECRET}\r\n{extra}\r\n".encode())
+    assert (await _message(reader))["Response"] == "Success"
+    seen = []
+    if mask is not None:
+        writer.write(f"Action: Events\r\nActionID: mask\r\nEventMask: {mask}\r\n\r\n".encode())
+        while (msg := await _message(reader)).get("ActionID") != "mask":
+            pass  # what came before the new mask
+        seen.append(msg)
+    writer.write(b"Action: Originate\r\nActionID: o1\r\nChannel: Local/+1@callee\r\nExten: s\r\n"
+                 b"Context: dialer-outbound\r\nAsync: true\r\nChannelId: call-1\r\n\r\n")
+    while not len(sim.record):
+        await asyncio.sleep(0.01)
+    assert await sim.wait_idle(5)
+    writer.write(b"Action: Ping\r\nActionID: done\r\n\r\n")
+    while (msg := await _message(reader)).get("ActionID") != "done":
+        seen.append(msg)
+    writer.close()
+    return seen
+
+
+@pytest.mark.parametrize(
+    "read, events, mask, classes",
+    [
+        ("all", None, None, {"system", "security", "call", "dialplan"}),
+        ("call,agent", None, None, {"call"}),  # a user without dialplan/system/security reads
+        ("all", "call", None, {"call"}),  # Login's Events: is the session's event mask
+        ("all", None, "call", {"call"}),  # so is Action: Events (from its reply on)
+        ("call,agent", "dialplan", None, set()),  # both must allow a class
+    ],
+)
+async def test_events_go_out_only_in_classes_the_user_may_read_and_the_session_asked_for(read, events, mask, classes):
+    sim = await _sim(ami_read=read, plan=ScenarioPlan.table({"+1": "busy"}))
+    try:
+        seen = await _events_of_a_busy_call(sim, events, mask)
+        got = {c for m in seen if "Event" in m for c in m["Privilege"].split(",")} - {"all"}
+        assert got == classes
+        if mask is not None:
+            assert {"Response": "Success", "ActionID": "mask", "Events": "On"} in seen
+    finally:
+        await sim.stop()
+
+
+# ---- response first: a loaded Asterisk's order (agi.sim.faults) -------------------------------------
+
+FAST_FAILURES = dict(human=0.0, machine=0.0, fax=0.0, notsure=0.0, no_answer=0.0, no_channel=0.0, busy=0.3,
+                     unallocated=0.2, rejected=0.2, number_changed=0.1, congestion=0.2)
+
+
+async def _originate_all(sim: Simulator, dials: list[str]) -> list[dict]:
+    """Originate every dial string at once on one session (Events on); every message received."""
+    reader, writer = await _raw(sim)
+    writer.write(f"Action: Login\r\nUsername: {RIG_USER}\r\nSecret: {RIG_SECRET}\r\n\r\n".encode())
+    for i, dial in enumerate(dials):
+        writer.write(f"Action: Originate\r\nActionID: orig-{i}\r\nChannel: {dial}\r\nExten: s\r\n"
+                     f"Context: dialer-outbound\r\nAsync: true\r\nChannelId: call-{i}\r\n\r\n".encode())
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    assert await sim.wait_idle(10)
+    writer.write(b"Action: Ping\r\nActionID: done\r\n\r\n")
+    seen = []
+    while (msg := await _message(reader)).get("ActionID") != "done":
+        seen.append(msg)
+    writer.close()
+    return seen
+
+
+def _response_before_channel_events(seen: list[dict], uniqueid: str) -> bool:
+    mine = [m for m in seen if "Event" in m and (m.get("Uniqueid") or m.get("DestUniqueid") or
+                                                 m.get("LocalOneUniqueid") or "").split(";")[0] == uniqueid]
+    return mine[0]["Event"] == "OriginateResponse"
+
+
+@pytest.mark.parametrize("tech", ["PJSIP/{n}@trunk", "Local/{n}@callee"])
+async def test_response_first_share_of_failures_gets_the_response_before_any_channel_event(tech):
+    numbers = [f"+1202555{i:04d}" for i in range(60)]
+    plan = ScenarioPlan.mix(seed=3, ring_time=(0.0, 0.0), **FAST_FAILURES)
+    sim = await _sim(plan=plan)
+    sim.faults.response_first, sim.faults.response_first_seed = 0.3, 11
+    try:
+        seen = await _originate_all(sim, [tech.format(n=n) for n in numbers])
+        records = {rec.channel_id: rec for rec in sim.record}
+        first = {cid for cid, rec in records.items() if rec.response_first}
+        assert 5 <= len(first) <= 35  # about 0.3 of 60, as drawn
+        for cid, rec in records.items():
+            assert _response_before_channel_events(seen, cid) is rec.response_first, (cid, rec.scenario)
+            # the channel events still come, all of them, with their causes
+            hangups = [m for m in seen if m.get("Event") == "Hangup" and m["Uniqueid"].split(";")[0] == cid]
+            assert len(hangups) == (2 if tech.startswith("Local") else 1)
+            assert sorted(int(h["Cause"]) for h in hangups) == sorted(rec.causes.values())
+    finally:
+        await sim.stop()
+
+
+async def test_which_calls_go_response_first_is_drawn_from_the_seed_per_number_and_dial():
+    numbers = [f"+1202555{i:04d}" for i in range(40)]
+
+    async def drawn(seed: int, order: list[str]) -> set[tuple[str, int]]:
+        sim = await _sim(plan=ScenarioPlan.table({}, default="busy"))
+        sim.faults.response_first, sim.faults.response_first_seed = 0.5, seed
+        try:
+            await _originate_all(sim, [f"PJSIP/{n}@trunk" for n in order + numbers[:5]])  # 5 numbers twice
+            seen: dict[str, int] = {}
+            out = set()
+            for rec in sorted(sim.record, key=lambda r: int(r.channel_id.split("-")[1])):
+                nth = seen[rec.number] = seen.get(rec.number, -1) + 1
+                if rec.response_first:
+                    out.add((rec.number, nth))
+            return out
+        finally:
+            await sim.stop()
+
+    one = await drawn(7, numbers)
+    assert one == await drawn(7, list(reversed(numbers)))  # the same calls, whatever the order
+    assert one != await drawn(8, numbers)
+    assert 0 < len(one) < 45
+
+
+async def test_answered_and_channel_less_calls_are_never_response_first():
+    sim = await _sim(plan=ScenarioPlan.table({"+1": "human", "+2": "no_channel"}))
+    sim.faults.response_first = 1.0
+    try:
+        seen = await _originate_all(sim, ["PJSIP/+1@trunk", "PJSIP/+2@trunk"])
+        assert not any(rec.response_first for rec in sim.record)
+        assert not _response_before_channel_events(seen, "call-0")  # Newchannel first, as ever
+    finally:
+        await sim.stop()

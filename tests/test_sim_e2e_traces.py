@@ -8,8 +8,9 @@ only run-to-run values (tests/sim_ami_support.py: timestamps, uniqueids, sequenc
 ids, and per-call durations Asterisk measures on the wall clock: ANSWEREDTIME/DIALEDTIME/QUEUEWAIT
 and their _MS, HoldTime/TalkTime/RingTime of one call's Queue/Agent events). LEVEL says how:
 
-full (8): busy, congestion, noanswer-timeout, numberchanged, nonexistent-tech, machine,
-  hangup-during-agi-command, human: the same lines in the same order.
+full (10): busy, congestion, noanswer-timeout, numberchanged, nonexistent-tech, machine,
+  hangup-during-agi-command, human, busy-response-first, rejected-response-first: the same lines
+  in the same order.
 streams (15): the same messages, field for field, in the same order within each stream (a channel,
   the originate thread, the AMI session); only the interleaving of streams is left free, because
   on Asterisk it is a thread race, and the traces prove it:
@@ -29,6 +30,10 @@ streams (15): the same messages, field for field, in the same order within each 
   hangup-handler, human-no-media, machine-waitforsilence, nonexistent-exten,
   playback-getdata-invalidkey, queue-joinempty, queue-bridged, queue-timeout, queue-caller-hangup,
   rejected, unallocated.
+response-first (2): busy-response-first, rejected-response-first are the events a second AMI
+  session saw while a loaded Asterisk ran the call (no Login, no Originate of their own): the
+  simulator, with faults.response_first on, runs the call for a driver session, and what a second
+  session with the capture's view (Events: call) receives must be the trace, line for line.
 streams-dtmf (1): human-keypress: as streams, with each channel's DTMF events a stream of their own,
   compared by key, direction and duration: the keys the person sends during the agent bridge come
   on the person's timeline (SendDTMF loop), the agent's dialplan steps on the agent's, so which step
@@ -60,6 +65,7 @@ HANGS_UP_AT_6S = Callee()  # the rig's callee hangs up itself: Answer, Playback(
 RIG_SOUNDS = {"agent": 4.343, "agent-2s": 1.998, "hello": 0.94, "hello-silence-2s5": 3.44, "hello-silence-5s": 5.94, "human-hello": 30.0,
               "machine-greeting": 30.0, "fax-cng": 30.0}
 SALES_MEMBER = Member("Local/agent1@agents/n", "Agent One")
+BANNER_LINE = "Asterisk Call Manager/11.0.0"  # every AMI trace's first line
 
 
 @dataclasses.dataclass
@@ -72,6 +78,7 @@ class Case:
     prior_calls: int = 0
     prior_abandoned: int = 0
     speed: float = SPEED
+    response_first: bool = False  # a second session's capture of a loaded Asterisk (see the docstring)
 
 
 def _answered(name: str, callee: Callee | None = None) -> Scenario:
@@ -133,6 +140,8 @@ CASES: dict[str, Case] = {
     "ami-originate-numberchanged.txt": Case(None, _failed("number_changed")),
     "ami-originate-nonexistent-exten.txt": Case(None, _failed("no_exten")),
     "ami-originate-nonexistent-tech.txt": Case(None, _failed("no_channel")),
+    "ami-originate-busy-response-first.txt": Case(None, _failed("busy"), response_first=True),
+    "ami-originate-rejected-response-first.txt": Case(None, _failed("rejected"), response_first=True),
 }
 
 # How closely each trace is reproduced (the strongest comparison that holds; see the docstring)
@@ -145,6 +154,8 @@ LEVEL = {
     "ami-originate-noanswer-timeout.txt": "full",
     "ami-originate-nonexistent-tech.txt": "full",
     "ami-originate-numberchanged.txt": "full",
+    "ami-originate-busy-response-first.txt": "full",
+    "ami-originate-rejected-response-first.txt": "full",
     "ami-originate-fax-cng-no-faxdetect.txt": "streams",
     "ami-originate-fax-cng.txt": "streams",
     "ami-originate-hangup-agiexitonhangup.txt": "streams",
@@ -221,8 +232,77 @@ class ScriptedAgi:
             self.server.close()
 
 
+# The capture rig's far end as the response-first traces show it (their header: "[callee-plan] busy ->
+# Busy(); rejected -> Hangup(21)"): the ;2 half's Exten turns from the number into busy / rejected.
+CALLEE_PLAN = """\
+[callee-plan]
+exten => {number},1,Goto({exten},1)
+exten => busy,1,Busy()
+exten => rejected,1,Hangup(21)
+"""
+
+
+async def _ami(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, **headers: str) -> list[str]:
+    """Send one action, return the lines of the reply."""
+    writer.write("".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode() + b"\r\n")
+    lines = []
+    while (line := (await asyncio.wait_for(reader.readline(), 10)).decode().rstrip("\r\n")) or not lines:
+        if line:
+            lines.append(line)
+    return lines
+
+
+async def run_response_first_trace(name: str) -> tuple[list[str], list[str], Simulator]:
+    """A driver session originates the traced call; a second session, logged in as the capture
+    was, records what it is sent. The trace's own lines come after that session's login."""
+    case = CASES[name]
+    trace = parse(TRACES / name)
+    body = [t for _s, d, t in trace.lines if d == "<"]
+    response = dict(line.split(": ", 1) for line in body[:body.index("")])
+    assert response["Event"] == "OriginateResponse"
+    number = response["Channel"].split("/", 1)[1].split("@")[0]
+    context = response["Channel"].split("@", 1)[1]
+    sim = Simulator(ami_port=0, ami_user="dialer", ami_secret="dialer-secret", speed=case.speed,
+                    plan=ScenarioPlan.table({number: case.scenario}),
+                    dialplan=Dialplan.parse(CALLEE_PLAN.format(number=number, exten=case.scenario.name)))
+    sim.faults.response_first = 1.0
+    await sim.start()
+    originated = False
+    login = ["Action: Login", "Username: dialer", "Secret: dialer-secret", "Events: call", ""]
+    logged_in = ["Response: Success", "Message: Authentication accepted", ""]
+    entries = ([(0.0, "<", BANNER_LINE)] + [(0.0, ">", x) for x in login] + [(0.0, "<", x) for x in logged_in]
+               + [(0.0, "<", x) for x in body])
+    try:
+        capture = AmiReplayer(entries, timeout=10, quiet=lambda: originated and sim.idle)
+        capturing = asyncio.ensure_future(capture.run("127.0.0.1", sim.ami_port))
+        while len(capture.received) < 1 + len(logged_in) - 1 and not capturing.done():
+            await asyncio.sleep(0.01)
+        reader, writer = await asyncio.open_connection("127.0.0.1", sim.ami_port)
+        try:
+            await reader.readline()  # banner
+            assert (await _ami(reader, writer, Action="Login", Username="dialer", Secret="dialer-secret",
+                               Events="off"))[0] == "Response: Success"
+            reply = await _ami(reader, writer, Action="Originate", ActionID=response["ActionID"],
+                               Channel=response["Channel"], Context=response["Context"], Exten=response["Exten"],
+                               Priority="1", Timeout="30000", Async="true",
+                               CallerID=f'"{response["CallerIDName"]}" <{response["CallerIDNum"]}>',
+                               ChannelId=response["Uniqueid"])
+            assert reply[0] == "Response: Success"
+            originated = True
+            got = await capturing
+        finally:
+            writer.close()
+        assert capture.bad_endings == []
+        assert context == "callee-plan"
+        return got, capture.expected(), sim
+    finally:
+        await sim.stop()
+
+
 async def run_trace(name: str) -> tuple[list[str], list[str], Simulator]:
     case = CASES[name]
+    if case.response_first:
+        return await run_response_first_trace(name)
     path = TRACES / name
     trace = parse(path)
     dialplan = Dialplan.from_trace_header(trace.header_lines)

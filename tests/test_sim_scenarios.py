@@ -151,7 +151,8 @@ def test_dialer_sim_help_documents_plan_format_speed_and_faults():
     result = CliRunner().invoke(main, ["sim", "--help"])
     assert result.exit_code == 0, result.output
     for text in ("[mix]", "[table]", "[scenarios.", "--speed", "--plan", "--refuse-logins", "--agi-never-connect",
-                 "--agi-close-on", "USR1", "busy", "no_answer"):
+                 "--agi-close-on", "USR1", "busy", "no_answer", "--response-first", "[faults]", "response_first",
+                 "--ami-read"):
         assert text in result.output
 
 
@@ -206,3 +207,39 @@ def test_plain_text_plan_file(tmp_path: Path):
     path.write_text("+1 busy extra\n")
     with pytest.raises(ValueError, match="plan.txt:1: expected"):
         ScenarioPlan.load(path)
+
+
+def test_plan_file_faults_table_sets_the_response_first_order(tmp_path: Path):
+    from agi.sim.simulator import Simulator
+
+    path = tmp_path / "plan.toml"
+    path.write_text('default = "busy"\n[faults]\nresponse_first = 0.3\nresponse_first_seed = 9\n')
+    plan = ScenarioPlan.load(path)
+    assert plan.faults == {"response_first": 0.3, "response_first_seed": 9}
+    faults = Simulator(plan=plan).faults
+    assert (faults.response_first, faults.response_first_seed) == (0.3, 9)
+    mixed = tmp_path / "mix.toml"
+    mixed.write_text("[mix]\nseed = 2\n[faults]\nresponse_first = 1\n")
+    assert Simulator(plan=ScenarioPlan.load(mixed)).faults.response_first == 1.0
+    assert Simulator(plan=ScenarioPlan.mix(seed=1)).faults.response_first == 0.0  # off unless asked for
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ("response_first = 1.5", "a share between 0 and 1"),
+        ("response_first = \"often\"", "expected a number"),
+        ("router_lag = -1", "0 or more"),
+        ("drop_everything = true", "unknown fault setting"),
+    ],
+)
+def test_a_bad_faults_table_is_a_clear_error(tmp_path: Path, table: str, message: str):
+    path = tmp_path / "plan.toml"
+    path.write_text(f'default = "busy"\n[faults]\n{table}\n')
+    with pytest.raises(ValueError, match=message):
+        ScenarioPlan.load(path)
+
+
+def test_dialer_sim_response_first_option_is_a_share(tmp_path: Path):
+    result = CliRunner().invoke(main, ["sim", "--response-first", "2", "--ami-port", "0"])
+    assert result.exit_code != 0 and "--response-first" in result.output

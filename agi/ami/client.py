@@ -260,7 +260,7 @@ class AMIClient:
         self._runner = loop.create_task(self._run(), name=f"ami-watchdog-{self.host}:{self.port}")
 
     async def _open(self) -> None:
-        """One TCP connection + Login + FullyBooted; becomes the current session."""
+        """One TCP connection + Login (+ FullyBooted when the user may see it); becomes the current session."""
         loop = asyncio.get_running_loop()
         if self._manager is None:
             self._manager = SafeManager(
@@ -308,18 +308,24 @@ class AMIClient:
                 "DIALER_AMI_SECRET against the user's section in Asterisk's manager.conf "
                 "(secret, permit/deny for this host). Not retried."
             )
-        booted = asyncio.ensure_future(proto.booted.wait())
+        # Asterisk (manager.c action_login) writes FullyBooted right after the Login reply, to this
+        # session only, if the user may read 'system' events and Asterisk has finished booting. A
+        # Ping's reply comes after whatever was written before it: no FullyBooted by then means none
+        # comes with this login (no 'system' read class, or Asterisk still starting), so there is
+        # nothing to wait for. Ping needs no privilege.
+        ping = SafeAction({"Action": "Ping"})
+        proto.send(ping, as_list=None)
         try:
-            await asyncio.wait({booted, proto.lost}, timeout=self.action_timeout,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await self._wait(proto, ping.future, self.action_timeout, "Ping after Login", ping)
+        except (AMITimeout, AMIConnectionLost) as exc:
+            raise AMIConnectError(f"{self.where}: no answer to a Ping right after Login ({exc})") from exc
         finally:
-            booted.cancel()
+            proto.responses.pop(ping.id, None)
         if proto.lost.done():
             raise AMIConnectError(f"{self.where}: connection lost right after login ({proto.lost.result()})")
         if not proto.booted.is_set():
-            log.warning("%s: no FullyBooted event within %.1f s after login (Asterisk still starting, "
-                        "or the AMI user lacks the 'system' read class); going on",
-                        self.where, self.action_timeout)
+            log.info("%s: no FullyBooted with the login: the AMI user has no 'system' read class "
+                     "(dialplan/README.md grants it), or Asterisk is still starting; going on", self.where)
         self._proto = proto
         self._up.set()
         self.connections += 1

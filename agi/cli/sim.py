@@ -31,6 +31,9 @@ Fault hooks (for manual fault tests; tests use Simulator.faults):
   --agi-connect-delay S   wait S simulated seconds before each FastAGI connection
   --agi-never-connect     never connect to the FastAGI server (AGISTATUS=FAILURE after 2 s)
   --agi-close-on TEXT     close the FastAGI socket mid-command on a command starting with TEXT ("*": any)
+  --response-first SHARE  a share (0..1) of failed calls gets its OriginateResponse BEFORE its own
+                          Newchannel/Hangup, as a loaded Asterisk sends them; which calls is drawn
+                          from --seed, per number and dial (the plan's [faults] table can set it too)
   kill -USR1 <pid>        drop every AMI connection now
   kill -USR2 <pid>        send a malformed line to every AMI session
   kill -HUP <pid>         stall AMI output for 10 s (nothing is lost)
@@ -43,6 +46,9 @@ def register(main: click.Group) -> None:
     @click.option("--ami-port", default=5038, show_default=True, type=int, help="AMI port (0: any free port).")
     @click.option("--ami-user", default="dialer", show_default=True, help="AMI username accepted.")
     @click.option("--ami-secret", default="secret", show_default=True, help="AMI secret accepted.")
+    @click.option("--ami-read", default="all", show_default=True, metavar="CLASSES",
+                  help="The AMI user's read classes (manager.conf read=), e.g. system,call,agent: "
+                       "events of other classes are not sent.")
     @click.option("--agi", "agi", default="127.0.0.1:4573", show_default=True, metavar="HOST:PORT",
                   help="FastAGI server the dialplan connects to (${DIALER_AGI}).")
     @click.option("--speed", default=1.0, show_default=True, type=float, help="Time scale K (durations / K).")
@@ -57,10 +63,13 @@ def register(main: click.Group) -> None:
     @click.option("--agi-connect-delay", type=float, default=0.0, help="Fault: delay FastAGI connections (s).")
     @click.option("--agi-never-connect", is_flag=True, help="Fault: never connect to the FastAGI server.")
     @click.option("--agi-close-on", default=None, metavar="TEXT", help="Fault: close the AGI socket on TEXT.")
-    def sim_command(ami_host: str, ami_port: int, ami_user: str, ami_secret: str, agi: str, speed: float,
-                    plan_path: Path | None, seed: int, agents: tuple[str, ...], record_path: Path | None,
-                    refuse_logins: bool, agi_connect_delay: float, agi_never_connect: bool,
-                    agi_close_on: str | None) -> None:
+    @click.option("--response-first", type=click.FloatRange(0.0, 1.0), default=None, metavar="SHARE",
+                  help="Order: this share (0..1) of failed calls gets its OriginateResponse before "
+                       "its channel events.")
+    def sim_command(ami_host: str, ami_port: int, ami_user: str, ami_secret: str, ami_read: str, agi: str,
+                    speed: float, plan_path: Path | None, seed: int, agents: tuple[str, ...],
+                    record_path: Path | None, refuse_logins: bool, agi_connect_delay: float,
+                    agi_never_connect: bool, agi_close_on: str | None, response_first: float | None) -> None:
         from agi.sim.simulator import Simulator
 
         host, _, port_s = agi.rpartition(":")
@@ -81,7 +90,11 @@ def register(main: click.Group) -> None:
 
             queues[name] = QueueConfig(name, agents=int(n))
         sim = Simulator(agi_host=host, agi_port=int(port_s), speed=speed, plan=plan, queues=queues,
-                        ami_host=ami_host, ami_port=ami_port, ami_user=ami_user, ami_secret=ami_secret)
+                        ami_host=ami_host, ami_port=ami_port, ami_user=ami_user, ami_secret=ami_secret,
+                        ami_read=ami_read)
+        if response_first is not None:
+            sim.faults.response_first = response_first
+            sim.faults.response_first_seed = seed
         sim.faults.refuse_logins = refuse_logins
         sim.faults.agi_connect_delay = agi_connect_delay
         sim.faults.agi_never_connect = agi_never_connect

@@ -1,7 +1,9 @@
 """This dialer's calls in progress, kept from the AMI events: one line each until its Hangup.
 
 An attempt's channels carry its id as Uniqueid (``<id>`` and, for Local channels,
-``<id>;2``), so every Newchannel/Hangup/queue event ties back to the attempt.
+``<id>;2``), so every Newchannel/Hangup/queue event ties back to the attempt. A failed call's
+OriginateResponse may come before or after its channel events (SPEC.md "AMI"); ``wait_for_cause``
+waits for whichever is still to come.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from agi.ids import attempt_id_from_uniqueid
+from agi.rules.classify import cause_known
 
 
 @dataclass
@@ -22,6 +25,9 @@ class Call:
     answered_at: float | None = None
     channel_created: bool = False
     causes: list[int] = field(default_factory=list)  # Q.850 causes of its channels' Hangups, in order
+    legs: set[str] = field(default_factory=set)  # Uniqueids of its channels seen (Newchannel or Hangup)
+    legs_down: set[str] = field(default_factory=set)  # ... of those that hung up
+    cause_in: asyncio.Event = field(default_factory=asyncio.Event)  # rules.classify.cause_known holds
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # the main channel hung up
     verdict: bool | None = None  # True person, False machine/fax/other, None not known yet
     queued_at: float | None = None  # joined the agent queue
@@ -32,6 +38,18 @@ class Call:
     @property
     def answered(self) -> bool:
         return self.answered_at is not None
+
+    async def wait_for_cause(self, grace: float) -> None:
+        """Return once the failure's cause is known, or after ``grace`` seconds: the
+        OriginateResponse may have come before the channel events (or there is no channel)."""
+        try:
+            await asyncio.wait_for(self.cause_in.wait(), grace)
+        except TimeoutError:
+            pass
+
+    def _check_cause(self) -> None:
+        if cause_known(self.causes, self.legs, self.legs_down):
+            self.cause_in.set()
 
 
 class CallTracker:
@@ -59,9 +77,11 @@ class CallTracker:
     # --- AMI events --------------------------------------------------------------------
 
     def on_newchannel(self, event: dict) -> None:
-        call = self.get(event.get("Uniqueid"))
+        uniqueid = event.get("Uniqueid") or ""
+        call = self.get(uniqueid)
         if call is not None:
             call.channel_created = True
+            call.legs.add(uniqueid)
 
     def on_hangup(self, event: dict) -> Call | None:
         """Record the cause; the call ends when its main channel (Uniqueid = attempt id) hangs up."""
@@ -70,10 +90,13 @@ class CallTracker:
         if call is None:
             return None
         call.channel_created = True
+        call.legs.add(uniqueid)
+        call.legs_down.add(uniqueid)
         try:
             call.causes.append(int(event.get("Cause", "0") or 0))
         except ValueError:
             pass
+        call._check_cause()
         if uniqueid == call.attempt_id:
             call.ended.set()
             return call

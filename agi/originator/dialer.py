@@ -50,7 +50,7 @@ from agi.rules.window import CallingWindow
 log = logging.getLogger("agi.originator")
 
 MIN_RING_TIMEOUT_S = 15  # abandonment rule (FTC TSR 310.4(b)(4)(iii)): ring at least 15 s
-HANGUP_GRACE_S = 3.0  # wait this long (real) for a failed call's Hangup events and their causes
+HANGUP_GRACE_S = 3.0  # wait this long (real) for a failed call's channel events and their causes
 ANSWERED_GRACE_S = 10.0  # after an answered call hangs up, the FastAGI flows have this long to report
 AGENT_TIME_FLUSH_S = 5.0  # real seconds between two writes of the measured agent time
 HOUR_S = 3600.0
@@ -677,22 +677,21 @@ class Originator:
                 self._spawn(self._after_answered_hangup(call))
             return
         self.stats["failed"] += 1
-        if call.channel_created:  # its Hangup (with the Q.850 cause) follows the OriginateResponse
-            try:
-                await asyncio.wait_for(call.ended.wait(), HANGUP_GRACE_S)
-            except TimeoutError:
-                pass
+        failed_at = self.clock()  # it rang until the response, however long its cause then takes
+        await call.wait_for_cause(HANGUP_GRACE_S)  # its channel events may still be on their way
         outcome = classify_failure(result.reason, call.causes, call.channel_created)
         run = self.campaigns.get(call.campaign_id)
         if run is not None:
-            run.history.unanswered(self.clock(), self.clock() - call.sent_at)
-        await self._finish(call, outcome, originate_reason=result.reason, hangup_cause=first_cause(call.causes))
+            run.history.unanswered(self.clock(), failed_at - call.sent_at)
+        await self._finish(call, outcome, originate_reason=result.reason, hangup_cause=first_cause(call.causes),
+                           ended_at=failed_at)
 
-    async def _finish(self, call: Call, result: Result, **fields) -> None:
+    async def _finish(self, call: Call, result: Result, *, ended_at: float | None = None, **fields) -> None:
         if call.originated_at is not None:
             fields.setdefault("originated_at", as_dt(call.originated_at))
         async with self.engine.begin() as conn:
-            await db.finish_attempt(conn, call.attempt_id, result, ended_at=as_dt(self.clock()), **fields)
+            await db.finish_attempt(conn, call.attempt_id, result,
+                                    ended_at=as_dt(self.clock() if ended_at is None else ended_at), **fields)
         self.tracker.remove(call.attempt_id)
 
     async def _after_answered_hangup(self, call: Call) -> None:

@@ -1,11 +1,14 @@
 """Failed originates: OriginateResponse Reason + the Q.850 causes of the attempt's channels -> result.
 
-SPEC.md "Asterisk facts": real Asterisk 22 codes, not seed 001's simplified Reason table.
+SPEC.md "Asterisk facts": real Asterisk 22 codes, not seed 001's simplified Reason table. The
+OriginateResponse and the call's own Newchannel/Hangup events come in no fixed order (under load
+the response can come first: tests/traces/ami-originate-*-response-first.txt), so a failure is
+classified only once ``cause_known`` says so, or after a grace the caller waits.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Collection, Iterable
 
 from agi.outcomes import Result
 
@@ -54,13 +57,27 @@ def first_cause(causes: Iterable[int | None]) -> int | None:
     return None
 
 
+def cause_known(causes: Iterable[int | None], appeared: Collection[str], hung_up: Collection[str]) -> bool:
+    """Whether a failed attempt's cause is in: a non-zero cause arrived, or every channel of the
+    attempt that appeared (Uniqueids) has hung up, one at least.
+
+    Not merely the first Hangup: a Local pair's ;1 half can hang up with Cause 0 before the ;2
+    half brings the real cause (ami-originate-busy-response-first.txt: Cause 0, then 17).
+    """
+    if first_cause(causes) is not None:
+        return True
+    return bool(appeared) and set(appeared) <= set(hung_up)
+
+
 def classify_failure(reason: int | None, causes: Iterable[int | None] = (), channel_created: bool = True) -> Result:
-    """The result of an originate that did not reach the dialplan."""
+    """The result of an originate that did not reach the dialplan: the first non-zero cause, else
+    the Reason (a busy Reason is busy even before any channel event), else "no channel at all"
+    (``channel_created`` False, after the grace) is a service error, else other."""
     cause = first_cause(causes)
     if cause is not None:
         return Q850_RESULTS.get(cause, Result.OTHER)
+    if reason in REASON_RESULTS:
+        return REASON_RESULTS[reason]
     if not channel_created:
         return Result.SERVICE_ERROR
-    if reason is None:
-        return Result.OTHER
-    return REASON_RESULTS.get(reason, Result.OTHER)
+    return Result.OTHER

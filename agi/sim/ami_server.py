@@ -17,7 +17,34 @@ if TYPE_CHECKING:  # pragma: no cover
 BANNER = "Asterisk Call Manager/11.0.0"  # what Asterisk 22 prints (AMI protocol version)
 AUTH_FAIL_DELAY = 1.0  # manager.c: a failed Login is answered after 1 s, then the socket is closed
 
+# manager.c perms[]: the event/permission classes of manager.conf read= / write= and EventMask
+CLASSES = frozenset({"system", "call", "log", "verbose", "command", "agent", "user", "config", "dtmf",
+                     "reporting", "cdr", "dialplan", "originate", "agi", "cc", "aoc", "test", "security",
+                     "message"})
+
 Fields = list[tuple[str, str]]
+
+
+def classes_of(text: str | None) -> frozenset[str] | None:
+    """A class list as manager.c's strings_to_mask reads it: "" -> None (leave as is), a true word
+    ("on", "yes") -> all, a false word ("off", "no") -> none, else the named classes ("all" = all)."""
+    value = (text or "").strip().lower()
+    if not value:
+        return None
+    if value in ("on", "yes", "true", "y", "t", "1"):
+        return CLASSES
+    if value in ("off", "no", "false", "n", "f", "0"):
+        return frozenset()
+    names = {part.strip() for part in value.split(",")}
+    return CLASSES if "all" in names else frozenset(names & CLASSES)
+
+
+def event_classes(fields: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """The classes of an event from its Privilege header ("call,all" -> {"call"})."""
+    for key, value in fields:
+        if key == "Privilege":
+            return frozenset(value.split(",")) - {"all"}
+    return frozenset()
 
 
 def render(fields: Iterable[tuple[str, str]]) -> bytes:
@@ -56,7 +83,8 @@ class Session:
         self.reader = reader
         self.writer = writer
         self.authenticated = False
-        self.events = False
+        self.read: frozenset[str] = CLASSES  # the user's read classes (manager.conf read=)
+        self.send: frozenset[str] = CLASSES  # the session's event mask (Login Events:, Action: Events)
         self.username = ""
         self.session_id = hex(next(self.ids))
         self._held: list[bytes] = []
@@ -102,6 +130,11 @@ class Session:
 
     def event(self, name: str, fields: Fields) -> None:
         self.write(render([("Event", name)] + list(fields)))
+
+    def wants(self, classes: frozenset[str]) -> bool:
+        """manager.c: an event goes to a session whose user may read its class and whose event
+        mask has it."""
+        return self.authenticated and bool(classes & self.read & self.send)
 
     async def close(self) -> None:
         if self.closed:
@@ -187,9 +220,12 @@ class Session:
         if key == "ping":
             self.respond(msg, "Success", ("Ping", "Pong"), ("Timestamp", f"{sim.clock.now():.6f}"))
         elif key == "events":
-            mask = (msg.get("EventMask") or "").strip().lower()
-            self.events = mask not in ("off", "no", "false", "0", "")
-            self.respond(msg, "Success", ("Events", "On" if self.events else "Off"))
+            mask = classes_of(msg.get("EventMask"))
+            if mask is None:
+                self.respond(msg, "Error", message="Invalid event mask")
+            else:
+                self.send = mask
+                self.respond(msg, "Success", ("Events", "On" if mask else "Off"))
         elif key == "originate":
             await sim.ami_originate(self, msg)
         elif key == "queuesummary":
@@ -220,13 +256,18 @@ class Session:
             return False
         self.authenticated = True
         self.username = user
-        ev = (msg.get("Events") or "on").strip().lower()
-        self.events = ev not in ("off", "no", "false", "0")
+        self.read = classes_of(sim.ami_read) or frozenset()
+        mask = classes_of(msg.get("Events"))
+        if mask is not None:
+            self.send = mask
         self.respond(msg, "Success", message="Authentication accepted")
-        if self.events:
+        # manager.c action_login: FullyBooted right after the reply, to this session only, when it
+        # may read and asked for 'system' events
+        if self.wants(frozenset({"system"})):
             up = str(int(sim.clock.now() - sim.started_at))
             self.event("FullyBooted", [("Privilege", "system,all"), ("Uptime", up), ("LastReload", up),
                                        ("Status", "Fully Booted")])
+        if self.send:
             tv = sim.event_tv()
             local = self.writer.get_extra_info("sockname") or ("127.0.0.1", 0)
             peer = self.writer.get_extra_info("peername") or ("127.0.0.1", 0)
@@ -236,7 +277,7 @@ class Session:
                 ("LocalAddress", f"IPV4/TCP/{local[0]}/{local[1]}"),
                 ("RemoteAddress", f"IPV4/TCP/{peer[0]}/{peer[1]}"), ("UsingPassword", "0"), ("SessionTV", tv),
             ]
-            self.server.broadcast_rendered(render([("Event", "SuccessfulAuth")] + fields))
+            self.server.broadcast_rendered(render([("Event", "SuccessfulAuth")] + fields), frozenset({"security"}))
         return None
 
 
@@ -266,11 +307,11 @@ class AmiServer:
     def broadcast(self, event: str, fields: Fields) -> None:
         if not self.sessions:
             return
-        self.broadcast_rendered(render([("Event", event)] + fields))
+        self.broadcast_rendered(render([("Event", event)] + fields), event_classes(fields))
 
-    def broadcast_rendered(self, data: bytes) -> None:
+    def broadcast_rendered(self, data: bytes, classes: frozenset[str]) -> None:
         for s in list(self.sessions):
-            if s.authenticated and s.events:
+            if s.wants(classes):
                 s.write(data)
 
     def drop_all(self) -> int:

@@ -3,13 +3,21 @@
 AMI faults act on the simulator's AMI sessions at once. FastAGI faults are attributes the FastAGI
 client (agi.sim.agi_client.run_agi) reads on every AGI() step: ``agi_connect_delay``,
 ``agi_never_connect``, ``agi_close_on``. Set them at any time; they apply to the next step/command.
+
+``response_first`` is the event order a loaded Asterisk shows (tests/traces/INDEX.txt, third batch):
+the OriginateResponse of a failed call is written by the originate thread itself, while the call's
+Newchannel/Hangup go through the message router, so under load the response can reach the wire
+first. That share of failed calls (drawn per number and dial, seeded: the same calls every run)
+gets its OriginateResponse before any of its channel events; those follow ``router_lag`` seconds
+later, in the order the ami-originate-*-response-first.txt traces show.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from agi.sim.ami_server import AmiServer
@@ -22,7 +30,37 @@ class Faults:
     agi_never_connect: bool = False  # never connect: after Asterisk's 2 s connect timeout AGISTATUS=FAILURE
     agi_close_on: str | None = None  # close the AGI socket, no reply, on a command starting with this ("*": any)
     stall_until: float = 0.0  # time.monotonic() until which AMI output is held back (stall_ami)
+    response_first: float = 0.0  # share (0..1) of failed calls whose OriginateResponse precedes their events
+    response_first_seed: int = 1  # which calls those are (per number and dial: reproducible)
+    router_lag: float = 0.005  # wall seconds the channel events of such a call come after its response
     _server: "AmiServer | None" = field(default=None, repr=False)
+
+    # ---- event order -------------------------------------------------------------------------
+    def is_response_first(self, number: str, nth: int) -> bool:
+        """Whether the ``nth`` dial (0, 1, ...) of ``number``, if it fails, gets its response first."""
+        if self.response_first <= 0:
+            return False
+        if self.response_first >= 1:
+            return True
+        digest = hashlib.sha256(f"{self.response_first_seed}:{number}:{nth}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < self.response_first
+
+    def configure(self, settings: Mapping[str, Any]) -> None:
+        """Set faults from a plan file's ``[faults]`` table (only the event-order options)."""
+        known = {"response_first": float, "response_first_seed": int, "router_lag": float}
+        unknown = set(settings) - set(known)
+        if unknown:
+            raise ValueError(f"unknown fault setting(s) {sorted(unknown)}; known: {sorted(known)}")
+        for name, value in settings.items():
+            try:
+                value = known[name](value)
+            except (TypeError, ValueError):
+                raise ValueError(f"[faults] {name} = {value!r}: expected a number") from None
+            if name == "response_first" and not 0.0 <= value <= 1.0:
+                raise ValueError(f"[faults] response_first = {value}: a share between 0 and 1")
+            if name == "router_lag" and value < 0:
+                raise ValueError(f"[faults] router_lag = {value}: seconds, 0 or more")
+            setattr(self, name, value)
 
     # ---- AMI -------------------------------------------------------------------------------
     def drop_ami(self) -> int:
@@ -47,4 +85,5 @@ class Faults:
         self.agi_connect_delay = 0.0
         self.agi_never_connect = False
         self.agi_close_on = None
+        self.response_first = 0.0
         self.stall_ami(0)

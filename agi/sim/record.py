@@ -30,6 +30,7 @@ class CallRecord:
     ended_at: float | None = None
     reason: int | None = None  # OriginateResponse Reason
     response: str = ""  # Success | Failure
+    response_first: bool = False  # its OriginateResponse went out before its channel events (faults)
     causes: dict[str, int] = field(default_factory=dict)  # channel name -> Hangup cause
     channel: str = ""  # the first leg's channel name ("" when none was created)
     variables: dict[str, str] = field(default_factory=dict)  # Originate Variable: headers

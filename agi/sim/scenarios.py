@@ -3,7 +3,8 @@
 A ``Scenario`` is the network outcome (answer, busy, ...), the ring time, what AMD() decides, fax,
 and the person's behaviour (``callee``: keys, hang-up timing, given to agi.sim.callee.Callee).
 A ``ScenarioPlan`` maps numbers to scenarios: a fixed table for tests, a seeded random mix for the
-demo and benchmarks. Plan files are JSON or TOML (see ``PLAN_FORMAT``).
+demo and benchmarks. Plan files are JSON or TOML (see ``PLAN_FORMAT``); their ``[faults]`` table
+sets the simulator's event-order options (agi.sim.faults), kept in ``ScenarioPlan.faults``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from agi.sim.callee import FAX, MACHINE, NO_MEDIA, Callee, KeyPress
+from agi.sim.faults import Faults
 
 
 class Network(str, Enum):
@@ -222,8 +224,10 @@ class ScenarioPlan:
     def __init__(self, table: Mapping[str, Scenario] | None = None, *, default: Scenario | None = None,
                  rates: Mapping[str, float] | None = None, keys: Mapping[str, float] | None = None,
                  seed: int = 0, hangup_rate: float = 0.05, hangup_in_queue_rate: float = 0.03,
-                 ring_time: tuple[float, float] = (2.0, 12.0), talk_time: tuple[float, float] = (20.0, 120.0)):
+                 ring_time: tuple[float, float] = (2.0, 12.0), talk_time: tuple[float, float] = (20.0, 120.0),
+                 faults: Mapping[str, Any] | None = None):
         self.numbers = dict(table or {})
+        self.faults = dict(faults or {})  # the plan file's [faults]: applied by the Simulator (Faults.configure)
         self.default = default
         self.rates = dict(rates) if rates is not None else None
         self.keys = dict(keys or DEFAULT_KEYS)
@@ -252,7 +256,8 @@ class ScenarioPlan:
             **options: Any) -> "ScenarioPlan":
         """Seeded random mix. Rates override DEFAULT_RATES by name, as a dict or as keywords
         (``ScenarioPlan.mix(seed=1, busy=0.2, machine=0.1)``); missing names keep their defaults.
-        Other keywords: hangup_rate, hangup_in_queue_rate, ring_time=(lo, hi), talk_time=(lo, hi)."""
+        Other keywords: hangup_rate, hangup_in_queue_rate, ring_time=(lo, hi), talk_time=(lo, hi),
+        faults={...} (the [faults] table of a plan file)."""
         r = dict(DEFAULT_RATES)
         r.update(rates or {})
         r.update({k: float(options.pop(k)) for k in list(options) if k in DEFAULT_RATES})
@@ -271,8 +276,11 @@ class ScenarioPlan:
         table = {str(n): resolve(s) for n, s in (data.pop("table", None) or {}).items()}
         default = data.pop("default", None)
         mix = data.pop("mix", None)
+        faults = dict(data.pop("faults", None) or {})
         if data:
-            raise ValueError(f"unknown plan section(s) {sorted(data)}; expected mix, table, scenarios, default")
+            raise ValueError(f"unknown plan section(s) {sorted(data)}; expected mix, table, scenarios, default, "
+                             "faults")
+        Faults().configure(faults)  # a bad [faults] table is refused here, with the file's other errors
         if mix is not None:
             mix = dict(mix)
             seed = int(mix.pop("seed", 1))
@@ -281,10 +289,10 @@ class ScenarioPlan:
             for k in ("ring_time", "talk_time"):
                 if k in mix:
                     opts[k] = tuple(mix.pop(k))
-            plan = cls.mix(seed=seed, rates=mix, keys=keys, **opts)
+            plan = cls.mix(seed=seed, rates=mix, keys=keys, faults=faults, **opts)
             plan.numbers.update(table)
             return plan
-        return cls(table, default=resolve(default) if default is not None else None)
+        return cls(table, default=resolve(default) if default is not None else None, faults=faults)
 
     @classmethod
     def load(cls, path: str | Path) -> "ScenarioPlan":
@@ -403,6 +411,12 @@ Scenario plan (--plan FILE): TOML (.toml), the same structure in JSON (.json), o
   [scenarios.my_machine] # named custom scenarios, usable in [table] and default
   base = "machine"
   callee = {amd_cause = "LONGGREETING-2600-1500", greeting_seconds = 9.5}
+
+  [faults]               # event order of a loaded Asterisk (tests/traces/INDEX.txt, third batch)
+  response_first = 0.3   # share of failed calls whose OriginateResponse comes before their
+                         #   Newchannel/Hangup (drawn per number and dial)
+  response_first_seed = 1
+  router_lag = 0.005     # wall seconds those channel events come after the response
 
 Scenario names: """ + ", ".join(sorted(SCENARIOS)) + """.
 Scenario fields: base, network (answer busy no_answer congestion unallocated number_changed

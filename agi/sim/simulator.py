@@ -7,7 +7,9 @@
 
 Originate rules follow SPEC.md "AMI" and asterisk-traces/ami-originate-*.txt: the number is taken
 from the Originate Channel (``PJSIP/+15551234567@trunk`` -> ``+15551234567``, ``Local/busy@callee``
--> ``busy``) and looked up in the scenario plan.
+-> ``busy``) and looked up in the scenario plan. ``faults.response_first`` gives a share of failed
+calls the order a loaded Asterisk shows (agi.sim.faults): the OriginateResponse first, the call's
+own channel events a moment later.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from agi.sim.scenarios import FAILURE_CAUSE, Network, Scenario, ScenarioPlan
 
 # Channel technologies the simulated switch can create; any other gives "no channel" (trace h1)
 KNOWN_TECHS = frozenset({"PJSIP", "SIP", "Local", "IAX2", "DAHDI"})
+# Far ends that run Hangup(<cause>) without answering (traces f, f2, f3)
+HANGUP_CAUSES = frozenset({Network.UNALLOCATED, Network.REJECTED, Network.NUMBER_CHANGED})
 DEFAULT_TIMEOUT_MS = 30000  # manager.c: Originate Timeout default (ms)
 CALLEE_ANSWER_DELAY = 0.5  # the far end's leg starts its audio ~0.5 s after Answer (traces)
 
@@ -83,6 +87,7 @@ class Simulator:
         ami_port: int = 5038,
         ami_user: str = "dialer",
         ami_secret: str = "secret",
+        ami_read: str = "all",
         dialplan: Dialplan | None = None,
         agi_server_timeout: float = 30.0,
         queue_seed: int = 1,
@@ -95,15 +100,18 @@ class Simulator:
         self.plan = plan or ScenarioPlan.mix(seed=1)
         self.ami_host, self.ami_port = ami_host, ami_port
         self.ami_user, self.ami_secret = ami_user, ami_secret
+        self.ami_read = ami_read  # the AMI user's read classes (manager.conf read=): events it may see
         self.dialplan = dialplan or PROJECT_DIALPLAN
         self.agi_server_timeout = agi_server_timeout
         self.agi_connect = agi_connect  # connect here whatever the AGI() URL says (trace tests)
         self.sounds = dict(sounds or {})  # sound file -> seconds, for callee contexts run on Local ;2 legs
         self.faults = Faults()
+        self.faults.configure(self.plan.faults)
         self.record = Record()
         self.channels: dict[str, Channel] = {}  # live channels by name
         self.started_at = self.clock.now() - 170  # "Uptime" as on the capture rig
         self._seq = itertools.count(0)
+        self._dials: dict[str, int] = {}  # number -> originates so far (which calls go response-first)
         self._uid = itertools.count(1)
         self._uid_base = int(time.time())
         self._tasks: set[asyncio.Task] = set()
@@ -174,12 +182,13 @@ class Simulator:
 
     def new_channel(self, name_prefix: str, *, linkedid: str | None = None, uniqueid: str | None = None,
                     context: str = "default", exten: str = "s", priority: int = 1, state: int = DOWN,
-                    record: CallRecord | None = None, callee: Any = None, announce: bool = True) -> Channel:
+                    record: CallRecord | None = None, callee: Any = None, announce: bool = True,
+                    sink: Any = None) -> Channel:
         """Create a channel named ``<name_prefix>-<seq>`` (the queue side makes agent legs with it)."""
         seq = next(self._seq)
         uid = uniqueid or self.new_uniqueid()
         chan = Channel(name=f"{name_prefix}-{seq:08x}", uniqueid=uid, linkedid=linkedid or uid, clock=self.clock,
-                       sink=self.publish, context=context, exten=exten, priority=priority, state=state,
+                       sink=sink or self.publish, context=context, exten=exten, priority=priority, state=state,
                        callee=callee, record=record, faults=self.faults)
         self.register(chan)
         if announce:
@@ -551,6 +560,25 @@ class _Call:
         self.decided = asyncio.Event()
         self.scenario: Scenario | None = None
         self.rec: CallRecord | None = None
+        self.response_first = False  # a failure whose OriginateResponse goes out before its channel events
+        self._held: list[tuple[str, Fields]] | None = None  # those events, until the response is out
+
+    def publish(self, event: str, fields: Fields) -> None:
+        """The call's channel events: to the AMI sessions, or held while the response goes first."""
+        if self._held is not None:
+            self._held.append((event, fields))
+        else:
+            self.sim.publish(event, fields)
+
+    async def _release(self) -> None:
+        """The message router catches up: the held channel events, in order, a moment after the response."""
+        await asyncio.sleep(self.sim.faults.router_lag)
+        self._flush()
+
+    def _flush(self) -> None:
+        held, self._held = self._held or [], None
+        for event, fields in held:
+            self.sim.publish(event, fields)
 
     # OriginateResponse (SPEC.md: on Failure Channel is the dial string as sent; on Success the real name)
     def originate_response(self, success: bool, reason: int, channel: str) -> None:
@@ -563,7 +591,9 @@ class _Call:
             ("Exten", self.exten), ("Reason", str(reason)), ("Uniqueid", self.channel_id),
             ("CallerIDNum", cid(self.cid_num)), ("CallerIDName", cid(self.cid_name)),
         ]
-        self.sim.publish("OriginateResponse", fields)
+        self.sim.publish("OriginateResponse", fields)  # the originate thread writes it itself
+        if self._held is not None:
+            self.sim._spawn(self._release())
         if self.rec is not None:
             self.rec.reason = reason
             self.rec.response = "Success" if success else "Failure"
@@ -583,10 +613,16 @@ class _Call:
         if self.tech not in KNOWN_TECHS:
             scenario = scenario.with_(network=Network.NO_CHANNEL, name="no_channel")
         self.scenario = scenario
+        nth = sim._dials.get(self.number, 0)
+        sim._dials[self.number] = nth + 1
+        if scenario.network not in (Network.ANSWER, Network.NO_CHANNEL):  # a failure with channel events
+            self.response_first = sim.faults.is_response_first(self.number, nth)
+        if self.response_first:
+            self._held = []
         self.rec = CallRecord(
             channel_id=self.channel_id, number=self.number, dial_string=self.dial, scenario=scenario.name,
             network=scenario.network.value, action_id=self.action_id or "", originated_at=sim.clock.now(),
-            variables=dict(self.variables),
+            variables=dict(self.variables), response_first=self.response_first,
         )
         if note:
             self.rec.notes.append(note)
@@ -613,6 +649,7 @@ class _Call:
             self.rec.ended_at = sim.clock.now()
             if not self.decided.is_set():
                 self.decided.set()
+                self._flush()  # no response was sent (cancelled): nothing is held back for ever
 
     # ---- channel set-up ----------------------------------------------------------------------
     def _setup_vars(self, chan: Channel, reverse: bool) -> None:
@@ -632,12 +669,25 @@ class _Call:
 
     def _dial_begin(self, dest: Channel, dialstring: str) -> None:
         dest_fields = dest.header("Dest")
-        self.sim.publish("DialBegin", dest_fields + [("DialString", dialstring)])
+        self.publish("DialBegin", dest_fields + [("DialString", dialstring)])
         if dest.record is not None:
             dest.record.on_event(dest, "DialBegin", [("DialString", dialstring)])
 
     def _dial_state(self, dest: Channel, event: str, status: str) -> None:
-        self.sim.publish(event, dest.header("Dest") + [("DialStatus", status)])
+        self.publish(event, dest.header("Dest") + [("DialStatus", status)])
+
+    def _far_goto(self, two: Channel, lctx: str) -> None:
+        """The far end's extension jumps first (``Goto(busy,1)``): the ;2 half's later events show
+        where it went, as in the response-first traces (Exten +1404... -> busy)."""
+        step = self.sim.dialplan.find(lctx, two.exten, two.priority)
+        if step is None or step.app != "Goto":
+            return
+        parts = [p.strip() for p in step.args.split(",")]
+        if len(parts) > 2 and parts[0] != lctx:
+            return  # another context: not the far end's own plan
+        exten, prio = (parts[-2], parts[-1]) if len(parts) >= 2 else (two.exten, parts[0])
+        two.newexten("Goto", step.args)
+        two.exten, two.priority = exten, int(prio) if prio.isdigit() else 1
 
     async def _ring(self, scenario: Scenario) -> bool:
         """Ring for the scenario's ring time; False when the Originate Timeout ran out first."""
@@ -657,10 +707,10 @@ class _Call:
         prefix = f"Local/{target}"
         seq = next(sim._seq)
         one = Channel(name=f"{prefix}-{seq:08x};1", uniqueid=self.channel_id, linkedid=self.channel_id,
-                      clock=sim.clock, sink=sim.publish, context=lctx, exten=lexten, state=DOWN,
+                      clock=sim.clock, sink=self.publish, context=lctx, exten=lexten, state=DOWN,
                       callee=sc.callee, record=self.rec, faults=sim.faults)
         two = Channel(name=f"{prefix}-{seq:08x};2", uniqueid=self.other_id or self.channel_id + ";2",
-                      linkedid=self.channel_id, clock=sim.clock, sink=sim.publish, context=lctx, exten=lexten,
+                      linkedid=self.channel_id, clock=sim.clock, sink=self.publish, context=lctx, exten=lexten,
                       state=RING, callee=sc.callee, record=self.rec, faults=sim.faults)
         self.rec.channel = one.name  # type: ignore[union-attr]
         sim.register(one)
@@ -680,9 +730,11 @@ class _Call:
             return
         self._setup_vars(two, reverse=False)
         self._set_callerid(two, both=True)
-        sim.publish("LocalBridge", one.header("LocalOne") + two.header("LocalTwo") + [
+        self.publish("LocalBridge", one.header("LocalOne") + two.header("LocalTwo") + [
             ("Context", lctx), ("Exten", lexten), ("LocalOptimization", "No" if "n" in opts else "Yes")])
         net = sc.network
+        if net is not Network.ANSWER:
+            self._far_goto(two, lctx)
         if net is Network.NO_ANSWER or sc.ring_time > 0:
             if net is Network.NO_ANSWER:
                 two.newexten("Ringing", "", priority=1)
@@ -705,9 +757,24 @@ class _Call:
             dialed = True
         else:
             dialed = False
-            if net is not Network.CONGESTION:
+            # response first (the box is loaded): the ;2 half's Hangup(<cause>) beats the originate
+            # thread's DialBegin (ami-originate-rejected-response-first.txt)
+            far_first = self.response_first and net in HANGUP_CAUSES
+            if net is not Network.CONGESTION and not far_first:
                 self._dial_begin(one, target)
                 dialed = True
+        if net is Network.BUSY and self.response_first:  # ami-originate-busy-response-first.txt
+            # the originate thread wins the race with Busy(): it takes the BUSY indication, ends the
+            # dial and hangs up ;1 before Busy() sets the ;2 half's state
+            two.newexten("Busy", "")
+            self._dial_state(one, "DialEnd", "BUSY")
+            self.originate_response(False, REASON_BUSY, self.dial)
+            two.emit("HangupRequest", [("Cause", "0")])
+            one.finish(0)
+            two.newstate(BUSY)
+            two.emit("SoftHangupRequest", [("Cause", "16")])
+            two.finish(FAILURE_CAUSE[net])
+            return
         if net is Network.BUSY:  # ami-originate-busy.txt, event for event
             two.newexten("Busy", "")
             two.newstate(BUSY)
@@ -730,12 +797,14 @@ class _Call:
             two.emit("SoftHangupRequest", [("Cause", "16")])
             two.finish(FAILURE_CAUSE[net])
             return
-        if net in (Network.UNALLOCATED, Network.REJECTED, Network.NUMBER_CHANGED):
+        if net in HANGUP_CAUSES:
             cause = FAILURE_CAUSE[net]
             two.newexten("Hangup", str(cause))
             two.emit("SoftHangupRequest", [("Cause", "16")])
             one.emit("HangupRequest", [("Cause", str(cause))])
             two.finish(cause)
+            if not dialed:
+                self._dial_begin(one, target)
             self._dial_state(one, "DialEnd", "NOANSWER")
             self.originate_response(False, REASON_FAILURE, self.dial)
             one.finish(cause)
@@ -786,7 +855,7 @@ class _Call:
         endpoint = endpoint_of(self.resource)
         chan = sim.new_channel(f"{self.tech}/{endpoint}", uniqueid=self.channel_id, linkedid=self.channel_id,
                                context=self.context, exten=self.exten, priority=self.priority, state=DOWN,
-                               record=self.rec, callee=sc.callee)
+                               record=self.rec, callee=sc.callee, sink=self.publish)
         self.rec.channel = chan.name  # type: ignore[union-attr]
         self._setup_vars(chan, reverse=True)
         self._set_callerid(chan)
