@@ -318,6 +318,41 @@ def parse_outcomes(text: str) -> list["Result | Routing | Disposition"]:
 PHONE_FIELD_ANY = "any"
 
 
+class QueueStatus(_Coded):
+    """QUEUESTATUS as Asterisk's Queue() leaves it when no agent took the call (app_queue.c
+    queue_results); unset when an agent did, or when the person hung up waiting."""
+
+    TIMEOUT = "TIMEOUT"
+    FULL = "FULL"
+    JOINEMPTY = "JOINEMPTY"
+    LEAVEEMPTY = "LEAVEEMPTY"
+    JOINUNAVAIL = "JOINUNAVAIL"
+    LEAVEUNAVAIL = "LEAVEUNAVAIL"
+    CONTINUE = "CONTINUE"
+    WITHDRAW = "WITHDRAW"
+    UNKNOWN = "UNKNOWN"  # no queue by that name (tests/traces/INDEX.txt, i3)
+
+    @classmethod
+    def _labels(cls) -> dict:
+        return {s: s.value for s in cls}
+
+    @property
+    def routing_broken(self) -> bool:
+        """The routing itself cannot work, whoever is logged in: the queue does not exist, or
+        none of its members can be reached (seed 002 "call forwarding scheme did not work")."""
+        return self in (QueueStatus.UNKNOWN, QueueStatus.JOINUNAVAIL)
+
+
+def routing_broken(routing: str | None, queue_status: str | None) -> bool:
+    """A dropped live answer whose queue could not work at all (QueueStatus.routing_broken)."""
+    if routing != Routing.DROPPED or not queue_status:
+        return False
+    try:
+        return QueueStatus(queue_status).routing_broken
+    except ValueError:
+        return False
+
+
 class CallClass(_Coded):
     """The call log's class of a live answer (seed 002): first long-enough call in a sales cycle, or a repeat."""
 

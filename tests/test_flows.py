@@ -159,3 +159,38 @@ async def test_agent_keys_the_disposition_in_wrap_up_after_the_person_hangs_up(d
         assert member.next_attempt_at == row.callback_at
     else:
         assert member.state == ContactState.DONE.value
+
+
+async def test_agent_call_back_without_hours_uses_the_campaign_of_the_attempt(db_engine):
+    """The agent's leg inherits only __ variables (no CAMPAIGN_ID, as on a real Asterisk): the
+    wrap-up finds the campaign from the attempt, and a call-back keyed without hours takes that
+    campaign's call-back delay."""
+    number = "+12025550103"
+    person = {"base": "human_keypress", "callee": {"keys": ["1@1.0/0"], "hangup_after_bridge": 1.0}}
+    queue = QueueConfig("sales", agents=1, talk_seconds=(30.0, 30.0), dispositions={"3": 1.0},
+                        wrapup_key_after=(0.5, 0.5), callback_hours=None)  # the agent keys 3, no hours
+    async with db_engine.begin() as conn:
+        campaign_id, (membership,) = await seed_campaign(conn, 1, first_number=2025550103)
+    await set_queue(db_engine, campaign_id, "sales")
+    from sqlalchemy import update
+
+    from agi.db.models import Campaign
+    async with db_engine.begin() as conn:
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == campaign_id)
+                           .values(callback_delay_minutes=90))
+    async with Rig(db_engine, ScenarioPlan.table({number: person}), {"sales": queue}) as rig:
+        attempt_id = await rig.call(campaign_id, membership, number)
+        await rig.settled(attempt_id)
+        async with asyncio.timeout(20):  # the wrap-up runs on the agent's leg after the person left
+            while True:
+                async with db_engine.connect() as conn:
+                    row = (await conn.execute(select(Attempt.__table__).where(
+                        Attempt.__table__.c.id == attempt_id))).one()
+                if row.disposition != Disposition.INTERESTED.value:
+                    break
+                await asyncio.sleep(0.05)
+        wrapups = rig.sim.queues.wrapups
+    assert [w.script for w in wrapups] == ["wrapup"]  # dialer.conf: AGI(agi://${DIALER_AGI}/wrapup,${ATTEMPT_ID})
+    assert (row.routing, row.disposition) == (Routing.AGENT_CONNECTED.value, Disposition.CALL_BACK.value)
+    delay = (row.callback_at - row.ended_at).total_seconds() / 60
+    assert 85 <= delay <= 95  # the campaign's 90 minutes (not a default hour)
