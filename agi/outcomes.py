@@ -353,12 +353,39 @@ def routing_broken(routing: str | None, queue_status: str | None) -> bool:
         return False
 
 
+# A call-back the person did not pick up: it rang out, was busy or rejected, or voicemail took it.
+CALLBACK_MISSED = frozenset({Result.NO_ANSWER, Result.BUSY, Result.REJECTED, Result.MACHINE_ANSWER})
+
+
 class CallClass(_Coded):
-    """The call log's class of a live answer (seed 002): first long-enough call in a sales cycle, or a repeat."""
+    """The call log's class of an attempt (seed 002), beyond its result, routing and choice.
+
+    TARGET / REPEAT: a live answer long enough, first in its sales cycle or not (agi.rules.target);
+    ROUTING_BROKEN: a live answer dropped because its queue cannot work (still a drop in the drop
+    rate); CALLBACK_NO_ANSWER: the call-back the person asked for, and they did not pick up.
+    """
 
     TARGET = "target"
     REPEAT = "repeat"
+    ROUTING_BROKEN = "routing_broken"
+    CALLBACK_NO_ANSWER = "callback_no_answer"
 
     @classmethod
     def _labels(cls) -> dict:
-        return {CallClass.TARGET: "Target", CallClass.REPEAT: "Repeat"}
+        return {
+            CallClass.TARGET: "Target",
+            CallClass.REPEAT: "Repeat",
+            CallClass.ROUTING_BROKEN: "Call Forwarding Scheme Did Not Work",
+            CallClass.CALLBACK_NO_ANSWER: "No Answer from a Customer (Callback)",
+        }
+
+
+def call_class(result: str | None, routing: str | None, queue_status: str | None, callback: bool,
+               length_class: "CallClass | None" = None) -> "CallClass | None":
+    """An attempt's class in the call log. ``length_class`` is its target/repeat class by talk time
+    (agi.rules.target, over the number's history); a broken routing says more than the length."""
+    if routing_broken(routing, queue_status):
+        return CallClass.ROUTING_BROKEN
+    if callback and result is not None and Result(result) in CALLBACK_MISSED:
+        return CallClass.CALLBACK_NO_ANSWER
+    return length_class
