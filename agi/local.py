@@ -48,12 +48,16 @@ class LocalStack:
         self._task: asyncio.Task | None = None
 
     async def __aenter__(self) -> "LocalStack":
-        self.server = FastAGIServer(build_router(Settings(), self.engine), port=0, max_sessions=5000)
+        self.sim = Simulator(speed=self.speed, plan=self.plan, queues=self.queues, ami_port=0,
+                             ami_secret=self.ami_secret, ami_read=self.AMI_READ)
+        # the flows and the originator write times from one clock: the simulator's
+        router = build_router(Settings(), self.engine,
+                              clock=lambda: dt.datetime.fromtimestamp(self.sim.clock.now(), dt.timezone.utc))
+        self.server = FastAGIServer(router, port=0, max_sessions=5000)
         await self.server.start()
         self.presence = AgiPresence(self.engine, f"127.0.0.1:{self.server.port}", lambda: self.server.sessions)
         await self.presence.start()
-        self.sim = Simulator(agi_port=self.server.port, speed=self.speed, plan=self.plan,
-                             queues=self.queues, ami_port=0, ami_secret=self.ami_secret, ami_read=self.AMI_READ)
+        self.sim.agi_port = self.server.port
         await self.sim.start()
         self.ami = AMIClient("127.0.0.1", self.sim.ami_port, "dialer", self.ami_secret,
                              action_timeout=5.0, ping_interval=2.0, backoff=(0.1, 2.0))

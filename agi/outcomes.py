@@ -320,12 +320,74 @@ def parse_outcomes(text: str) -> list["Result | Routing | Disposition"]:
 PHONE_FIELD_ANY = "any"
 
 
-class CallClass(_Coded):
-    """The call log's class of a live answer (seed 002): first long-enough call in a sales cycle, or a repeat."""
+class QueueStatus(_Coded):
+    """QUEUESTATUS as Asterisk's Queue() leaves it when no agent took the call (app_queue.c
+    queue_results); unset when an agent did, or when the person hung up waiting."""
 
-    TARGET = "target"
-    REPEAT = "repeat"
+    TIMEOUT = "TIMEOUT"
+    FULL = "FULL"
+    JOINEMPTY = "JOINEMPTY"
+    LEAVEEMPTY = "LEAVEEMPTY"
+    JOINUNAVAIL = "JOINUNAVAIL"
+    LEAVEUNAVAIL = "LEAVEUNAVAIL"
+    CONTINUE = "CONTINUE"
+    WITHDRAW = "WITHDRAW"
+    UNKNOWN = "UNKNOWN"  # no queue by that name (tests/traces/INDEX.txt, i3)
 
     @classmethod
     def _labels(cls) -> dict:
-        return {CallClass.TARGET: "Target", CallClass.REPEAT: "Repeat"}
+        return {s: s.value for s in cls}
+
+    @property
+    def routing_broken(self) -> bool:
+        """The routing itself cannot work, whoever is logged in: the queue does not exist, or
+        none of its members can be reached (seed 002 "call forwarding scheme did not work")."""
+        return self in (QueueStatus.UNKNOWN, QueueStatus.JOINUNAVAIL)
+
+
+def routing_broken(routing: str | None, queue_status: str | None) -> bool:
+    """A dropped live answer whose queue could not work at all (QueueStatus.routing_broken)."""
+    if routing != Routing.DROPPED or not queue_status:
+        return False
+    try:
+        return QueueStatus(queue_status).routing_broken
+    except ValueError:
+        return False
+
+
+# A call-back the person did not pick up: it rang out, was busy or rejected, or voicemail took it.
+CALLBACK_MISSED = frozenset({Result.NO_ANSWER, Result.BUSY, Result.REJECTED, Result.MACHINE_ANSWER})
+
+
+class CallClass(_Coded):
+    """The call log's class of an attempt (seed 002), beyond its result, routing and choice.
+
+    TARGET / REPEAT: a live answer long enough, first in its sales cycle or not (agi.rules.target);
+    ROUTING_BROKEN: a live answer dropped because its queue cannot work (still a drop in the drop
+    rate); CALLBACK_NO_ANSWER: the call-back the person asked for, and they did not pick up.
+    """
+
+    TARGET = "target"
+    REPEAT = "repeat"
+    ROUTING_BROKEN = "routing_broken"
+    CALLBACK_NO_ANSWER = "callback_no_answer"
+
+    @classmethod
+    def _labels(cls) -> dict:
+        return {
+            CallClass.TARGET: "Target",
+            CallClass.REPEAT: "Repeat",
+            CallClass.ROUTING_BROKEN: "Call Forwarding Scheme Did Not Work",
+            CallClass.CALLBACK_NO_ANSWER: "No Answer from a Customer (Callback)",
+        }
+
+
+def call_class(result: str | None, routing: str | None, queue_status: str | None, callback: bool,
+               length_class: "CallClass | None" = None) -> "CallClass | None":
+    """An attempt's class in the call log. ``length_class`` is its target/repeat class by talk time
+    (agi.rules.target, over the number's history); a broken routing says more than the length."""
+    if routing_broken(routing, queue_status):
+        return CallClass.ROUTING_BROKEN
+    if callback and result is not None and Result(result) in CALLBACK_MISSED:
+        return CallClass.CALLBACK_NO_ANSWER
+    return length_class

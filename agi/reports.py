@@ -2,7 +2,8 @@
 and the contact listing used by ``contacts list/export``.
 
 Every count is a COUNT over ``attempts``; the labels and the grouping come from
-agi.outcomes, the target/repeat class from agi.rules.target. Agent occupancy comes from
+agi.outcomes (the call log's class too: agi.outcomes.call_class, with the target/repeat
+length class from agi.rules.target). Agent occupancy comes from
 the agent time the originators store (``campaign_agent_time``).
 """
 
@@ -27,7 +28,9 @@ from agi.outcomes import (
     Disposition,
     Result,
     Routing,
+    call_class,
     parse_outcomes,
+    routing_broken,
 )
 from agi.rules.predial import normalize
 from agi.rules.target import classify_calls
@@ -251,7 +254,7 @@ class CallRow:
     disposition: str | None
     talk_seconds: int | None
     agent: str | None
-    call_class: str | None  # target | repeat | None
+    call_class: str | None  # a CallClass code (target, repeat, routing_broken, callback_no_answer) or None
     attempt_id: str
     answered_at: dt.datetime | None
     ended_at: dt.datetime | None
@@ -319,8 +322,9 @@ async def call_log(
     region: str = "US",
     limit: int | None = 1000,
 ) -> list[CallRow]:
-    """Attempts, newest first, filtered; each live answer classed target/repeat over its
-    number's whole history in the campaign (not only the rows shown)."""
+    """Attempts, newest first, filtered; each with its class (agi.outcomes.call_class): a live
+    answer's target/repeat over its number's whole history in the campaign (not only the rows
+    shown), a call-back the person did not pick up, a drop whose routing is broken."""
     q = select(_a, Campaign.name.label("campaign_name")).join(Campaign, Campaign.id == _a.c.campaign_id)
     camp = None
     if campaign is not None:
@@ -353,24 +357,30 @@ async def call_log(
     if limit:
         q = q.limit(limit)
     rows = (await conn.execute(q)).all()
-    classes = await _classes(conn, rows)
+    by_length = await _length_classes(conn, rows)
     return [
         CallRow(
             time=r.queued_at, campaign=r.campaign_name, number=r.number, result=r.result,
             routing=r.routing, disposition=r.disposition, talk_seconds=r.talk_seconds, agent=r.agent,
-            call_class=classes.get(r.id), attempt_id=r.id, answered_at=r.answered_at,
-            ended_at=r.ended_at, hangup_cause=r.hangup_cause, detail=r.detail,
+            call_class=_code(call_class(r.result, r.routing, r.queue_status, bool(r.callback), by_length.get(r.id))),
+            attempt_id=r.id, answered_at=r.answered_at, ended_at=r.ended_at, hangup_cause=r.hangup_cause,
+            detail=r.detail,
         )
         for r in rows
     ]
 
 
-async def _classes(conn: AsyncConnection, rows) -> dict[str, str]:
-    """attempt id -> target|repeat for the live answers among ``rows``."""
+def _code(cls: CallClass | None) -> str | None:
+    return cls.value if cls is not None else None
+
+
+async def _length_classes(conn: AsyncConnection, rows) -> dict[str, CallClass]:
+    """attempt id -> target|repeat for the live answers among ``rows``, by talk time over their
+    numbers' history (a call dropped because its routing is broken is no target: it missed its agent)."""
     wanted = {(r.campaign_id, r.number) for r in rows if r.result == Result.LIVE_ANSWER.value and r.number}
     if not wanted:
         return {}
-    out: dict[str, str] = {}
+    out: dict[str, CallClass] = {}
     for campaign_id in sorted({c for c, _n in wanted}):
         settings = (
             await conn.execute(select(Campaign.target_seconds, Campaign.sales_cycle_days).where(Campaign.id == campaign_id))
@@ -380,16 +390,18 @@ async def _classes(conn: AsyncConnection, rows) -> dict[str, str]:
         for start in range(0, len(numbers), 500):
             history += (
                 await conn.execute(
-                    select(_a.c.id, _a.c.number, _a.c.answered_at, _a.c.talk_seconds).where(
+                    select(_a.c.id, _a.c.number, _a.c.answered_at, _a.c.talk_seconds, _a.c.routing,
+                           _a.c.queue_status).where(
                         _a.c.campaign_id == campaign_id,
                         _a.c.result == Result.LIVE_ANSWER.value,
                         _a.c.number.in_(numbers[start:start + 500]),
                     ).order_by(_a.c.answered_at, _a.c.id)
                 )
             ).all()
+        history = [h for h in history if not routing_broken(h.routing, h.queue_status)]
         for call, cls in zip(history, classify_calls(history, settings.target_seconds, settings.sales_cycle_days)):
             if cls is not None:
-                out[call.id] = cls.value
+                out[call.id] = cls
     return out
 
 

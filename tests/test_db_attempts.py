@@ -385,3 +385,33 @@ async def test_repeated_service_errors_back_off_then_stop(db_engine):
             break
         gaps.append((when - _T0) / _dt.timedelta(minutes=1))
     assert gaps == [1, 1, 1, 2, 4, 8, 16, 32, 60, 60, 60] and state == _CS.DONE.value
+
+
+# the previous attempt's choice -> is the next attempt a call-back (seed 002 "No answer from a customer (Callback)")
+CALLBACK_AFTER = {
+    "first_attempt": (None, False),
+    "after_the_person_asked_for_a_call_back": (Disposition.CALL_BACK, True),
+    "after_not_interested": (Disposition.NOT_INTERESTED, False),
+    "after_no_key": (Disposition.NO_KEY, False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CALLBACK_AFTER))
+async def test_an_attempt_is_a_call_back_when_the_previous_one_asked_for_it(db_engine, case):
+    previous, is_callback = CALLBACK_AFTER[case]
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1)
+    aid, m = await _dial(db_engine, camp)
+    if previous is not None:
+        async with db_engine.begin() as conn:
+            await mark_answered(conn, aid, T0)
+            await set_disposition(conn, aid, previous, T0 + 5 * MIN, now=T0)
+            await finish_attempt(conn, aid, Result.LIVE_ANSWER, ended_at=T0 + MIN)
+        async with db_engine.begin() as conn:  # the next dial (as the originator starts it, claimed or not)
+            m_row = await membership(conn, m)
+            aid = await start_attempt(conn, m, campaign_id=camp, contact_id=m_row.contact_id, dialer="d1",
+                                      number=m_row.number, attempt_no=2, now=T0 + 5 * MIN)
+    async with db_engine.connect() as conn:
+        rows = (await conn.execute(select(_a.c.id, _a.c.callback).where(_a.c.membership_id == m))).all()
+    assert {r.id: r.callback for r in rows}[aid] is is_callback
+    assert sum(r.callback for r in rows) == int(is_callback)  # only the new attempt, never the first

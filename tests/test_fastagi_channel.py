@@ -15,6 +15,7 @@ from agi.fastagi import (
     AGIResultHangup,
     AGITimeout,
     DTMF_KEYS,
+    MenuResult,
     Timeouts,
 )
 from agi.fastagi.channel import open_channel
@@ -214,26 +215,30 @@ async def test_connection_closed_mid_command_raises_a_hangup():
 
 
 ESC = f'"{DTMF_KEYS}"'
+GONE = ["200 result=-1", "HANGUP"]  # a blocking command when the person hangs up (traces)
 
 
 @pytest.mark.parametrize(
     "lines, expected, commands",
     [
         # key pressed during the prompt
-        (["200 result=49 endpos=100"], ("1", None), [f"STREAM FILE msg {ESC}"]),
+        (["200 result=49 endpos=100"], MenuResult("1", "1", None), [f"STREAM FILE msg {ESC}"]),
         # key pressed after the prompt, while still listening
-        (["200 result=0 endpos=3404", "200 result=50"], ("2", None), [f"STREAM FILE msg {ESC}", "WAIT FOR DIGIT 4000"]),
+        (["200 result=0 endpos=3404", "200 result=50"], MenuResult("2", "2", None),
+         [f"STREAM FILE msg {ESC}", "WAIT FOR DIGIT 4000"]),
         # silence on every try
-        (["200 result=0", "200 result=0"] * 2, (None, Disposition.NO_KEY),
+        (["200 result=0", "200 result=0"] * 2, MenuResult(None, "", Disposition.NO_KEY),
          [f"STREAM FILE msg {ESC}", "WAIT FOR DIGIT 4000"] * 2),
-        # an invalid key, the invalid prompt, then a valid key on the replay
-        (["200 result=55", "200 result=0", "200 result=0", "200 result=57"], ("9", None),
+        # an invalid key, the invalid prompt, then a valid key on the replay: both keys recorded
+        (["200 result=55", "200 result=0", "200 result=0", "200 result=57"], MenuResult("9", "79", None),
          [f"STREAM FILE msg {ESC}", f"STREAM FILE invalid {ESC}", f"STREAM FILE msg {ESC}", "WAIT FOR DIGIT 4000"]),
-        # only invalid keys
-        (["200 result=55", "200 result=0", "200 result=0", "200 result=56"], (None, Disposition.WRONG_KEY),
+        # only invalid keys: the keys pressed are recorded
+        (["200 result=55", "200 result=0", "200 result=0", "200 result=56"],
+         MenuResult(None, "78", Disposition.WRONG_KEY),
          [f"STREAM FILE msg {ESC}", f"STREAM FILE invalid {ESC}", f"STREAM FILE msg {ESC}", "WAIT FOR DIGIT 4000"]),
         # a key pressed during the invalid-key prompt answers the next try
-        (["200 result=55", "200 result=49"], ("1", None), [f"STREAM FILE msg {ESC}", f"STREAM FILE invalid {ESC}"]),
+        (["200 result=55", "200 result=49"], MenuResult("1", "71", None),
+         [f"STREAM FILE msg {ESC}", f"STREAM FILE invalid {ESC}"]),
     ],
     ids=["during-prompt", "after-prompt", "no-key", "invalid-then-valid", "wrong-key", "key-during-invalid-prompt"],
 )
@@ -245,10 +250,38 @@ async def test_menu(lines, expected, commands):
     await peer.close(ch)
 
 
-async def test_menu_plays_several_files_and_hangup_ends_it():
-    peer = Peer(replies("200 result=0", ["200 result=-1", "HANGUP"]))
+# SPEC.md "Live-answer outcomes": a hang-up during the menu (keys 1 and 2 on offer, 3 tries) still
+# says what the person did by then. moment -> (prompt files, replies in order, what the menu returns)
+MENU_HANGUPS = {
+    "during_the_first_play": (["msg"], [GONE], MenuResult(None, "", None, hung_up=True)),
+    "during_the_first_play_of_its_second_file": (["intro", "options"], ["200 result=0", GONE],
+                                                 MenuResult(None, "", None, hung_up=True)),
+    "after_the_first_play_before_a_key": (["msg"], ["200 result=0", GONE],
+                                          MenuResult(None, "", Disposition.NO_KEY, hung_up=True)),
+    "during_the_second_play": (["msg"], ["200 result=0", "200 result=0", GONE],
+                               MenuResult(None, "", Disposition.NO_KEY, hung_up=True)),
+    "after_the_second_play": (["msg"], ["200 result=0", "200 result=0", "200 result=0", GONE],
+                              MenuResult(None, "", Disposition.NO_KEY, hung_up=True)),
+    "after_a_wrong_key": (["msg"], ["200 result=55", GONE],
+                          MenuResult(None, "7", Disposition.WRONG_KEY, hung_up=True)),
+    "after_a_wrong_key_that_cut_the_first_play": (["intro", "options"], ["200 result=0", "200 result=55", GONE],
+                                                  MenuResult(None, "7", Disposition.WRONG_KEY, hung_up=True)),
+}
+
+
+@pytest.mark.parametrize("moment", sorted(MENU_HANGUPS))
+async def test_menu_hung_up_says_what_the_person_did(moment):
+    files, lines, expected = MENU_HANGUPS[moment]
+    peer = Peer(replies(*lines))
     ch = await peer.channel()
-    with pytest.raises(AGIResultHangup):
-        await ch.menu(["intro", "options"], keys="12", tries=3, timeout=5)
+    assert await ch.menu(files, keys="12", tries=3, timeout=5) == expected
+    assert ch.hung_up
+    await peer.close(ch)
+
+
+async def test_menu_plays_several_files_and_a_hangup_in_the_second_is_the_first_play():
+    peer = Peer(replies("200 result=0", GONE))
+    ch = await peer.channel()
+    assert await ch.menu(["intro", "options"], keys="12", tries=3, timeout=5) == MenuResult(None, "", None, True)
     assert peer.commands == [f"STREAM FILE intro {ESC}", f"STREAM FILE options {ESC}"]
     await peer.close(ch)

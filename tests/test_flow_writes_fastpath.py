@@ -70,6 +70,16 @@ SCENARIOS = {
          ("choose", "3", Disposition.CALL_BACK, dict(callback_at=CALLBACK), True),
          ("choose", "2", Disposition.NOT_INTERESTED, {}, False)],
         (Result.LIVE_ANSWER, Disposition.CALL_BACK, "2"), (ContactState.RETRY_SCHEDULED, 1, CALLBACK)),
+    "dropped_because_the_queue_does_not_exist_keeps_its_queuestatus": (
+        [("answer",), ("choose", "1", Disposition.INTERESTED, dict(waiting_agent=True), True),
+         ("routing", Routing.DROPPED, dict(queue_status="UNKNOWN")),
+         ("finish", Result.LIVE_ANSWER, dict(answered_at=T0 + MIN), True)],
+        (Result.LIVE_ANSWER, Disposition.INTERESTED, "1"), (ContactState.RETRY_SCHEDULED, 1, ENDED + 30 * MIN)),
+    "talk_time_from_the_answer_to_the_first_final_write": (
+        [("answer",), ("finish", Result.LIVE_ANSWER, dict(keys="", disposition=Disposition.NO_KEY,
+                                                          answered_at=T0 + MIN), True),
+         ("finish", Result.LIVE_ANSWER, dict(hangup_cause=16, answered_at=T0), False)],
+        (Result.LIVE_ANSWER, Disposition.NO_KEY, ""), (ContactState.DONE, 1, None)),
     "machine_answer_is_final": (
         [("answer",), ("finish", Result.MACHINE_ANSWER, {}, True), ("finish", Result.FAX, {}, False)],
         (Result.MACHINE_ANSWER, None, ""), (ContactState.RETRY_SCHEDULED, 1, ENDED + 240 * MIN)),
@@ -101,7 +111,7 @@ async def _play(ctx: FlowContext, attempt_id: str, steps) -> None:
                 await conn.execute(update(_cc).where(_cc.c.last_attempt_id == attempt_id).values(
                     state=ContactState.CANCELLED.value))
         elif step[0] == "routing":
-            await ctx.set_routing(attempt_id, step[1], now=ENDED)
+            await ctx.set_routing(attempt_id, step[1], now=ENDED, **(step[2] if len(step) > 2 else {}))
         elif step[0] == "choose":
             _, key, disposition, kwargs, chosen_here = step
             assert await ctx.choose(attempt_id, key, disposition, now=ENDED, **kwargs) is chosen_here
@@ -144,6 +154,10 @@ async def test_fast_path_and_core_writes_leave_the_same_attempt_and_contact(db_e
     assert (m["state"], m["attempts"], m["next_attempt_at"]) == (state, attempts, next_at)
     assert a["ended_at"] == ENDED
     assert dnc == (disposition is Disposition.OPT_OUT)
+    if name == "dropped_because_the_queue_does_not_exist_keeps_its_queuestatus":
+        assert (a["routing"], a["queue_status"], a["talk_seconds"]) == (Routing.DROPPED, "UNKNOWN", 60)
+    if name == "talk_time_from_the_answer_to_the_first_final_write":
+        assert (a["talk_seconds"], a["hangup_cause"]) == (60, 16)
 
 
 async def test_unknown_attempt_is_neither_found_nor_written(db_engine):

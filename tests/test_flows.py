@@ -159,3 +159,89 @@ async def test_agent_keys_the_disposition_in_wrap_up_after_the_person_hangs_up(d
         assert member.next_attempt_at == row.callback_at
     else:
         assert member.state == ContactState.DONE.value
+
+
+def _cli(db_url: str, *args: str):
+    from click.testing import CliRunner
+
+    from agi.cli import main
+    result = CliRunner().invoke(main, ["--db", db_url, *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+async def test_a_queue_that_cannot_work_is_a_drop_classed_as_broken_routing_and_logged_once(
+        db_engine, db_url, caplog, tmp_path):
+    """Two people press 1 for an agent; the campaign's queue does not exist in Asterisk
+    (QUEUESTATUS=UNKNOWN). Each call is dropped (a drop in the drop rate) and shows in the call
+    log as "call forwarding scheme did not work"; the log names the queue once, not per call."""
+    import csv
+    import json
+    import logging
+
+    from agi import reports
+
+    caplog.set_level(logging.INFO)
+    numbers = ["+12025550141", "+12025550142"]
+    async with db_engine.begin() as conn:
+        campaign_id, members = await seed_campaign(conn, 2, name="broken", first_number=2025550141)
+    await set_queue(db_engine, campaign_id, "no-such-queue")
+    queues = {"sales": QueueConfig("sales", agents=1)}  # Asterisk's queues: not the campaign's
+    async with Rig(db_engine, ScenarioPlan.table({n: "human_keypress" for n in numbers}), queues) as rig:
+        attempts = [await rig.call(campaign_id, m, n) for m, n in zip(members, numbers)]
+        rows = [await rig.settled(a) for a in attempts]
+    for row in rows:
+        assert (row.result, row.routing, row.disposition, row.queue_status) == (
+            Result.LIVE_ANSWER.value, Routing.DROPPED.value, Disposition.INTERESTED.value, "UNKNOWN")
+    said = [r.getMessage() for r in caplog.records if r.name == "agi.flows" and r.levelno >= logging.ERROR]
+    assert len(said) == 1 and "no-such-queue" in said[0], said
+    async with db_engine.connect() as conn:
+        log = await reports.call_log(conn, campaign=campaign_id)
+        summary = await reports.summary(conn, campaign_id)
+    assert {r.attempt_id: r.call_class for r in log} == {a: "routing_broken" for a in attempts}
+    assert summary.cells[Routing.DROPPED.value] == 2 and summary.dropped_in_window == 2
+    out = tmp_path / "calls.csv"
+    await asyncio.to_thread(_cli, db_url, "report", "calls", "--campaign", "broken", "--csv", str(out))
+    with out.open() as fh:
+        exported = list(csv.DictReader(fh))
+    assert {(r["class"], r["class_label"]) for r in exported} == {
+        ("routing_broken", "Call Forwarding Scheme Did Not Work")}
+    shown = json.loads(await asyncio.to_thread(_cli, db_url, "report", "calls", "--campaign", "broken", "--json"))
+    assert {r["class"] for r in shown} == {"routing_broken"}
+    table = await asyncio.to_thread(_cli, db_url, "report", "calls", "--campaign", "broken")
+    assert "Forwarding" in table  # the label, however the table wraps it
+
+
+async def test_agent_call_back_without_hours_uses_the_campaign_of_the_attempt(db_engine):
+    """The agent's leg inherits only __ variables (no CAMPAIGN_ID, as on a real Asterisk): the
+    wrap-up finds the campaign from the attempt, and a call-back keyed without hours takes that
+    campaign's call-back delay."""
+    number = "+12025550103"
+    person = {"base": "human_keypress", "callee": {"keys": ["1@1.0/0"], "hangup_after_bridge": 1.0}}
+    queue = QueueConfig("sales", agents=1, talk_seconds=(30.0, 30.0), dispositions={"3": 1.0},
+                        wrapup_key_after=(0.5, 0.5), callback_hours=None)  # the agent keys 3, no hours
+    async with db_engine.begin() as conn:
+        campaign_id, (membership,) = await seed_campaign(conn, 1, first_number=2025550103)
+    await set_queue(db_engine, campaign_id, "sales")
+    from sqlalchemy import update
+
+    from agi.db.models import Campaign
+    async with db_engine.begin() as conn:
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == campaign_id)
+                           .values(callback_delay_minutes=90))
+    async with Rig(db_engine, ScenarioPlan.table({number: person}), {"sales": queue}) as rig:
+        attempt_id = await rig.call(campaign_id, membership, number)
+        await rig.settled(attempt_id)
+        async with asyncio.timeout(20):  # the wrap-up runs on the agent's leg after the person left
+            while True:
+                async with db_engine.connect() as conn:
+                    row = (await conn.execute(select(Attempt.__table__).where(
+                        Attempt.__table__.c.id == attempt_id))).one()
+                if row.disposition != Disposition.INTERESTED.value:
+                    break
+                await asyncio.sleep(0.05)
+        wrapups = rig.sim.queues.wrapups
+    assert [w.script for w in wrapups] == ["wrapup"]  # dialer.conf: AGI(agi://${DIALER_AGI}/wrapup,${ATTEMPT_ID})
+    assert (row.routing, row.disposition) == (Routing.AGENT_CONNECTED.value, Disposition.CALL_BACK.value)
+    delay = (row.callback_at - row.ended_at).total_seconds() / 60
+    assert 85 <= delay <= 95  # the campaign's 90 minutes (not a default hour)

@@ -82,11 +82,12 @@ class Rig:
                 await asyncio.sleep(0.05)
 
 
-async def campaign(engine, queue: str | None = "sales") -> tuple[int, int]:
+async def campaign(engine, queue: str | None = "sales", **settings) -> tuple[int, int]:
+    settings = {"drop_timeout": 2, "key_timeout": 2, "key_tries": 2, **settings}
     async with engine.begin() as conn:
         campaign_id, (membership,) = await seed_campaign(conn, 1, first_number=2025550131)
         await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == campaign_id)
-                           .values(queue_name=queue, drop_timeout=2, key_timeout=2, key_tries=2))
+                           .values(queue_name=queue, **settings))
     return campaign_id, membership
 
 
@@ -122,9 +123,10 @@ CASES = {
     # blocking STREAM FILE: 200 result=-1 endpos=..., then HANGUP
     "during_the_message": (person(hangup_after_prompt=[0, 2.0]), None,
                            (Result.LIVE_ANSWER, None, None), NORMAL_CLEARING),
-    # blocking WAIT FOR DIGIT after the 3 s message: 200 result=-1, then HANGUP
+    # blocking WAIT FOR DIGIT after the 3 s message: 200 result=-1, then HANGUP; heard it: no_key
     "while_listening_for_a_key_after_the_message": (person(hangup_after_prompt=[0, 4.0]), None,
-                                                    (Result.LIVE_ANSWER, None, None), NORMAL_CLEARING),
+                                                    (Result.LIVE_ANSWER, None, Disposition.NO_KEY),
+                                                    NORMAL_CLEARING),
     # gone before AMD decided: AMDSTATUS=HANGUP, the outbound AGI never runs, only h
     "during_amd": (person(hangup_after=1.0), None, (Result.OTHER, None, None), NORMAL_CLEARING),
     # in the agent queue: 200 result=-1, HANGUP, QUEUESTATUS unset, ABANDONED=TRUE
@@ -267,3 +269,57 @@ async def test_hangup_flow_finalises_a_call_the_outbound_flow_never_reported_fro
     assert row.result == Result.LIVE_ANSWER.value  # AMDSTATUS=HUMAN on the channel
     assert row.hangup_cause == WE_HANG_UP and row.talk_seconds is not None
     assert "did not report" in (row.detail or "")
+
+
+# The default menu (3 tries: the 3 s message, then 5 s listening) and a person who hangs up in it,
+# or lets the tries run out. SPEC.md "Live-answer outcomes": no_key once the message played through
+# at least once, wrong_key when only keys not on offer came (those keys recorded), nothing before that.
+# moment -> (the person, expected disposition, ivr_keys, the h extension's HANGUPCAUSE)
+MENU_MOMENTS = {
+    "during_the_first_play": (person(hangup_after_prompt=[0, 2.0]), None, "", NORMAL_CLEARING),
+    "after_the_first_play_before_any_key": (person(hangup_after_prompt=[0, 5.0]), Disposition.NO_KEY, "",
+                                            NORMAL_CLEARING),
+    "after_the_second_play": (person(hangup_after_prompt=[1, 5.0]), Disposition.NO_KEY, "", NORMAL_CLEARING),
+    "after_a_wrong_key": (person(keys=["7@1.0/0"], hangup_after_prompt=[1, 1.0]), Disposition.WRONG_KEY, "7",
+                          NORMAL_CLEARING),
+    "after_two_wrong_keys": (person(keys=["7@1.0/0", "8@2.0/1"], hangup_after_prompt=[2, 1.0]),
+                             Disposition.WRONG_KEY, "78", NORMAL_CLEARING),
+    "wrong_key_then_the_tries_run_out": (person(keys=["7@1.0/0"]), Disposition.WRONG_KEY, "7", WE_HANG_UP),
+}
+
+
+@pytest.mark.parametrize("exit_on_hangup", [False, True], ids=["default", "AGIEXITONHANGUP"])
+@pytest.mark.parametrize("moment", sorted(MENU_MOMENTS))
+async def test_person_who_leaves_the_menu_gets_what_they_did(db_engine, moment, exit_on_hangup, caplog):
+    caplog.set_level(logging.WARNING)
+    scenario, disposition, keys, cause = MENU_MOMENTS[moment]
+    campaign_id, membership = await campaign(db_engine, None, key_tries=3, key_timeout=5)
+    variables = {"AGIEXITONHANGUP": "yes"} if exit_on_hangup else {}
+    async with Rig(db_engine, ScenarioPlan.table({NUMBER: scenario})) as rig:
+        attempt_id = await rig.call(campaign_id, membership, **variables)
+        row = await rig.settled(attempt_id)
+        await check_clean_end(rig, db_engine, membership, attempt_id, caplog)
+    assert outcome(row) == (Result.LIVE_ANSWER.value, None, disposition.value if disposition else None)
+    assert (row.ivr_keys, row.hangup_cause) == (keys, cause)
+    # talk time is ours: the answer to the hang-up, not Asterisk's CDR(billsec)
+    assert row.talk_seconds == int((row.ended_at - row.answered_at).total_seconds())
+
+
+async def test_talk_time_of_a_call_dropped_after_the_queue_timed_out_runs_from_answer_to_hang_up(db_engine, caplog):
+    """The person presses 1, an agent's phone rings but nobody takes the call in the drop timeout
+    (QUEUESTATUS=TIMEOUT), the drop message plays, we hang up. On a real Asterisk CDR(billsec) then
+    counts only from the end of the unanswered queue ring (a new CDR), a few seconds of a longer
+    call; the talk time is our own measure. Real time (speed 1): the simulator's and our clock agree."""
+    caplog.set_level(logging.WARNING)
+    drop_timeout, drop_message_s = 2, 3.0  # dialer/drop: a prompt of the simulator's default length
+    campaign_id, membership = await campaign(db_engine, "sales", drop_timeout=drop_timeout)
+    queue = QueueConfig("sales", agents=1, ring_seconds=(30.0, 30.0))
+    scenario = {**person(keys=["1@0.5/0"]), "ring_time": 0.5}
+    async with Rig(db_engine, ScenarioPlan.table({NUMBER: scenario}), {"sales": queue}, speed=1.0) as rig:
+        attempt_id = await rig.call(campaign_id, membership)
+        row = await rig.settled(attempt_id, timeout=30)
+        await check_clean_end(rig, db_engine, membership, attempt_id, caplog)
+        rec = rig.sim.record[attempt_id]
+    assert (row.routing, row.queue_status, rec.queue_status) == (Routing.DROPPED.value, "TIMEOUT", "TIMEOUT")
+    assert row.talk_seconds == int((row.ended_at - row.answered_at).total_seconds())
+    assert row.talk_seconds >= drop_timeout + drop_message_s  # billsec would say about the drop message alone

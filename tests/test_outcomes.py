@@ -79,3 +79,33 @@ def test_outcome_lists_parse_codes_and_labels_of_every_kind():
     assert parse_outcomes("no_answer, Dropped,interested") == [Result.NO_ANSWER, Routing.DROPPED, Disposition.INTERESTED]
     with pytest.raises(ValueError, match="unknown result 'answered'"):
         parse_outcomes("busy,answered")
+
+
+# (result, routing, QUEUESTATUS, call-back attempt, target/repeat by length) -> the call log's class
+CALL_CLASSES = {
+    "queue_does_not_exist": ("live_answer", "dropped", "UNKNOWN", False, None, "routing_broken"),
+    "no_member_reachable": ("live_answer", "dropped", "JOINUNAVAIL", False, None, "routing_broken"),
+    "broken_routing_says_more_than_length": ("live_answer", "dropped", "UNKNOWN", False, "target", "routing_broken"),
+    "no_agent_in_time_is_an_ordinary_drop": ("live_answer", "dropped", "TIMEOUT", False, None, None),
+    "nobody_logged_in_is_an_ordinary_drop": ("live_answer", "dropped", "JOINEMPTY", False, None, None),
+    "caller_hung_up_waiting": ("live_answer", "dropped", None, False, None, None),
+    "call_back_rang_out": ("no_answer", None, None, True, None, "callback_no_answer"),
+    "call_back_busy": ("busy", None, None, True, None, "callback_no_answer"),
+    "call_back_voicemail": ("machine_answer", None, None, True, None, "callback_no_answer"),
+    "call_back_answered": ("live_answer", None, None, True, "target", "target"),
+    "call_back_trunk_down": ("service_error", None, None, True, None, None),
+    "ordinary_no_answer": ("no_answer", None, None, False, None, None),
+    "repeat": ("live_answer", "agent_connected", None, False, "repeat", "repeat"),
+    "in_progress": (None, None, None, True, None, None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CALL_CLASSES))
+def test_call_log_class_of_an_attempt(case):
+    from agi.outcomes import CallClass, call_class
+
+    result, routing, status, callback, by_length, expected = CALL_CLASSES[case]
+    got = call_class(result, routing, status, callback, CallClass(by_length) if by_length else None)
+    assert got == (CallClass(expected) if expected else None)
+    if got is not None:
+        assert got.label  # every class shows with a label

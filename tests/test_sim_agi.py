@@ -233,9 +233,11 @@ async def test_caller_hanging_up_after_the_bridge_runs_the_wrapup_agi_on_the_age
     assert await conn.cmd("GET VARIABLE MEMBERINTERFACE") == "200 result=1 (PJSIP/agent1)"
     assert await conn.cmd("GET VARIABLE QUEUESTATUS") == "200 result=0"
     wrap = await peer.next()
-    assert (wrap.env["agi_network_script"], wrap.env["agi_arg_1"]) == ("wrapup?campaign=7", ATTEMPT)
+    # dialplan/dialer.conf [dialer-wrapup] expanded on the agent's leg: AGI(agi://${DIALER_AGI}/wrapup,${ATTEMPT_ID})
+    assert (wrap.env["agi_network_script"], wrap.env["agi_arg_1"]) == ("wrapup", ATTEMPT)
     assert (wrap.env["agi_context"], wrap.env["agi_extension"], wrap.env["agi_priority"]) == ("dialer-wrapup", "s", "1")
-    assert await wrap.cmd("GET VARIABLE ATTEMPT_ID") == f"200 result=1 ({ATTEMPT})"
+    assert await wrap.cmd("GET VARIABLE ATTEMPT_ID") == f"200 result=1 ({ATTEMPT})"  # __ATTEMPT_ID: inherited
+    assert await wrap.cmd("GET VARIABLE CAMPAIGN_ID") == "200 result=0"  # a plain variable is not
     assert await wrap.cmd("GET DATA beep 3000 1") == "200 result=9"
     assert await wrap.finish() == ["HANGUP"]
     await conn.finish()
@@ -300,6 +302,26 @@ async def test_joinempty_no_refuses_at_once_when_no_member_is_free(paused: bool)
     conn = await peer.next()
     assert await conn.cmd("EXEC Queue sales,,,,5") == "200 result=0"
     assert await conn.cmd("GET VARIABLE QUEUESTATUS") == "200 result=1 (JOINEMPTY)"
+    await conn.finish()
+    await task
+    await peer.close()
+
+
+@pytest.mark.parametrize("rang,status", [(True, "TIMEOUT"), (False, "JOINEMPTY")], ids=["rang", "refused"])
+async def test_cdr_billsec_starts_over_after_a_queue_rang_a_member_in_vain(rang, status):
+    """Asterisk 12+ CDRs: the unanswered dial ends the caller's record; the caller goes on with a new
+    one, answered when it starts, so CDR(billsec) no longer covers the call (our talk time does)."""
+    members = [Member("PJSIP/agent1", answers=False, logged_in=rang)]
+    queues = QueueSystem([QueueConfig("sales", members=members, joinempty=False)])
+    line, peer, task = await start(Callee(), queues=queues)  # answered 2 s before the AGI
+    conn = await peer.next()
+    billsec = re.compile(r"200 result=1 \((\d+)\)")
+    before = int(billsec.fullmatch(await conn.cmd("GET VARIABLE CDR(billsec)")).group(1))
+    assert before >= 2
+    assert await conn.cmd("EXEC Queue sales,,,,10") == "200 result=0"
+    assert await conn.cmd("GET VARIABLE QUEUESTATUS") == f"200 result=1 ({status})"
+    after = int(billsec.fullmatch(await conn.cmd("GET VARIABLE CDR(billsec)")).group(1))
+    assert after <= 5 if rang else after >= before  # rang 10 s in vain: counts from the queue's end
     await conn.finish()
     await task
     await peer.close()

@@ -11,7 +11,7 @@ from agi.sim.simulator import Simulator
 
 
 class FlowServer:
-    """outbound: queue the call with F(dialer-wrapup^s^1); wrapup: read ATTEMPT_ID; hangup: nothing."""
+    """outbound: queue the call with F(dialer-wrapup^s^1); wrapup: read ATTEMPT_ID and CAMPAIGN_ID; hangup: nothing."""
 
     def __init__(self) -> None:
         self.envs: list[dict[str, str]] = []
@@ -85,7 +85,9 @@ async def test_caller_hangs_up_after_the_bridge_and_the_agent_leg_runs_the_wrapu
     wrapup = next(e for e in flows.envs if e["agi_network_script"].startswith("wrapup"))
     assert wrapup["agi_channel"].startswith("PJSIP/agent1-")
     assert (wrapup["agi_context"], wrapup["agi_extension"], wrapup["agi_priority"]) == ("dialer-wrapup", "s", "1")
-    assert flows.replies["wrapup"] == ["200 result=1 (att-9)", "200 result=1 (4)"]  # ATTEMPT_ID inherited
+    # __ATTEMPT_ID reaches the agent's leg; CAMPAIGN_ID, set without the __ prefix, does not (real Asterisk)
+    assert flows.replies["wrapup"] == ["200 result=1 (att-9)", "200 result=0"]
+    assert wrapup["agi_network_script"] == "wrapup" and wrapup["agi_arg_1"] == "att-9"
     names = [e.get("Event") for e in events]
     for name in ("QueueCallerJoin", "AgentCalled", "AgentConnect", "AgentComplete"):
         assert name in names

@@ -62,7 +62,8 @@ def summary(obj, campaign_ref: str, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def calls(obj, campaign_ref, result, since, until, number, region, limit, csv_file, as_json) -> None:
-    """The call log: time, number, result, routing, disposition, talk time, agent, target/repeat."""
+    """The call log: time, number, result, routing, disposition, talk time, agent, class (target,
+    repeat, call-back not answered, call forwarding scheme did not work)."""
     start = guard(lambda: reports.parse_time(since)) if since else None
     end = guard(lambda: reports.parse_time(until, end=True)) if until else None
     if csv_file and click.get_current_context().get_parameter_source("limit").name == "DEFAULT":
@@ -74,13 +75,14 @@ def calls(obj, campaign_ref, result, since, until, number, region, limit, csv_fi
         fh = click.open_file(csv_file, "w", encoding="utf-8")
         with fh:
             w = csv.writer(fh)
-            w.writerow([*reports.CALL_LOG_COLUMNS, "result_label", "answered_at", "ended_at", "hangup_cause", "detail"])
+            w.writerow([*reports.CALL_LOG_COLUMNS, "result_label", "answered_at", "ended_at", "hangup_cause", "detail",
+                        "class_label"])
             for r in rows:
                 d = r.as_dict()
                 w.writerow([fmt(d[c]) if c == "time" else ("" if d[c] is None else d[c])
                             for c in reports.CALL_LOG_COLUMNS]
                            + [r.labels()["result"], fmt(r.answered_at), fmt(r.ended_at),
-                              "" if r.hangup_cause is None else r.hangup_cause, r.detail or ""])
+                              "" if r.hangup_cause is None else r.hangup_cause, r.detail or "", r.labels()["class"]])
         if csv_file != "-":
             click.echo(f"{len(rows)} call(s) written to {csv_file}.", err=True)
         return

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import functools
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import bindparam, case, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -162,27 +162,40 @@ async def start_attempt(
 ) -> str:
     """Insert a new attempt and make it the membership's current one; commit before Originate.
 
+    The attempt is a call-back (``callback``) when the membership's previous attempt ended with
+    the person asking for one (disposition call_back), read in the same statement.
     Returns the attempt id (a uuid, sent as the Originate ChannelId).
     """
     attempt_id = new_attempt_id()
-    await conn.execute(
-        insert(_a).values(
-            id=attempt_id,
-            campaign_id=campaign_id,
-            contact_id=contact_id,
-            membership_id=membership_id,
-            dialer=dialer,
-            number=number,
-            attempt_no=attempt_no,
-            queued_at=now,
-        )
-    )
+    await conn.execute(_START_ATTEMPT, {
+        "p_id": attempt_id, "p_campaign_id": campaign_id, "p_contact_id": contact_id,
+        "p_membership_id": membership_id, "p_dialer": dialer, "p_number": number,
+        "p_attempt_no": attempt_no, "p_queued_at": now,
+    })
     await conn.execute(
         update(_cc)
         .where(_cc.c.id == membership_id)
         .values(last_attempt_id=attempt_id, updated_at=now)
     )
     return attempt_id
+
+
+_previous = _a.alias("previous")
+_START_ATTEMPT = insert(_a).values(
+    id=_p(_a.c.id),
+    campaign_id=_p(_a.c.campaign_id),
+    contact_id=_p(_a.c.contact_id),
+    membership_id=_p(_a.c.membership_id),
+    dialer=_p(_a.c.dialer),
+    number=_p(_a.c.number),
+    attempt_no=_p(_a.c.attempt_no),
+    queued_at=_p(_a.c.queued_at),
+    callback=exists().where(
+        _cc.c.id == _p(_a.c.membership_id),
+        _previous.c.id == _cc.c.last_attempt_id,
+        _previous.c.disposition == Disposition.CALL_BACK.value,
+    ),
+)
 
 
 async def mark_originated(conn: AsyncConnection, attempt_id: str, at: dt.datetime) -> None:
@@ -257,15 +270,17 @@ async def set_routing(
     agent: str | None = None,
     caller_abandoned: bool = False,
     *,
+    queue_status: str | None = None,
     now: dt.datetime | None = None,
 ) -> bool:
-    """Record what routing did with a live answer; the first report wins. True if set here.
+    """Record what routing did with a live answer, and QUEUESTATUS as the flow read it; the first
+    report wins. True if set here.
 
     Arriving after the attempt is final, it re-runs the retry rule (a dropped call is retried).
     """
     res = await conn.execute(_SET_ROUTING, {
         "p_aid": attempt_id, "p_routing": routing.value, "p_agent": agent,
-        "p_caller_abandoned": bool(caller_abandoned),
+        "p_caller_abandoned": bool(caller_abandoned), "p_queue_status": queue_status,
     })
     row = res.first()
     if row is None:
@@ -523,7 +538,7 @@ _SET_ROUTING = (
     update(_a)
     .where(_a.c.id == _AID, _a.c.routing.is_(None))
     .values(routing=_p(_a.c.routing), agent=_fill(_a.c.agent),
-            caller_abandoned=_p(_a.c.caller_abandoned))
+            caller_abandoned=_p(_a.c.caller_abandoned), queue_status=_p(_a.c.queue_status))
     .returning(*_RULE_COLUMNS)
 )
 _DISPOSITION_VALUES = dict(disposition=_p(_a.c.disposition), callback_at=_p(_a.c.callback_at))

@@ -225,7 +225,8 @@ _ROUTE = """
 UPDATE attempts SET
     routing = %(routing)s::varchar,
     agent = COALESCE(agent, %(agent)s::varchar),
-    caller_abandoned = %(abandoned)s::boolean
+    caller_abandoned = %(abandoned)s::boolean,
+    queue_status = %(queue_status)s::varchar
 WHERE id = %(aid)s::varchar AND routing IS NULL
 RETURNING id, result{check}
 """
@@ -467,11 +468,12 @@ class FastPath:
         return chosen_here
 
     async def set_routing(self, attempt_id: str, routing: Routing, agent: str | None = None,
-                          caller_abandoned: bool = False, *, now: dt.datetime) -> bool:
+                          caller_abandoned: bool = False, *, queue_status: str | None = None,
+                          now: dt.datetime) -> bool:
         """db.set_routing in one statement (with the retry rule when the attempt is already final:
         a transaction); True if set here."""
         params = {"aid": attempt_id, "routing": routing.value, "agent": agent,
-                  "abandoned": bool(caller_abandoned)}
+                  "abandoned": bool(caller_abandoned), "queue_status": queue_status}
         row = await self._one_or_with_rule(ROUTE, ROUTE_THEN_RULE, params, now, lambda r: True)
         self._learn(attempt_id, row is not None, routing=routing.value)
         return row is not None

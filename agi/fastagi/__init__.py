@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agi.fastagi.channel import DTMF_KEYS, AGIChannel, Timeouts
+from agi.fastagi.channel import DTMF_KEYS, AGIChannel, MenuResult, Timeouts
 from agi.fastagi.errors import (
     AGIAppError,
     AGIConnectionClosed,
@@ -23,6 +23,6 @@ from agi.fastagi.server import FastAGIServer
 __all__ = [
     "AGIAppError", "AGICall", "AGIChannel", "AGIConnectionClosed", "AGIError", "AGIException",
     "AGIHangup", "AGIInvalidCommand", "AGIProtocolError", "AGIRequest", "AGIResultHangup",
-    "AGITimeout", "AGIUnknownError", "AGIUsageError", "DTMF_KEYS", "FastAGIServer", "Flow",
+    "AGITimeout", "AGIUnknownError", "AGIUsageError", "DTMF_KEYS", "FastAGIServer", "Flow", "MenuResult",
     "Reply", "Router", "Timeouts", "polite_hangup",
 ]

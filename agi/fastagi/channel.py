@@ -68,6 +68,28 @@ class Timeouts:
     exec: float = 4 * 3600.0  # EXEC Queue/Dial: a bridged agent call can last hours
 
 
+@dataclass(frozen=True)
+class MenuResult:
+    """What ``AGIChannel.menu`` got.
+
+    ``key``: the key on offer the person pressed, else None; ``keys``: every key pressed, in order
+    (the invalid ones too); ``outcome``: without a key on offer, WRONG_KEY if only keys not on
+    offer came, NO_KEY if none came after the prompt played through at least once, None if the
+    person hung up during its first play without a key; ``hung_up``: the person left during the menu.
+    """
+
+    key: str | None
+    keys: str
+    outcome: Disposition | None
+    hung_up: bool = False
+
+    @staticmethod
+    def no_choice(pressed: Sequence[str], heard: bool) -> Disposition | None:
+        if pressed:
+            return Disposition.WRONG_KEY
+        return Disposition.NO_KEY if heard else None
+
+
 class AGIChannel:
     """One FastAGI session's command side.
 
@@ -322,35 +344,43 @@ class AGIChannel:
         tries: int = 3,
         timeout: float = 5.0,
         invalid_file: str | None = None,
-    ) -> tuple[str | None, Disposition | None]:
-        """Play a prompt and get one of ``keys``: ``(key, None)``, or ``(None, NO_KEY | WRONG_KEY)``.
+    ) -> MenuResult:
+        """Play a prompt and get one of ``keys``; what happened, also when the person hangs up.
 
         Listens the whole time (SPEC.md "DTMF"): the prompt plays with every key as an escape
         digit, then WAIT FOR DIGIT listens ``timeout`` seconds more. Silence or an invalid key
         replays the prompt (after ``invalid_file`` for an invalid key), up to ``tries`` times.
-        After the last try: WRONG_KEY if the person pressed only invalid keys, NO_KEY if none.
+        A hang-up ends the menu without an exception: the result says what the person had done
+        by then (SPEC.md "Live-answer outcomes", no_key and wrong_key).
         """
         files = [file] if isinstance(file, str) else list(file)
         valid = {str(k) for k in keys}
-        pressed_invalid = False
+        pressed: list[str] = []
+        heard = False  # the whole prompt played through at least once
         carried: str | None = None  # a key pressed during the invalid-key prompt answers the next try
-        for attempt in range(max(1, tries)):
-            key = carried
-            carried = None
-            for f in files if key is None else ():
-                key = await self.stream_file(f, DTMF_KEYS)
-                if key is not None:
-                    break
-            if key is None:
-                key = await self.wait_for_digit(int(timeout * 1000))
-            if key is None:
-                continue
-            if key in valid:
-                return key, None
-            pressed_invalid = True
-            if invalid_file and attempt < tries - 1:
-                carried = await self.stream_file(invalid_file, DTMF_KEYS)
-        return None, (Disposition.WRONG_KEY if pressed_invalid else Disposition.NO_KEY)
+        try:
+            for attempt in range(max(1, tries)):
+                key = carried
+                carried = None
+                if key is None:
+                    for f in files:
+                        key = await self.stream_file(f, DTMF_KEYS)
+                        if key is not None:
+                            break
+                    else:
+                        heard = True
+                    if key is None:
+                        key = await self.wait_for_digit(int(timeout * 1000))
+                if key is None:
+                    continue
+                pressed.append(key)
+                if key in valid:
+                    return MenuResult(key, "".join(pressed), None)
+                if invalid_file and attempt < tries - 1:
+                    carried = await self.stream_file(invalid_file, DTMF_KEYS)
+        except AGIHangup:
+            return MenuResult(None, "".join(pressed), MenuResult.no_choice(pressed, heard), hung_up=True)
+        return MenuResult(None, "".join(pressed), MenuResult.no_choice(pressed, heard))
 
     # ------------------------------------------------------------------ closing
 

@@ -5,7 +5,9 @@ Script paths (dialplan/dialer.conf): outbound, fax, hangup, wrapup.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,15 +25,19 @@ POOL_SIZE, POOL_OVERFLOW = 30, 10  # database connections per FastAGI server pro
 FLOWS = {"outbound": outbound, "fax": fax, "hangup": hangup, "wrapup": wrapup}
 
 
-def build_router(settings: Settings, engine: AsyncEngine | None = None) -> Router:
-    """The FastAGI routing table: each script path to its flow, bound to one FlowContext."""
+def build_router(settings: Settings, engine: AsyncEngine | None = None,
+                 clock: Callable[[], dt.datetime] | None = None) -> Router:
+    """The FastAGI routing table: each script path to its flow, bound to one FlowContext.
+
+    ``clock``: the time the flows write (default the wall clock; the simulator's under `dialer demo`,
+    so talk times agree with the answer times the originator writes from the same clock)."""
     own_engine = engine is None
     if engine is None:
         # PostgreSQL: a pool wide enough for the calls writing at once, so connections are not
         # opened and closed per call (a backend fork each) under load (scripts/bench_agi.py)
         pool = {} if is_sqlite(settings.db_url) else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
         engine = make_engine(settings.db_url, **pool)
-    ctx = FlowContext(engine)
+    ctx = FlowContext(engine, **({"clock": clock} if clock is not None else {}))
     router = Router()
     if own_engine:
         router.on_close(ctx.engine.dispose)  # `dialer serve` releases the pool on shutdown

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -22,13 +23,22 @@ from agi.db.fastpath import FastPath
 from agi.db.models import Campaign
 from agi.fastagi import AGICall
 from agi.ids import attempt_id_from_uniqueid
-from agi.outcomes import Disposition, Result, Routing, parse_key_map
+from agi.outcomes import Disposition, QueueStatus, Result, Routing, parse_key_map
 
 log = logging.getLogger("agi.flows")
+
+BROKEN_QUEUE_LOG_EVERY_S = 600  # a broken queue is logged once, then again every 10 min while it lasts
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def talk_time(answered_at: dt.datetime, ended_at: dt.datetime) -> int:
+    """Talk time, our own measure: whole seconds from the answer to the hang-up. Not CDR(billsec):
+    after a Queue() whose ringing nobody answered Asterisk starts the caller a new CDR, and billsec
+    counts from there only."""
+    return max(0, int((ended_at - answered_at).total_seconds()))
 
 
 @dataclass(frozen=True)
@@ -71,14 +81,17 @@ class CampaignSettings:
 
 
 class FlowContext:
-    def __init__(self, engine: AsyncEngine, *, campaign_ttl: float = 5.0, fast_pool: int = 40) -> None:
+    def __init__(self, engine: AsyncEngine, *, campaign_ttl: float = 5.0, fast_pool: int = 40,
+                 clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.engine = engine
+        self.now = clock  # the time every flow writes (the simulator's clock under `dialer demo`)
         self.campaign_ttl = campaign_ttl
         self._campaigns: dict[int, tuple[float, CampaignSettings]] = {}
         self._refreshing: dict[int, asyncio.Task] = {}
         # PostgreSQL: the per-call writes over raw psycopg (None on SQLite: Core does them)
         self.fast: FastPath | None = FastPath.for_engine(engine, fast_pool)
         self._finishing: dict[str, asyncio.Task] = {}  # attempt id -> its final write in flight
+        self._broken_queues: dict[str, float] = {}  # queue -> when its broken routing was last logged
 
     async def aclose(self) -> None:
         """Let final writes in flight land, then close the fast path's connections (the engine
@@ -189,10 +202,15 @@ class FlowContext:
         self, attempt_id: str, result: Result, *, ended_at: dt.datetime, keys: str | None = None,
         disposition: Disposition | None = None, callback_at: dt.datetime | None = None,
         now: dt.datetime | None = None, hangup_cause: int | None = None, talk_seconds: int | None = None,
-        detail: str | None = None,
+        detail: str | None = None, answered_at: dt.datetime | None = None,
     ) -> bool:
         """The call's last write, one transaction: the keys, the person's choice (first wins),
-        the final result (set once) and the contact's retry rule. True if the result was set here."""
+        the final result (set once) and the contact's retry rule. True if the result was set here.
+
+        With ``answered_at`` (and no ``talk_seconds``) the talk time is the answer to ``ended_at``;
+        like every bookkeeping field, the first one written stays."""
+        if talk_seconds is None and answered_at is not None:
+            talk_seconds = talk_time(answered_at, ended_at)
         if self.fast is not None:
             return await self.fast.finish(
                 attempt_id, result, ended_at=ended_at, keys=keys, disposition=disposition,
@@ -211,7 +229,7 @@ class FlowContext:
                      waiting_agent: bool = False) -> bool:
         """The person's keys and choice (first wins; opt-out on the DNC list), and with
         ``waiting_agent`` the contact waiting for an agent: one transaction. True if chosen here."""
-        now = now or utcnow()
+        now = now or self.now()
         if self.fast is not None:
             return await self.fast.choose(attempt_id, keys, disposition, callback_at, now=now,
                                           waiting_agent=waiting_agent)
@@ -223,13 +241,31 @@ class FlowContext:
             return chosen
 
     async def set_routing(self, attempt_id: str, routing: Routing, agent: str | None = None,
-                          caller_abandoned: bool = False, *, now: dt.datetime | None = None) -> bool:
-        """What the agent queue did with the call (db.set_routing: the first report wins)."""
-        now = now or utcnow()
+                          caller_abandoned: bool = False, *, queue_status: str | None = None,
+                          now: dt.datetime | None = None) -> bool:
+        """What the agent queue did with the call, and QUEUESTATUS as read (db.set_routing: the
+        first report wins)."""
+        now = now or self.now()
         if self.fast is not None:
-            return await self.fast.set_routing(attempt_id, routing, agent, caller_abandoned, now=now)
+            return await self.fast.set_routing(attempt_id, routing, agent, caller_abandoned,
+                                               queue_status=queue_status, now=now)
         async with self.engine.begin() as conn:
-            return await db.set_routing(conn, attempt_id, routing, agent, caller_abandoned, now=now)
+            return await db.set_routing(conn, attempt_id, routing, agent, caller_abandoned,
+                                        queue_status=queue_status, now=now)
+
+    def log_broken_queue(self, queue: str, status: str) -> None:
+        """Say once per queue (again after ``BROKEN_QUEUE_LOG_EVERY_S``), not once per call, that
+        calls sent to ``queue`` cannot reach an agent because of how Asterisk is set up."""
+        last = self._broken_queues.get(queue)
+        at = time.monotonic()
+        if last is not None and at - last < BROKEN_QUEUE_LOG_EVERY_S:
+            return
+        self._broken_queues[queue] = at
+        why = ("Asterisk has no queue by that name" if status == QueueStatus.UNKNOWN
+               else "none of its members can be reached")
+        log.error("agent queue %r: %s (QUEUESTATUS=%s): the people who ask for an agent are dropped; "
+                  "check queues.conf and the campaign's queue name (said again in %d min if it goes on)",
+                  queue, why, status, BROKEN_QUEUE_LOG_EVERY_S // 60)
 
     def finish_behind(self, attempt_id: str, result: Result, **kwargs) -> asyncio.Task:
         """``finish`` started now and awaited later: the flow sends its HANGUP while the final

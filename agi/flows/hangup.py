@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from agi.fastagi import AGICall
-from agi.flows.context import FlowContext, log, utcnow
-from agi.flows.outbound import answered_result, detection, queue_outcome
+from agi.flows.context import FlowContext, log
+from agi.flows.outbound import answered_result, detection, queue_outcome, record_routing
 from agi.outcomes import Disposition, Result, Routing
 
 
@@ -14,15 +14,19 @@ async def hangup(ctx: FlowContext, call: AGICall) -> None:
     if attempt is None:
         log.warning("hangup %s: no attempt with this id; nothing written", call.uniqueid)
         return
+    ended = ctx.now()  # the h extension runs as the call ends: the hang-up, as near as we see it
     cause = _int(call.arg(1)) or _int(await call.get_variable("HANGUPCAUSE"))
-    talk = _int(await call.get_variable("CDR(billsec)"))
+    # talk time is ours (answered_at to the hang-up); Asterisk's CDR(billsec) only when we never
+    # saw the answer, as it misses the part of the call before a Queue() that rang nobody
+    talk = None if attempt.answered_at else _int(await call.get_variable("CDR(billsec)"))
     result, detail = attempt.result, None
     if attempt.routing is None and attempt.disposition is Disposition.INTERESTED:
         # the outbound flow may not have read what Queue did (AGIEXITONHANGUP closed its session
         # with the bridge): the queue's variables are still on the channel here
-        routing = await queue_outcome(call, queued=False)
-        if routing is not None:
-            await ctx.set_routing(attempt.id, routing[0], routing[1], caller_abandoned=routing[2])
+        outcome = await queue_outcome(call, queued=False)
+        if outcome is not None:
+            campaign = await ctx.campaign(attempt.campaign_id)
+            await record_routing(ctx, attempt.id, campaign.queue_name, outcome)
     if result is None:
         # the outbound flow never finished this call (FastAGI unreachable, server restarted);
         # our arguments are HANGUPCAUSE, not AMD's: AMDSTATUS is read from the channel
@@ -35,8 +39,8 @@ async def hangup(ctx: FlowContext, call: AGICall) -> None:
             # them (at best the dialplan's fallback drop message played): counted as a dropped
             # person, retried as one. AMDSTATUS=HANGUP is the person leaving during detection.
             await ctx.set_routing(attempt.id, Routing.DROPPED)
-    await ctx.finish(attempt.id, result, ended_at=utcnow(), hangup_cause=cause, talk_seconds=talk,
-                     detail=detail)
+    await ctx.finish(attempt.id, result, ended_at=ended, answered_at=attempt.answered_at, hangup_cause=cause,
+                     talk_seconds=talk, detail=detail)
 
 
 def _int(text: str | None) -> int | None:

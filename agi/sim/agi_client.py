@@ -851,6 +851,9 @@ def _function(s: AgiSession, expr: str) -> str | None:
     now = s.clock.now()
     answered = getattr(line, "answered_at", None) or s.far.answered_at
     created = getattr(line, "created", None) or answered
+    forked = getattr(line, "cdr_started", None)  # the caller's CDR started over (agi.sim.queues)
+    if forked is not None:
+        answered, created = max(answered, forked), max(created, forked)
     if fname == "CDR":
         return {
             "billsec": str(max(0, int(now - answered))),

@@ -276,6 +276,19 @@ class Channel:
         return f"<Channel {self.name} {self.uniqueid} {STATE_DESC.get(self.state)}>"
 
 
+def inherit_variables(parent: Any, child: Any) -> None:
+    """What a channel created from ``parent`` (a queue member's leg, a Dial) gets of its variables,
+    as Asterisk does it (ast_channel_inherit_variables): ``__X`` goes on to every channel created
+    from it and from them, ``_X`` to the channels it creates only; every other variable stays."""
+    for name in getattr(parent, "inheritable", ()):
+        if name in parent.variables:
+            child.variables[name] = parent.variables[name]
+            child.inheritable.add(name)
+    for name in getattr(parent, "inherit_once", ()):
+        if name in parent.variables:
+            child.variables[name] = parent.variables[name]
+
+
 class Bridge:
     """A basic two-party bridge (Dial, Queue) and its AMI events, fields as in the traces."""
 

@@ -31,7 +31,7 @@ exten => fax,1,AGI(agi://${DIALER_AGI}/fax?campaign=${CAMPAIGN_ID},${FAXEXTEN})
 exten => h,1,AGI(agi://${DIALER_AGI}/hangup?campaign=${CAMPAIGN_ID},${HANGUPCAUSE})
 
 [dialer-wrapup]
-exten => s,1,AGI(agi://${DIALER_AGI}/wrapup?campaign=${CAMPAIGN_ID},${ATTEMPT_ID})
+exten => s,1,AGI(agi://${DIALER_AGI}/wrapup,${ATTEMPT_ID})
  same => n,Hangup()
 """
 

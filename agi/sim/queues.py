@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from agi.sim.callee import Callee, KeyPress
+from agi.sim.channels import inherit_variables
+from agi.sim.dialplan import PROJECT_DIALPLAN, Dialplan, agi_args_of, split_args, substitute
 
 if TYPE_CHECKING:  # pragma: no cover
     from agi.sim.agi_client import AgiSession, AgiSessionResult
@@ -72,7 +74,7 @@ class QueueConfig:
     acw_seconds: tuple[float, float] = (0.0, 0.0)
     dispositions: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_DISPOSITIONS))
     wrapup_key_after: tuple[float, float] = (1.0, 4.0)  # seconds into the wrap-up prompt
-    callback_hours: tuple[int, int] = (1, 48)  # after key 3 the agent keys the hours, then '#'
+    callback_hours: tuple[int, int] | None = (1, 48)  # after key 3 the agent keys the hours, then '#'; None: none
 
     def __post_init__(self) -> None:
         if not self.members and self.agents:
@@ -85,6 +87,7 @@ class _Entry:
     joined: float
     position: int
     cancelled_legs: list[Any] = field(default_factory=list)  # their ;2 halves go after QueueCallerLeave
+    rang: bool = False  # a member was rung for this caller (a dial: the caller's CDR forks)
 
     def drop_cancelled(self) -> None:
         for leg in self.cancelled_legs:
@@ -127,13 +130,9 @@ class AgentLeg:
     def __init__(self, caller: Any, member: Member, clock: Any, callee: Callee) -> None:
         self.name = member.interface.split("/n")[0] + "-leg;1"
         self.uniqueid = f"{caller.uniqueid}-agent"
-        self.variables: dict[str, str] = {
-            k: v for k, v in caller.variables.items() if k in getattr(caller, "inheritable", {"ATTEMPT_ID"})
-        }
-        if "ATTEMPT_ID" in caller.variables:
-            self.variables["ATTEMPT_ID"] = caller.variables["ATTEMPT_ID"]
-        if "CAMPAIGN_ID" in caller.variables:
-            self.variables.setdefault("CAMPAIGN_ID", caller.variables["CAMPAIGN_ID"])
+        self.variables: dict[str, str] = {}
+        self.inheritable: set[str] = set()
+        inherit_variables(caller, self)  # only the caller's __X and _X, as on a real Asterisk
         self.clock = clock
         self.hungup = asyncio.Event()
         self.callee = callee
@@ -172,8 +171,10 @@ class QueueSystem:
         clock: Any = None,
         agent_line_factory: Callable[[Any, Member, Callee], Any] | None = None,
         member_channel_factory: Callable[[Any, Member], Any] | None = None,
+        dialplan: Dialplan | None = None,
     ) -> None:
         self.rng = rng or random.Random(rng_seed)
+        self.dialplan = dialplan or PROJECT_DIALPLAN  # where option F() sends the member's leg
         self.clock = clock
         self._configs = list(queues or [])
         self.queues: dict[str, QueueState] = {}
@@ -367,6 +368,11 @@ class QueueSystem:
             if reason == "timeout":
                 set_var(line, "QUEUESTATUS", "TIMEOUT")
                 s.result.queue_status = "TIMEOUT"
+                if entry.rang:
+                    # Asterisk 12+ CDRs: the caller's record ends with the unanswered dial and the
+                    # caller, going on in the dialplan, gets a new one whose answer time is its start
+                    # (CDR specification; AMI Cdr event AnswerTime): CDR(billsec) counts from here
+                    line.cdr_started = end
                 return 0
             s.result.queue_status = None
             return -1
@@ -438,6 +444,7 @@ class QueueSystem:
         line, clock = s.line, s.clock
         exten_of = {m: _local_exten(m.interface) for m in free}
         legs: dict[Member, Any] = {}
+        entry.rang = True
         for m in free:
             m.ringing = True
             leg = self.member_channel_factory(line, m) if self.member_channel_factory is not None else None
@@ -665,7 +672,7 @@ class QueueSystem:
         presses: list[KeyPress] = []
         if key:
             presses.append(KeyPress(key, at, prompt=0))
-            if key == "3":
+            if key == "3" and q.config.callback_hours is not None:
                 hours = str(self.rng.randint(*q.config.callback_hours))
                 for i, digit in enumerate(hours + "#", 1):
                     presses.append(KeyPress(digit, at + 0.4 * i, prompt=0))
@@ -681,31 +688,40 @@ class QueueSystem:
         if leg is not None:  # the member's own channel goes on in the dialplan
             leg.callee = callee
             leg.context, leg.exten, leg.priority = context or getattr(leg, "context", ""), exten, priority
-            leg.answered_at = s.clock.now()
-            for name in getattr(s.line, "inheritable", ("ATTEMPT_ID",)):
-                if name in s.line.variables:
-                    leg.variables.setdefault(name, s.line.variables[name])
-            for name in ("ATTEMPT_ID", "CAMPAIGN_ID"):
-                if name in s.line.variables:
-                    leg.variables.setdefault(name, s.line.variables[name])
+            leg.answered_at = s.clock.now()  # it inherited the caller's variables when it was created
         elif self.agent_line_factory is not None:
             leg = self.agent_line_factory(s.line, m, callee)
         else:
             leg = AgentLeg(s.line, m, s.clock, callee)
-        campaign = s.line.variables.get("CAMPAIGN_ID", "")
-        attempt = s.line.variables.get("ATTEMPT_ID", "")
+        agi = self._wrapup_agi(leg, (context or getattr(leg, "context", ""), exten, priority), f"{s.host}:{s.port}")
         try:
-            # dialplan/dialer.conf [dialer-wrapup]: AGI(agi://${DIALER_AGI}/wrapup?campaign=${CAMPAIGN_ID},${ATTEMPT_ID})
-            result = await run_agi(leg, s.host, s.port, f"wrapup?campaign={campaign}", [attempt],
-                                   context=context, extension=exten, priority=priority,
-                                   server_timeout=s.server_timeout)
-            self.wrapups.append(result)
+            if agi is not None:
+                script, args = agi
+                result = await run_agi(leg, s.host, s.port, script, args, context=context, extension=exten,
+                                       priority=priority, server_timeout=s.server_timeout)
+                self.wrapups.append(result)
         finally:
             from agi.sim.callee import far_end
 
             far_end(leg).cancel()
             self._drop_leg(leg, 16)
             self._after_call(q, m, s.clock.now())
+
+    def _wrapup_agi(self, leg: Any, where: tuple[str, str, int], agi_default: str) -> tuple[str, list[str]] | None:
+        """The FastAGI script and arguments of the ``AGI()`` the F() target runs, expanded with the
+        agent leg's own variables (dialplan/dialer.conf [dialer-wrapup]); None if it runs none."""
+        step = self.dialplan.find(*where)
+        if step is None or step.app.upper() != "AGI":
+            return None
+
+        def lookup(name: str) -> str:
+            value = leg.variables.get(name)
+            if value is None:
+                value = agi_default if name == "DIALER_AGI" else self.dialplan.globals.get(name, "")
+            return value
+
+        url, *args = split_args(substitute(step.args, lookup))
+        return agi_args_of(url)[1], args
 
 
 def _f_option(options: str) -> tuple[str, str, int] | None:

@@ -30,7 +30,7 @@ from agi.rules.classify import (
     REASON_RING_TIMEOUT,
 )
 from agi.sim.ami_server import AmiServer, Message, Session
-from agi.sim.channels import BUSY, DOWN, RING, RINGING, UP, Bridge, Channel, Fields, cid, privilege
+from agi.sim.channels import BUSY, DOWN, RING, RINGING, UP, Bridge, Channel, Fields, cid, inherit_variables, privilege
 from agi.sim.clock import Clock
 from agi.sim.dialplan import PROJECT_DIALPLAN, CalleeRunner, Dialplan, DialplanRunner, agi_args_of, wait_or_hangup
 from agi.sim.faults import Faults
@@ -129,7 +129,7 @@ class Simulator:
                 configs = list(queues)
             self.queues = QueueSystem(configs, rng_seed=queue_seed, clock=self.clock,
                                       agent_line_factory=self._agent_line,
-                                      member_channel_factory=self._member_channel)
+                                      member_channel_factory=self._member_channel, dialplan=self.dialplan)
         self._running = False
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -317,13 +317,7 @@ class Simulator:
     @staticmethod
     def _inherit(parent: Any, child: Channel) -> None:
         """``__X`` variables go to every channel the parent creates (``_X`` only one level down)."""
-        for name in getattr(parent, "inheritable", ()):
-            if name in parent.variables:
-                child.variables[name] = parent.variables[name]
-                child.inheritable.add(name)
-        for name in getattr(parent, "inherit_once", ()):
-            if name in parent.variables:
-                child.variables[name] = parent.variables[name]
+        inherit_variables(parent, child)
 
     def _member_channel(self, caller: Any, member: Any) -> Channel:
         """The leg Queue() rings for ``member``: a Local pair (``;1`` returned, ``.peer`` = ``;2``) set
@@ -394,12 +388,7 @@ class Simulator:
             chan.name += ";1"
             self.channels[chan.name] = chan
         chan.emit("Newchannel")
-        for name in getattr(caller, "inheritable", ()):
-            if name in caller.variables:
-                chan.variables[name] = caller.variables[name]
-        for name in ("ATTEMPT_ID", "CAMPAIGN_ID"):
-            if name in caller.variables:
-                chan.variables.setdefault(name, caller.variables[name])
+        self._inherit(caller, chan)
         chan.callerid_num, chan.callerid_name = caller.callerid_num, caller.callerid_name
         chan.connected_num, chan.connected_name = caller.callerid_num, caller.callerid_name
         chan.answered_at = self.clock.now()
