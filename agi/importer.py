@@ -1,6 +1,6 @@
 """CSV import of contacts into a campaign (and of numbers into the DNC list), with per-line reports.
 
-What a row becomes (SPEC.md: the summary's first row counts Contact No Phone and Contact DNC,
+What a row becomes (docs/outcomes.md: the summary's first row counts Contact No Phone and Contact DNC,
 so those must exist as attempts):
 
 - a good row: a contact (created once, keyed by ``dedupe_key``) and a ``pending``

@@ -325,7 +325,7 @@ class AGIChannel:
     ) -> tuple[str | None, Disposition | None]:
         """Play a prompt and get one of ``keys``: ``(key, None)``, or ``(None, NO_KEY | WRONG_KEY)``.
 
-        Listens the whole time (SPEC.md "DTMF"): the prompt plays with every key as an escape
+        Listens the whole time (docs/outcomes.md "DTMF"): the prompt plays with every key as an escape
         digit, then WAIT FOR DIGIT listens ``timeout`` seconds more. Silence or an invalid key
         replays the prompt (after ``invalid_file`` for an invalid key), up to ``tries`` times.
         After the last try: WRONG_KEY if the person pressed only invalid keys, NO_KEY if none.

@@ -122,7 +122,7 @@ async def transfer_to_agent(ctx: FlowContext, call: AGICall, attempt_id: str, ca
 async def queue_outcome(call: AGICall, *, queued: bool) -> tuple[Routing, str | None, bool] | None:
     """What ``Queue`` did, from the channel's variables: (routing, agent, abandoned by the caller).
 
-    SPEC.md "Agents": bridged = QUEUESTATUS unset and MEMBERINTERFACE set; any QUEUESTATUS
+    docs/outcomes.md "Agents": bridged = QUEUESTATUS unset and MEMBERINTERFACE set; any QUEUESTATUS
     (TIMEOUT, JOINEMPTY, FULL, LEAVEEMPTY, JOINUNAVAIL, LEAVEUNAVAIL, UNKNOWN) = no agent in time;
     QUEUESTATUS unset without a member = the person hung up waiting (ABANDONED=TRUE). Without
     ``queued`` (the h extension) None when the channel never went through Queue.

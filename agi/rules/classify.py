@@ -1,6 +1,6 @@
 """Failed originates: OriginateResponse Reason + the Q.850 causes of the attempt's channels -> result.
 
-SPEC.md "Asterisk facts": real Asterisk 22 codes, not seed 001's simplified Reason table.
+docs/outcomes.md "Asterisk facts": real Asterisk 22 codes, not seed 001's simplified Reason table.
 """
 
 from __future__ import annotations
