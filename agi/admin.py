@@ -242,7 +242,8 @@ class SettingOption:
 
 SETTING_OPTIONS: tuple[SettingOption, ...] = (
     SettingOption("--mode", "MODE", "broadcast | progressive | predictive.", _mode, "mode"),
-    SettingOption("--phone-field", "FIELD", "Phone to dial: home, work, cell, phone or any (first valid).",
+    SettingOption("--phone-field", "FIELD",
+                  "Phone to dial: home, work, cell, phone, or any (the first one filled of phone, cell, home, work).",
                   _choice(PHONE_FIELD_CHOICES, "phone field"), "phone_field"),
     SettingOption("--countries", "CC,CC", "Allowed destination countries (ISO codes), or 'any'.",
                   parse_countries, "allowed_countries"),

@@ -1,6 +1,6 @@
 """CSV import of contacts into a campaign (and of numbers into the DNC list), with per-line reports.
 
-What a row becomes (SPEC.md: the summary's first row counts Contact No Phone and Contact DNC,
+What a row becomes (docs/outcomes.md: the summary's first row counts Contact No Phone and Contact DNC,
 so those must exist as attempts):
 
 - a good row: a contact (created once, keyed by ``dedupe_key``) and a ``pending``
@@ -16,6 +16,10 @@ so those must exist as attempts):
 
 Re-importing the same file therefore changes nothing. The DNC list is loaded once; all
 writes are batched in one transaction.
+
+Which phone a row is checked (and later dialed) on is the campaign's ``phone_field``, the one
+source of truth: the originator checks every contact again with it right before dialing. A
+``phone_field`` given to the import is a check only: one that differs is refused.
 """
 
 from __future__ import annotations
@@ -337,10 +341,20 @@ async def import_contacts(
 ) -> ImportReport:
     """Import ``path`` into ``campaign`` in the caller's transaction. See the module docstring."""
     camp = await _campaign(conn, campaign)
+    dialed = camp.phone_field or "phone"
     if phone_field is not None and phone_field not in PHONE_FIELD_CHOICES:
         raise AdminError(f"--phone-field {phone_field!r}: choose one of {', '.join(PHONE_FIELD_CHOICES)}")
+    if phone_field is not None and phone_field != dialed:
+        # The campaign's phone_field is the one source of truth: the originator checks every contact
+        # again right before dialing, with the campaign's field. Importing by another field would
+        # store numbers the campaign never dials (every contact would end as Contact No Phone).
+        raise AdminError(
+            f"--phone-field {phone_field}: campaign {camp.name!r} dials the {dialed} field, for every one of "
+            f"its contacts. Set the campaign's phone field first (`dialer campaign set {camp.name} "
+            f"--phone-field {phone_field}`), then import; nothing was imported"
+        )
     policy = DialPolicy(
-        phone_field=phone_field or camp.phone_field or "phone",
+        phone_field=dialed,
         default_region=camp.default_region or "US",
         allowed_countries=frozenset(camp.allowed_countries or ()),
     )
@@ -357,7 +371,7 @@ async def import_contacts(
     rows = list(read_rows(open_lines(path), delimiter, explicit, report.issues))
     report.malformed = len(report.issues)
     report.rows = len(rows) + report.malformed
-    _check_phone_column(rows, policy)
+    _check_phone_column(rows, policy, camp.name)
 
     # repeated rows of this file: the first one wins
     first_line: dict[str, int] = {}
@@ -385,15 +399,16 @@ async def import_contacts(
     return report
 
 
-def _check_phone_column(rows: list[Row], policy: DialPolicy) -> None:
+def _check_phone_column(rows: list[Row], policy: DialPolicy, name: str) -> None:
     """A campaign dialing a field the file never fills is a mapping mistake, not N no_phone rows."""
     if not rows or policy.phone_field == "any":
         return
     if all(not r.phones.get(policy.phone_field) for r in rows) and any(any(r.phones.values()) for r in rows):
         filled = sorted({p for r in rows for p, v in r.phones.items() if v})
         raise AdminError(
-            f"the campaign dials the {policy.phone_field} field but no row fills it (the file fills "
-            f"{', '.join(filled)}): give --phone-field {filled[0]} or map a column with --map \"Column={policy.phone_field}\""
+            f"campaign {name!r} dials the {policy.phone_field} field but no row fills it (the file fills "
+            f"{', '.join(filled)}): set the campaign's phone field (`dialer campaign set {name} --phone-field "
+            f"{filled[0]}`) or map a column with --map \"Column={policy.phone_field}\"; nothing was imported"
         )
 
 

@@ -1,4 +1,4 @@
-"""The outcome model of SPEC.md: every status code, its label, and the summary grouping.
+"""The outcome model of docs/outcomes.md: every status code, its label, and the summary grouping.
 
 This is the one place a status exists. Everything else imports these enums;
 no other module writes a status as a string literal. Codes are stored in the

@@ -1,4 +1,4 @@
-"""Reports over the attempts table: the campaign summary (SPEC.md's three rows), the call log,
+"""Reports over the attempts table: the campaign summary (docs/outcomes.md's three rows), the call log,
 and the contact listing used by ``contacts list/export``.
 
 Every count is a COUNT over ``attempts``; the labels and the grouping come from

@@ -72,7 +72,7 @@ async def test_finishing_twice_keeps_the_first_result_and_retries_once(db_engine
     mem = await _member(db_engine, m)
     assert mem.state == ContactState.RETRY_SCHEDULED
     assert mem.attempts == 1
-    assert mem.next_attempt_at == ended + 5 * MIN  # SPEC default: busy after 5 min
+    assert mem.next_attempt_at == ended + 5 * MIN  # default: busy after 5 min
     assert mem.last_result == Result.BUSY
     assert mem.last_attempt_id == aid
     assert mem.claimed_by is None
@@ -110,7 +110,7 @@ async def test_service_errors_do_not_count_against_max_attempts(db_engine):
         assert await _finish(db_engine, aid, Result.SERVICE_ERROR, now)
         mem = await _member(db_engine, m)
         assert (mem.state, mem.attempts) == (ContactState.RETRY_SCHEDULED, 0)
-        assert mem.next_attempt_at == now + MIN  # SPEC default: service_error after 1 min
+        assert mem.next_attempt_at == now + MIN  # default: service_error after 1 min
         now = mem.next_attempt_at
     async with db_engine.connect() as conn:
         charged = (await conn.execute(select(func.count()).where(_a.c.charged))).scalar_one()
@@ -198,7 +198,7 @@ async def test_a_late_disposition_does_not_move_a_contact_dialed_again(db_engine
         await set_routing(conn, first, Routing.DROPPED)
     await _finish(db_engine, first, Result.LIVE_ANSWER, T0)
     mem = await _member(db_engine, m)
-    assert mem.next_attempt_at == T0 + 30 * MIN  # SPEC default: dropped after 30 min
+    assert mem.next_attempt_at == T0 + 30 * MIN  # default: dropped after 30 min
     second, _ = await _dial(db_engine, camp, now=mem.next_attempt_at)
     async with db_engine.begin() as conn:
         assert await set_disposition(conn, first, Disposition.CALL_BACK, T0 + dt.timedelta(days=1))

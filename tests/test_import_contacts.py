@@ -201,10 +201,10 @@ async def test_blank_lines_are_skipped_and_rows_of_empty_fields_reported(db_engi
     assert [(i.line, i.reason) for i in report.issues] == [(4, importer.MALFORMED)]
 
 
-async def test_column_map_delimiter_and_phone_field_choose_the_number_dialed(db_engine, tmp_path):
+async def test_column_map_delimiter_and_the_campaigns_phone_field_choose_the_number_dialed(db_engine, tmp_path):
     path = tmp_path / "semi.csv"
     path.write_text("Customer;Given;Tel;Handy;Note\nX1;Ann;+12125550100;+13125550101;vip\n")
-    await _campaign(db_engine)
+    await _campaign(db_engine, phone_field="cell")
     async with db_engine.begin() as conn:
         report = await importer.import_contacts(
             conn, "imp", path, delimiter=";", phone_field="cell",
@@ -222,10 +222,28 @@ async def test_a_file_whose_dialed_field_is_never_filled_is_refused_before_writi
     path = tmp_path / "cells.csv"
     path.write_text("name,cell\nAnn,+12125550100\n")
     await _campaign(db_engine)  # dials "phone"
-    with pytest.raises(admin.AdminError, match="--phone-field cell"):
+    with pytest.raises(admin.AdminError, match="`dialer campaign set imp --phone-field cell`"):
         async with db_engine.begin() as conn:
             await importer.import_contacts(conn, "imp", path)
     assert (await _counts(db_engine))["contacts"] == 0
+
+
+@pytest.mark.parametrize("field", ["cell", "any"])
+async def test_an_import_phone_field_other_than_the_campaigns_is_refused_and_nothing_is_written(
+    db_engine, tmp_path, field
+):
+    # the campaign's phone_field is what the originator dials: an import may not store other numbers
+    path = tmp_path / "leads.csv"
+    path.write_text("name,phone,cell\nAnn,,+12125550100\nBob,+13125550101,+13125550102\n")
+    await _campaign(db_engine)  # dials "phone"
+    with pytest.raises(admin.AdminError, match=f"dials the phone field.*`dialer campaign set imp --phone-field {field}`"):
+        async with db_engine.begin() as conn:
+            await importer.import_contacts(conn, "imp", path, phone_field=field)
+    counts = await _counts(db_engine)
+    assert (counts["contacts"], counts["members"], counts["attempts"]) == (0, 0, 0)
+    async with db_engine.begin() as conn:  # the same field as the campaign's is only a check
+        report = await importer.import_contacts(conn, "imp", path, phone_field="phone")
+    assert report.imported == 1 and report.predial == {Result.NO_PHONE.value: 1}
 
 
 def test_rows_without_an_id_column_dedupe_on_name_and_phones():

@@ -16,7 +16,7 @@ from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
 
-# What really happened on the "network" -> the result SPEC.md says it must be recorded as.
+# What really happened on the "network" -> the result docs/outcomes.md says it must be recorded as.
 NETWORK_RESULT = {
     "busy": Result.BUSY, "no_answer": Result.NO_ANSWER, "congestion": Result.SERVICE_ERROR,
     "unallocated": Result.DISCONNECTED, "number_changed": Result.DISCONNECTED,

@@ -1,4 +1,4 @@
-"""The outcome model holds every code of SPEC.md, with its label, exactly once."""
+"""The outcome model holds every code of docs/outcomes.md, with its label, exactly once."""
 
 import pytest
 

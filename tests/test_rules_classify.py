@@ -1,4 +1,4 @@
-"""Failed originates: Q.850 causes and OriginateResponse Reason -> result (SPEC.md "Asterisk facts")."""
+"""Failed originates: Q.850 causes and OriginateResponse Reason -> result (docs/outcomes.md "Asterisk facts")."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from agi.rules.classify import (
     first_cause,
 )
 
-# SPEC.md, cause by cause
+# docs/outcomes.md, cause by cause
 SPEC_CAUSES = {
     1: Result.DISCONNECTED,  # unallocated
     22: Result.DISCONNECTED,  # number changed

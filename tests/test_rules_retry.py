@@ -1,4 +1,4 @@
-"""Call recycling: result + attempt count -> next contact state and next_attempt_at (SPEC.md "Retry")."""
+"""Call recycling: result + attempt count -> next contact state and next_attempt_at (docs/outcomes.md "Retry")."""
 
 from __future__ import annotations
 

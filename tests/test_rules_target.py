@@ -1,4 +1,4 @@
-"""Target/repeat classification of the call log (SPEC.md "Reports", seed 002)."""
+"""Target/repeat classification of the call log (docs/outcomes.md "Reports", seed 002)."""
 
 from __future__ import annotations
 

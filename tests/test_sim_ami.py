@@ -144,7 +144,7 @@ async def test_panoramisk_originate_resolves_with_the_originate_response(number,
         await sim.wait_idle(5)
         await asyncio.sleep(0.05)
         if cause is None:
-            assert hangups == []  # no channel, no Hangup (SPEC.md)
+            assert hangups == []  # no channel, no Hangup (docs/outcomes.md)
         else:
             assert [(h["Uniqueid"], h["Cause"]) for h in hangups] == [("attempt-1", cause)]
         rec = sim.record["attempt-1"]

@@ -74,7 +74,7 @@ def backoff_delay(failures: int, base: float, cap: float, rand: Callable[[], flo
 
 @dataclass(frozen=True)
 class OriginateResult:
-    """The OriginateResponse event of one Originate (SPEC.md, AMI)."""
+    """The OriginateResponse event of one Originate (docs/outcomes.md, AMI)."""
 
     response: str  # "Success" | "Failure"
     reason: int  # 0 failure, 1 hung up before answer, 3 ring timeout, 4 answered, 5 busy, 8 congestion

@@ -27,7 +27,8 @@ def contacts() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--campaign", "campaign_ref", required=True, metavar="CAMPAIGN", help="Campaign id or name.")
 @click.option("--phone-field", type=click.Choice(PHONE_FIELD_CHOICES),
-              help="Phone to dial for these contacts (default: the campaign's).")
+              help="Check that the campaign dials this phone field; a different one is refused. The "
+                   "field dialed is the campaign's setting: `dialer campaign create/set --phone-field`.")
 @click.option("--map", "column_map", metavar="COL=FIELD,...",
               help="Column mapping, e.g. \"Mobile=cell,Tel=phone,First=first_name,Notes=-\". Fields: "
                    + ", ".join(importer.FIELDS) + ", custom.NAME, or - to drop. Unmapped columns "

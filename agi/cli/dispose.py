@@ -51,7 +51,7 @@ def dispose(obj, attempt_id: str, disposition: str, callback_at: str | None, tz:
             if attempt is None:
                 raise AdminError(f"no attempt {attempt_id!r} (see `dialer report calls` for attempt ids)")
             if attempt.result is not None and attempt.result is not Result.LIVE_ANSWER:
-                # SPEC: a disposition is what a person chose; counting one on a busy line skews the summary
+                # docs/outcomes.md: a disposition is what a person chose; counting one on a busy line skews the summary
                 raise AdminError(f"attempt {attempt_id} ended as {attempt.result.label}: only a live answer "
                                  f"takes a disposition (see `dialer report calls --result live_answer`)")
             await db.set_disposition(conn, attempt_id, choice, when, override=True, now=now)

@@ -1,4 +1,4 @@
-"""`dialer report ...`: the campaign summary (SPEC.md's three rows, drop rate, pace) and the call log."""
+"""`dialer report ...`: the campaign summary (docs/outcomes.md's three rows, drop rate, pace) and the call log."""
 
 from __future__ import annotations
 

@@ -101,7 +101,7 @@ class Campaign(Base):
     drop_cap_pct: Mapped[float] = mapped_column(Float, default=3.0)  # FTC TSR 310.4(b)(4)(i)
     drop_window_hours: Mapped[int] = mapped_column(Integer, default=720)  # 30 days (US)
 
-    # retry (call recycling): {"busy": 5, "no_answer": 60, ...} minutes; null = SPEC defaults
+    # retry (call recycling): {"busy": 5, "no_answer": 60, ...} minutes; null = the defaults of agi.rules.retry
     retry_rules: Mapped[dict | None] = mapped_column(JSON)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
 

@@ -347,7 +347,7 @@ class AGIChannel:
     ) -> MenuResult:
         """Play a prompt and get one of ``keys``; what happened, also when the person hangs up.
 
-        Listens the whole time (SPEC.md "DTMF"): the prompt plays with every key as an escape
+        Listens the whole time (docs/outcomes.md "DTMF"): the prompt plays with every key as an escape
         digit, then WAIT FOR DIGIT listens ``timeout`` seconds more. Silence or an invalid key
         replays the prompt (after ``invalid_file`` for an invalid key), up to ``tries`` times.
         A hang-up ends the menu without an exception: the result says what the person had done

@@ -158,7 +158,7 @@ class QueueOutcome:
 async def queue_outcome(call: AGICall, *, queued: bool) -> QueueOutcome | None:
     """What ``Queue`` did, from the channel's variables.
 
-    SPEC.md "Agents": bridged = QUEUESTATUS unset and MEMBERINTERFACE set; any QUEUESTATUS
+    docs/outcomes.md "Agents": bridged = QUEUESTATUS unset and MEMBERINTERFACE set; any QUEUESTATUS
     (TIMEOUT, JOINEMPTY, FULL, LEAVEEMPTY, JOINUNAVAIL, LEAVEUNAVAIL, UNKNOWN) = no agent in time;
     QUEUESTATUS unset without a member = the person hung up waiting (ABANDONED=TRUE). Without
     ``queued`` (the h extension) None when the channel never went through Queue.

@@ -1,6 +1,6 @@
 """Failed originates: OriginateResponse Reason + the Q.850 causes of the attempt's channels -> result.
 
-SPEC.md "Asterisk facts": real Asterisk 22 codes, not seed 001's simplified Reason table. The
+docs/outcomes.md "Asterisk facts": real Asterisk 22 codes, not seed 001's simplified Reason table. The
 OriginateResponse and the call's own Newchannel/Hangup events come in no fixed order (under load
 the response can come first: tests/traces/ami-originate-*-response-first.txt), so a failure is
 classified only once ``cause_known`` says so, or after a grace the caller waits.

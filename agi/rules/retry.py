@@ -8,7 +8,7 @@ from typing import Mapping
 
 from agi.outcomes import ContactState, Disposition, Result, Routing
 
-# SPEC.md "Retry" defaults, minutes. Keys are Result, Routing or Disposition codes.
+# docs/outcomes.md "Retry" defaults, minutes. Keys are Result, Routing or Disposition codes.
 DEFAULT_RETRY_MINUTES: dict[str, int] = {
     Result.BUSY.value: 5,
     Result.NO_ANSWER.value: 60,
@@ -19,7 +19,7 @@ DEFAULT_RETRY_MINUTES: dict[str, int] = {
 DEFAULT_MAX_ATTEMPTS = 3
 # Attempts that were never really made do not count against the limit (seed 000).
 UNCOUNTED = frozenset({Result.SERVICE_ERROR})
-# A trunk that keeps failing: after three service errors at the campaign's delay (SPEC: 1 min) the
+# A trunk that keeps failing: after three service errors at the campaign's delay (default 1 min) the
 # delay doubles (at most 60 min), and a contact stops after this many, about three hours of
 # failures, so a number that always fails is not redialed forever.
 MAX_SERVICE_ERRORS = 12

@@ -1,4 +1,4 @@
-"""The call log's target/repeat classification of live answers (SPEC.md "Reports", seed 002).
+"""The call log's target/repeat classification of live answers (docs/outcomes.md "Reports", seed 002).
 
 A call qualifies when its talk time is at or above the campaign's target duration.
 Per number, a sales cycle is the half-open span [t, t + sales_cycle_days) opened by a

@@ -798,7 +798,7 @@ async def _app_dial(s: AgiSession, data: str) -> int:
     set_var(s.line, "DIALSTATUS", "ANSWER")
     if ok and hasattr(s.line, "hangupcause"):
         s.line.hangupcause = 16  # the called party's normal clearing becomes our HANGUPCAUSE
-    return -1  # app_dial returns -1 when the called party hangs up: read DIALSTATUS (SPEC.md)
+    return -1  # app_dial returns -1 when the called party hangs up: read DIALSTATUS (docs/outcomes.md)
 
 
 async def _app_queue(s: AgiSession, data: str) -> int:

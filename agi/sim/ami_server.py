@@ -1,6 +1,6 @@
 """The simulator's Asterisk Manager Interface: asyncio TCP server, CRLF framing, Asterisk 22 replies.
 
-Replies and event lists follow asterisk-traces/ami-*.txt; the call work behind ``Originate`` and the
+Replies and event lists follow tests/traces/ami-*.txt; the call work behind ``Originate`` and the
 queue data behind ``QueueSummary``/``QueueStatus`` live in agi.sim.simulator and agi.sim.queues.
 """
 

@@ -4,7 +4,7 @@
 ``FarEnd`` is that plan running on one call: it knows when the call was answered and when each
 prompt started, so it can say which key the person presses when, and when they hang up.
 
-How a person is modelled (SPEC.md "DTMF"): a person presses keys in reaction to what they hear.
+How a person is modelled (docs/outcomes.md "DTMF"): a person presses keys in reaction to what they hear.
 ``KeyPress(key, at, prompt=i)`` presses ``key`` ``at`` seconds after the i-th prompt (0-based) of
 the call started; ``prompt=None`` counts from the answer instead (like the capture rig's
 ``SendDTMF`` callees). A prompt is every command that plays audio to the person: ``STREAM FILE``,
@@ -31,7 +31,7 @@ KINDS = (HUMAN, MACHINE, FAX, NO_MEDIA)
 
 DTMF_KEYS = "0123456789*#ABCD"
 
-# What AMD() said on the real Asterisk 22.10.1 for each kind (asterisk-traces/INDEX.txt), and about
+# What AMD() said on the real Asterisk 22.10.1 for each kind (tests/traces/INDEX.txt), and about
 # how long after answer it said it (ami-originate-*.txt: AMDSTATUS VarSet - OriginateResponse).
 AMD_BY_KIND: dict[str, tuple[AmdStatus, str, float]] = {
     HUMAN: (AmdStatus.HUMAN, "HUMAN-800-800", 1.92),

@@ -1,7 +1,7 @@
 """Simulated Asterisk channels: name, Uniqueid/Linkedid, variables, state, and their AMI events.
 
 A ``Channel`` implements ``agi.sim.line.SimLine``; every event it emits carries the standard
-channel header fields in the order Asterisk 22 prints them (see asterisk-traces/).
+channel header fields in the order Asterisk 22 prints them (see tests/traces/).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``QueueSystem`` holds the queues of one simulated Asterisk: members (logged in, paused, ringing, on a
 call, in after-call work), waiting callers, and the statistics ``QueueSummary``/``QueueStatus`` report.
-Outcomes of ``Queue()`` (SPEC.md "Agents"): bridged to a free member (the reply comes when the bridge
+Outcomes of ``Queue()`` (docs/outcomes.md "Agents"): bridged to a free member (the reply comes when the bridge
 ends; QUEUESTATUS unset; MEMBERINTERFACE/MEMBERNAME/ANSWEREDTIME set), TIMEOUT, JOINEMPTY, UNKNOWN,
 or the caller hanging up while waiting (ABANDONED=TRUE). Option ``F(context^exten^priority)``: when
 the caller hangs up after a bridge, the member's leg runs the wrap-up FastAGI there, where the

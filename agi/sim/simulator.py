@@ -5,7 +5,7 @@
     ...                        # sim.record, sim.faults
     await sim.stop()
 
-Originate rules follow SPEC.md "AMI" and asterisk-traces/ami-originate-*.txt: the number is taken
+Originate rules follow docs/outcomes.md "AMI" and tests/traces/ami-originate-*.txt: the number is taken
 from the Originate Channel (``PJSIP/+15551234567@trunk`` -> ``+15551234567``, ``Local/busy@callee``
 -> ``busy``) and looked up in the scenario plan. ``faults.response_first`` gives a share of failed
 calls the order a loaded Asterisk shows (agi.sim.faults): the OriginateResponse first, the call's
@@ -569,7 +569,7 @@ class _Call:
         for event, fields in held:
             self.sim.publish(event, fields)
 
-    # OriginateResponse (SPEC.md: on Failure Channel is the dial string as sent; on Success the real name)
+    # OriginateResponse (docs/outcomes.md: on Failure Channel is the dial string as sent; on Success the real name)
     def originate_response(self, success: bool, reason: int, channel: str) -> None:
         self.reason = reason
         fields: Fields = []
