@@ -250,7 +250,7 @@ async def test_menu(lines, expected, commands):
     await peer.close(ch)
 
 
-# SPEC.md "Live-answer outcomes": a hang-up during the menu (keys 1 and 2 on offer, 3 tries) still
+# docs/outcomes.md "Live-answer outcomes": a hang-up during the menu (keys 1 and 2 on offer, 3 tries) still
 # says what the person did by then. moment -> (prompt files, replies in order, what the menu returns)
 MENU_HANGUPS = {
     "during_the_first_play": (["msg"], [GONE], MenuResult(None, "", None, hung_up=True)),

@@ -272,7 +272,7 @@ async def test_hangup_flow_finalises_a_call_the_outbound_flow_never_reported_fro
 
 
 # The default menu (3 tries: the 3 s message, then 5 s listening) and a person who hangs up in it,
-# or lets the tries run out. SPEC.md "Live-answer outcomes": no_key once the message played through
+# or lets the tries run out. docs/outcomes.md "Live-answer outcomes": no_key once the message played through
 # at least once, wrong_key when only keys not on offer came (those keys recorded), nothing before that.
 # moment -> (the person, expected disposition, ivr_keys, the h extension's HANGUPCAUSE)
 MENU_MOMENTS = {

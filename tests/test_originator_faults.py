@@ -161,7 +161,7 @@ async def test_person_answering_while_fastagi_is_down_hears_the_drop_message(db_
 # Fast failures (no ringing) of every kind a loaded Asterisk sent response-first in the captured run
 FAST_FAILURES = dict(human=0.0, machine=0.0, fax=0.0, notsure=0.0, no_answer=0.0, no_channel=0.0,
                      busy=0.3, unallocated=0.2, rejected=0.2, number_changed=0.1, congestion=0.2)
-# what the network did -> the result SPEC.md says (Q.850 cause of the far end: 17, 1, 21, 22, 34)
+# what the network did -> the result docs/outcomes.md says (Q.850 cause of the far end: 17, 1, 21, 22, 34)
 FAILURE_RESULT = {"busy": Result.BUSY, "unallocated": Result.DISCONNECTED, "rejected": Result.REJECTED,
                   "number_changed": Result.DISCONNECTED, "congestion": Result.SERVICE_ERROR}
 

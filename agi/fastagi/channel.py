@@ -351,7 +351,7 @@ class AGIChannel:
         digit, then WAIT FOR DIGIT listens ``timeout`` seconds more. Silence or an invalid key
         replays the prompt (after ``invalid_file`` for an invalid key), up to ``tries`` times.
         A hang-up ends the menu without an exception: the result says what the person had done
-        by then (SPEC.md "Live-answer outcomes", no_key and wrong_key).
+        by then (docs/outcomes.md "Live-answer outcomes", no_key and wrong_key).
         """
         files = [file] if isinstance(file, str) else list(file)
         valid = {str(k) for k in keys}

@@ -2,7 +2,7 @@
 
 An attempt's channels carry its id as Uniqueid (``<id>`` and, for Local channels,
 ``<id>;2``), so every Newchannel/Hangup/queue event ties back to the attempt. A failed call's
-OriginateResponse may come before or after its channel events (SPEC.md "AMI"); ``wait_for_cause``
+OriginateResponse may come before or after its channel events (docs/outcomes.md, AMI); ``wait_for_cause``
 waits for whichever is still to come.
 """
 
