@@ -37,6 +37,7 @@ from agi.db.models import (
     DncEntry,
     utcnow,
 )
+from agi.rules.compliance import MIN_RING_TIMEOUT_S
 from agi.rules.lifecycle import WORKING_STATES, overall_state, seen_state
 from agi.rules.retry import DEFAULT_RETRY_MINUTES
 from agi.rules.predial import PHONE_FIELD_CHOICES, normalize
@@ -48,10 +49,7 @@ class AdminError(Exception):
     """A user-facing error: the message says what is wrong and what to do."""
 
 
-# FTC TSR 16 CFR 310.4(b)(1)(iv): let a call ring at least 15 seconds (or four rings)
-# before disconnecting it, or it counts as abandoned.
-MIN_RING_TIMEOUT_S = 15
-# FTC TSR 16 CFR 310.4(c) (agi.rules.window): a campaign may only narrow 08:00-21:00.
+# a campaign may only narrow the legal calling hours (agi.rules.compliance)
 LEGAL_WINDOW = (DEFAULT_WINDOW_START, DEFAULT_WINDOW_END)
 NOTSURE_CHOICES = ("human", "machine")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -220,7 +218,7 @@ def _ring_timeout(text: str) -> int:
     if value < MIN_RING_TIMEOUT_S:
         raise AdminError(
             f"--ring-timeout {value} s is too short: ring at least {MIN_RING_TIMEOUT_S} s "
-            "or the call counts as abandoned (FTC TSR 310.4(b)(1)(iv))"
+            "or the call counts as abandoned (FTC TSR 16 CFR 310.4(b)(4)(ii))"
         )
     return value
 

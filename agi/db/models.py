@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from agi.outcomes import CampaignMode, CampaignState, ContactState
+from agi.rules.compliance import DROP_WINDOW_US_HOURS, MAX_DROP_RATE_PCT, MAX_SECONDS_TO_DROP_MESSAGE
 
 
 def utcnow() -> dt.datetime:
@@ -98,8 +99,8 @@ class Campaign(Base):
     cps: Mapped[float] = mapped_column(Float, default=5.0)
     pacing_ratio: Mapped[float] = mapped_column(Float, default=1.0)
     ring_timeout: Mapped[int] = mapped_column(Integer, default=25)  # seconds; never under 15
-    drop_cap_pct: Mapped[float] = mapped_column(Float, default=3.0)  # FTC TSR 310.4(b)(4)(i)
-    drop_window_hours: Mapped[int] = mapped_column(Integer, default=720)  # 30 days (US)
+    drop_cap_pct: Mapped[float] = mapped_column(Float, default=MAX_DROP_RATE_PCT)
+    drop_window_hours: Mapped[int] = mapped_column(Integer, default=DROP_WINDOW_US_HOURS)
 
     # retry (call recycling): {"busy": 5, "no_answer": 60, ...} minutes; null = the defaults of agi.rules.retry
     retry_rules: Mapped[dict | None] = mapped_column(JSON)
@@ -119,7 +120,8 @@ class Campaign(Base):
     key_timeout: Mapped[int] = mapped_column(Integer, default=5)  # seconds after the message
     callback_delay_minutes: Mapped[int | None] = mapped_column(Integer)  # null = next day same time
     queue_name: Mapped[str | None] = mapped_column(String(80))  # null = no agents
-    drop_timeout: Mapped[int] = mapped_column(Integer, default=2)  # seconds in the agent queue
+    # seconds a person waits in the agent queue: the drop message must follow within 2 s
+    drop_timeout: Mapped[int] = mapped_column(Integer, default=MAX_SECONDS_TO_DROP_MESSAGE)
 
     # call log: target calls (seed 002)
     target_seconds: Mapped[int] = mapped_column(Integer, default=60)

@@ -34,6 +34,7 @@ from agi.originator.calls import Call, CallTracker
 from agi.originator.reconciler import MAX_CALL_S
 from agi.originator.limits import RateLimiter
 from agi.outcomes import AmdStatus, CampaignMode, CampaignState, Result, Routing
+from agi.rules.compliance import MIN_RING_TIMEOUT_S
 from agi.rules.classify import classify_failure, first_cause
 from agi.rules.lifecycle import (
     AGI_STALE_AFTER_S,
@@ -49,7 +50,6 @@ from agi.rules.window import CallingWindow
 
 log = logging.getLogger("agi.originator")
 
-MIN_RING_TIMEOUT_S = 15  # abandonment rule (FTC TSR 310.4(b)(4)(iii)): ring at least 15 s
 HANGUP_GRACE_S = 3.0  # wait this long (real) for a failed call's channel events and their causes
 ANSWERED_GRACE_S = 10.0  # after an answered call hangs up, the FastAGI flows have this long to report
 AGENT_TIME_FLUSH_S = 5.0  # real seconds between two writes of the measured agent time

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from agi.outcomes import CampaignMode
+from agi.rules.compliance import DROP_WINDOW_US_HOURS, MAX_DROP_RATE_PCT
 
-# FTC Telemarketing Sales Rule 16 CFR 310.4(b)(4)(i): at most 3% of live answers abandoned, 30 days.
-DEFAULT_DROP_CAP_PCT = 3.0
-DEFAULT_DROP_WINDOW_HOURS = 720.0
+DEFAULT_DROP_CAP_PCT = MAX_DROP_RATE_PCT
+DEFAULT_DROP_WINDOW_HOURS = float(DROP_WINDOW_US_HOURS)
 # History needed before the predictive mode over-dials (below this it paces progressive).
 MIN_RESOLVED_CALLS = 150
 MIN_HUMANS = 30

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-# FTC Telemarketing Sales Rule, 16 CFR 310.4(c): no calls before 8:00 a.m. or after 9:00 p.m.
-# local time at the called person's location. Campaigns may narrow it.
-DEFAULT_WINDOW_START = dt.time(8, 0)
-DEFAULT_WINDOW_END = dt.time(21, 0)
+from agi.rules.compliance import CALLING_HOURS
+
+# The legal calling hours at the called person's location; campaigns may narrow them.
+DEFAULT_WINDOW_START, DEFAULT_WINDOW_END = CALLING_HOURS
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = date.weekday()
 _FULL_DAY_NAMES = dict(zip(WEEKDAYS, ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")))
