@@ -175,7 +175,8 @@ def check_targets(rows: list[dict]) -> list[tuple[str, bool, str]]:
                 problems.append(f"only {gain * 100:+.1f} points over vicidial-avail (need {need * 100:+.0f})")
         gap = ours["occ_med"] - ours["occ_worst"]
         if gap > WORST_UNDER_MEDIAN + 1e-9:
-            problems.append(f"worst seed {gap * 100:.1f} points under the median (at most {WORST_UNDER_MEDIAN * 100:.0f})")
+            problems.append(f"worst seed {gap * 100:.1f} points under the median "
+                            f"(at most {WORST_UNDER_MEDIAN * 100:.0f})")
         before = MEDIAN_BEFORE_ISSUE_14.get(profile)
         if before is not None and ours["occ_med"] < before - 5e-4:
             problems.append(f"median occupancy {ours['occ_med']:.1%} under {before:.1%} (before issue 14)")

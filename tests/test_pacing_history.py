@@ -114,7 +114,7 @@ def test_pacing_simulate_takes_a_campaigns_mix_from_its_history(db_engine, db_ur
     out = json.loads(result.output)
     inputs = {k: v["value"] for k, v in out["inputs"].items()}
     assert inputs["person_rate"] == pytest.approx(10.0) and inputs["busy_rate"] == pytest.approx(10.0)
-    assert (inputs["agents"], inputs["talk"], inputs["acw"]) == (pytest.approx(AGENTS), pytest.approx(120), pytest.approx(ACW))
+    assert (inputs["agents"], inputs["talk"], inputs["acw"]) == pytest.approx((AGENTS, 120, ACW))
     assert (inputs["lines"], inputs["drop_cap"], inputs["ring_timeout"], inputs["ratio"]) == (40, 2.5, 30, 1.5)
     assert out["inputs"]["person_rate"]["source"].startswith("history")
     assert out["inputs"]["lines"]["source"] == "campaign"

@@ -12,7 +12,8 @@ Feeding it, per campaign and dialer (the originator's side of the seam):
   ``dropped`` when routing is decided (AgentConnect / drop), ``agent_freed`` when an agent ends
   after-call work (talk from AgentComplete ``TalkTime``, ACW until the member is available again);
 - each tick a ``PacingState`` with ``stats=history.stats(now)``, the drop counts over the campaign's
-  regulatory window from the database, and the agents from QueueSummary plus per-agent ages.
+  regulatory window from the database with its cap, target and window settings, and the agents
+  from QueueSummary plus per-agent ages.
 """
 
 from __future__ import annotations
