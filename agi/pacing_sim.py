@@ -1,8 +1,9 @@
 """Discrete-event pacing simulator: a campaign's calls and agents on a simulated clock.
 
 Drives the same pure ``agi.rules.pacing.calls_to_start`` the originator uses (and, for comparison,
-baseline pacers written from VICIdial's and Issabel's published descriptions). No sockets, seeded.
-``scripts/bench_pacing.py`` runs it over profiles and seeds and prints the table.
+baseline pacers written from VICIdial's and Issabel's source). No sockets, seeded.
+``scripts/bench_pacing.py`` runs it over profiles and seeds and prints the table; ``dialer pacing
+simulate`` runs it for one campaign (``compare_modes``) so an admin picks a mode before dialing.
 """
 
 from __future__ import annotations
@@ -10,24 +11,37 @@ from __future__ import annotations
 import heapq
 import math
 import random
+import statistics
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Protocol
 
 from agi.outcomes import CampaignMode
-from agi.rules.pacing import PacingHistory, PacingState, PredictiveTuning, calls_to_start, predictive
+from agi.rules.pacing import (
+    DEFAULT_DROP_WINDOW_HOURS,
+    PacingHistory,
+    PacingState,
+    PredictiveTuning,
+    calls_to_start,
+    predictive,
+)
 
 
 @dataclass(frozen=True)
 class Profile:
     """A campaign model (issue 6): dial outcome mix, durations, agents, shift.
 
-    Answered and unanswered calls ring uniform ``ring`` seconds (never past ``ring_timeout``);
-    busy ends at ``busy_release`` s, fast failures at ``fail_release`` s; AMD decides at answer +
-    ``amd_human`` / ``amd_machine``; a person with no agent free by answer + ``drop_after`` is
-    dropped. Talk is lognormal (``talk_sigma``) with mean ``talk_mean``; ACW uniform ``acw``.
-    Lines and CPS are not part of issue 6's profiles: they are set generously so that the pacer,
-    not the trunk, decides.
+    Answered calls are answered after uniform ``ring`` seconds; unanswered calls ring until
+    ``ring_timeout`` (Dial's timeout ends them); busy ends at ``busy_release`` s, fast failures at
+    ``fail_release`` s; AMD decides at answer + ``amd_human`` / ``amd_machine``; a person with no
+    agent free by answer + ``drop_after`` is dropped. Talk is lognormal (``talk_sigma``) with mean
+    ``talk_mean``; ACW uniform ``acw``. Lines and CPS are not part of issue 6's profiles: they are
+    set generously so that the pacer, not the trunk, decides.
+
+    ``days`` shifts run one a day (the same campaign: its drop counts and history carry over, the
+    pacer counts drops over ``drop_window_hours`` of the clock); the figures are the last day's.
+    ``ratio``, ``drop_cap_pct``, ``drop_target_pct`` and ``drop_window_hours`` are the campaign's
+    pacing settings as the originator passes them in the ``PacingState``.
     """
 
     name: str
@@ -52,6 +66,10 @@ class Profile:
     breaks: int = 0  # breaks per agent per shift (taken once the agent is free)
     break_len: float = 900.0
     drop_cap_pct: float = 3.0
+    drop_target_pct: float | None = None  # None: the pacing rule's default below the cap
+    drop_window_hours: float = DEFAULT_DROP_WINDOW_HOURS
+    ratio: float = 1.0
+    days: int = 1
 
     def scaled(self, **changes) -> "Profile":
         return replace(self, **changes)
@@ -71,6 +89,8 @@ class SimView:
     history: PacingHistory
     profile: Profile
     agents_paused: int = 0
+    # seconds from Originate to answer of the last 20 answered calls (person or machine)
+    answer_rings: deque = field(default_factory=lambda: deque(maxlen=20))
 
 
 class Pacer(Protocol):
@@ -99,94 +119,135 @@ class OurMode:
 
 
 class VicidialAdaptive:
-    """VICIdial-style adaptive dial level, from its published description (no code copied).
+    """VICIdial's adaptive predictive dialing (dial method ADAPT_HARD_LIMIT), as its source does it.
 
-    calls to start = level x dialable agents - calls in flight. Every 15 s the level is multiplied by
-    (1 + pct/100), pct = 100 x (average ready agents - average waiting calls) / average agents over
-    the last minute, scaled by the intensity; clamped to [1, 3]. Safeguards: back to 1.0 once the
-    day's drop rate passes the cap; halved when over half the last minute's live answers dropped.
-    ``available_only``: dialable agents are those ready now; otherwise all non-paused agents.
+    From ``AST_VDauto_dial.pl`` (one loop every 2.5 s): calls to place = round(dial level x
+    dialable agents) - the campaign's calls in SENT, RINGING, LIVE, XFER or CLOSER state, i.e. the
+    calls ringing, waiting for an agent *and those already with an agent*. Dialable agents are the
+    non-paused agents (READY, QUEUE, INCALL) less the "dead" ones (INCALL with no call: after-call
+    work), or with "available only tally" the READY ones, in which case the calls with agents are
+    added back to the goal. Each loop also samples ready agents, waiting calls and all logged-in
+    agents; ``AST_VDadapt.pl`` averages the last 20 samples and every 15 s multiplies the level by
+    (1 + (ready - waiting) / agents) (intensity 0), caps it at the maximum level (3) and floors it
+    at 1; with drop counts refreshed every 60 s it halves the level when over half of the last
+    minute's calls (over 20) dropped and sets it to 1.0 when today's drops passed the cap (of the
+    answered calls, once today has over 50 calls).
     """
 
     needs_ages = False
+    LOOP = 2.5  # AST_VDauto_dial.pl: default --delay, seconds per loop
+    ADAPT_EVERY = 15.0  # AST_VDadapt.pl: "Calculate and update Dial level every 15 seconds"
+    DROPS_EVERY = 60.0  # AST_VDadapt.pl: "Update Drop counter every 60 seconds"
+    SAMPLES = 20  # AST_VDauto_dial.pl: the differential averages the last 20 loops
 
-    def __init__(self, available_only: bool, intensity: float = 1.0, max_level: float = 3.0):
+    def __init__(self, available_only: bool, max_level: float = 3.0):
         self.available_only = available_only
-        self.intensity = intensity
         self.max_level = max_level
         self.name = "vicidial-avail" if available_only else "vicidial-all"
         self.level = 1.0
-        self.samples: deque = deque()  # (t, ready, waiting, agents)
-        self.next_adapt = 15.0
-        self.recent: deque = deque()  # (t, dropped?) live answers in the last minute
-        self._seen_drops = 0
-        self._seen_lives = 0
+        self.samples: deque = deque(maxlen=self.SAMPLES)  # (ready, waiting, logged-in agents)
+        self.next_loop = 0.0
+        self.next_adapt = self.ADAPT_EVERY
+        self.next_drops = 0.0
+        self.minute: deque = deque()  # (t, dials, drops) increments seen in the last minute
+        self._seen = (0, 0)  # (placed_total, dropped_total) already in ``minute``
+        self.calls_one = self.drops_one = 0  # last minute, as of the last drop refresh
+        self.calls_today = self.drops_today = self.answers_today = 0
 
     def __call__(self, state: PacingState, view: SimView) -> int:
         now = state.now
-        agents = state.agents_logged_in - view.agents_paused
-        self.samples.append((now, state.agents_available, state.queue_waiting, agents))
-        while self.samples and self.samples[0][0] < now - 60.0:
-            self.samples.popleft()
         h = view.history
-        for _ in range(h.dropped_total - self._seen_drops):
-            self.recent.append((now, True))
-        for _ in range((h.live_total - h.dropped_total) - (self._seen_lives - self._seen_drops)):
-            self.recent.append((now, False))
-        self._seen_drops, self._seen_lives = h.dropped_total, h.live_total
-        while self.recent and self.recent[0][0] < now - 60.0:
-            self.recent.popleft()
+        placed, dropped = h.placed_total - self._seen[0], h.dropped_total - self._seen[1]
+        if placed or dropped:
+            self.minute.append((now, placed, dropped))
+            self._seen = (h.placed_total, h.dropped_total)
+        while self.minute and self.minute[0][0] <= now - 60.0:
+            self.minute.popleft()
+        if now < self.next_loop:
+            return 0
+        while self.next_loop <= now:
+            self.next_loop += self.LOOP
+        self.samples.append((state.agents_available, state.queue_waiting, state.agents_logged_in))
+        if now >= self.next_drops:
+            self.next_drops = now + self.DROPS_EVERY
+            self.calls_one = sum(m[1] for m in self.minute)
+            self.drops_one = sum(m[2] for m in self.minute)
+            self.calls_today, self.drops_today, self.answers_today = h.placed_total, h.dropped_total, h.live_total
         if now >= self.next_adapt:
-            self.next_adapt = now + 15.0
-            n = len(self.samples)
-            ready = sum(s[1] for s in self.samples) / n
-            waiting = sum(s[2] for s in self.samples) / n
-            avg_agents = sum(s[3] for s in self.samples) / n
-            if avg_agents > 0:
-                pct = 100.0 * (ready - waiting) / avg_agents * self.intensity
-                self.level *= 1.0 + pct / 100.0
-            self.level = min(self.max_level, max(1.0, self.level))
-            cap = state.drop_cap_pct / 100.0
-            if state.live_window and state.dropped_window > cap * state.live_window:
-                self.level = 1.0
-            dropped = sum(1 for r in self.recent if r[1])
-            if self.recent and dropped > len(self.recent) / 2:
-                self.level = max(1.0, self.level / 2)
-        dialable = state.agents_available if self.available_only else agents
-        want = math.floor(self.level * dialable) - state.in_flight
-        return max(0, min(want, state.limit))
+            self.next_adapt = now + self.ADAPT_EVERY
+            self._adapt(state)
+        dialable = state.agents_available
+        if not self.available_only:
+            dialable += state.agents_in_call  # INCALL with a live call; after-call work is "dead"
+        goal = round(self.level * dialable)
+        if self.available_only:
+            goal += state.agents_in_call  # calls already with agents (XFER) added back
+        existing = state.in_flight + state.agents_in_call  # SENT/RINGING/LIVE + XFER
+        return _clamp(goal - existing, state)
+
+    def _adapt(self, state: PacingState) -> None:
+        n = len(self.samples)
+        ready = sum(s[0] for s in self.samples) / n
+        waiting = sum(s[1] for s in self.samples) / n
+        agents = sum(s[2] for s in self.samples) / n
+        if agents > 0:
+            self.level = min(self.max_level, self.level * (1.0 + (ready - waiting) / agents))
+        self.level = max(1.0, self.level)
+        if self.calls_one > 20 and self.drops_one > self.calls_one / 2:
+            self.level /= 2
+        cap = state.drop_cap_pct / 100.0
+        if self.calls_today > 50 and self.answers_today and self.drops_today > cap * self.answers_today:
+            self.level = 1.0  # ADAPT_HARD_LIMIT
+        self.level = max(1.0, self.level)
 
 
 class IssabelPredictor:
-    """Issabel-style predictor, from its published description (no code copied).
+    """Issabel's call-center predictor, as its source does it (``CampaignProcess.class.php``,
+    ``Predictor.class.php``, ``Campania.class.php``).
 
-    Agents expected free = free agents + busy agents whose call is likely over (probability >= 0.97
-    under an exponential talk-time model with the measured mean, given the call's age) by the time a
-    new call would be answered; minus waiting callers; divided by the last 30 minutes' answer rate
-    (persons per dial: machines never reach agents here) = calls that should be in flight.
+    Every 3 s: free agents (queue members neither paused nor in use: after-call work included, as
+    Asterisk reports a member in wrap-up time as not in use) + agents in a call whose call is over
+    with probability >= 0.97 (exponential with the mean talk time, at call age + mean time to
+    answer of the last 20 answered calls, 8 s until there are 20) once the campaign has 10
+    completed calls - callers waiting; then minus the calls still waiting for an answer; then, with
+    ``dialer.overcommit`` on, divided by the answer ratio of the last 30 minutes (answered calls /
+    finished calls, at least 10), floored at 0.20.
     """
 
     needs_ages = True
     name = "issabel"
+    LOOP = 3.0  # CampaignProcess: INTERVALO_REVISION_CAMPANIAS
+    MIN_SAMPLES = 10  # CampaignProcess: MIN_MUESTRAS completed calls before predicting
+    ANSWER_SAMPLES = 20  # Campania: NUM_LLAMADAS_HISTORIAL_CONTESTADA
+    ANSWER_DEFAULT = 8.0  # ConfigDB: dialer.tiempo_contestar
+    ASR_FLOOR = 0.20  # CampaignProcess: $ASR_safe floor
 
-    def __init__(self, service_probability: float = 0.97):
-        self.service_probability = service_probability
+    def __init__(self, service_probability: float = 0.97, overcommit: bool = True):
+        self.service_probability = service_probability  # ConfigDB: dialer.qos default 0.97
+        self.overcommit = overcommit  # ConfigDB: dialer.overcommit (off by default; on here)
+        self.next_loop = 0.0
 
     def __call__(self, state: PacingState, view: SimView) -> int:
-        stats = view.history.stats(state.now)
-        if stats.resolved < 50 or stats.humans < 5 or not stats.talk_times:
-            return _clamp(state.agents_available - state.in_flight, state)
-        mean = stats.talk_mean + stats.acw_mean
-        t_answer = stats.ring_mean + stats.amd_delay
-        # P(total <= age + t) >= p  <=>  age + t >= -mean ln(1 - p)
-        need = -mean * math.log(1.0 - self.service_probability) - t_answer
-        likely = sum(1 for a in state.talk_ages if a >= need)
-        expected_free = state.agents_available + likely - state.queue_waiting
-        rate = stats.human_rate
-        if rate <= 0:
+        now = state.now
+        if now < self.next_loop:
             return 0
-        want = round(expected_free / rate) - state.in_flight
-        return _clamp(want, state)
+        while self.next_loop <= now:
+            self.next_loop += self.LOOP
+        stats = view.history.stats(now)
+        likely = 0
+        if len(stats.talk_times) >= self.MIN_SAMPLES and stats.talk_mean > 0:
+            rings = list(view.answer_rings)
+            t_answer = (sum(rings) + self.ANSWER_DEFAULT * (self.ANSWER_SAMPLES - len(rings))) / self.ANSWER_SAMPLES
+            # P(call over by age + t_answer) = 1 - exp(-(age + t_answer) / mean) >= qos
+            need = -stats.talk_mean * math.log(1.0 - self.service_probability) - t_answer
+            likely = sum(1 for a in state.talk_ages if a >= need)
+        waiting = state.queue_waiting + state.detecting
+        n = max(0, state.agents_available + state.agents_in_acw + likely - waiting)
+        if n > 0:
+            n = max(0, n - len(state.ringing_ages))
+        if n > 0 and self.overcommit and stats.resolved >= 10 and stats.humans + stats.machines > 0:
+            n = round(n / max(self.ASR_FLOOR, stats.answer_rate))
+        return _clamp(n, state)
 
 
 def _clamp(n: int, state: PacingState) -> int:
@@ -222,20 +283,26 @@ class ShiftResult:
     drops: int
     max_lines_used: int = 0
     max_cps_seen: int = 0
+    p95_lines_used: int = 0  # lines in use, 95th percentile of the shift's seconds
+    window_hours: float = 720.0  # the drop window the pacer counted over
 
 
 _FREE, _TALK, _ACW, _BREAK = 0, 1, 2, 3
 # event kinds
 _UNANSWERED, _ANSWER, _VERDICT, _DROP_CHECK, _TALK_END, _ACW_END = range(6)
+DAY = 86400.0
 
 
 def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> ShiftResult:
-    """Run one shift; returns the figures the benchmark prints."""
+    """Run the campaign's shift(s); returns the figures of the last one."""
     rng = random.Random(seed)
     p = profile
     history = PacingHistory()
     view = SimView(history=history, profile=p)
-    shift = p.shift
+    days = max(1, p.days)
+    m0 = (days - 1) * DAY  # the measured shift: the last day's
+    m1 = m0 + p.shift
+    window = p.drop_window_hours * 3600.0
     n_agents = p.agents
     state = [_FREE] * n_agents
     since = [0.0] * n_agents  # when the agent entered its current state
@@ -246,7 +313,10 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> Sh
     free_since = [0.0] * n_agents
     idle_total = 0.0
     connects = 0
-    breaks_due = [sorted(rng.uniform(0.5, 7.5) * 3600 for _ in range(p.breaks)) for _ in range(n_agents)]
+    breaks_due = [
+        sorted(d * DAY + rng.uniform(0.5, 7.5) * 3600 for d in range(days) for _ in range(p.breaks))
+        for _ in range(n_agents)
+    ]
     paused = 0
 
     events: list = []
@@ -258,15 +328,18 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> Sh
     answer_time: dict[int, float] = {}
     channels = 0  # lines in use
     max_channels = 0
+    lines_seen = [0] * (p.lines + 1)  # seconds of the measured shift with n lines in use
     dials = 0
     persons = 0
     drops = 0
-    minute_persons = [0] * (int(shift // 60) + 2)
-    minute_drops = [0] * (int(shift // 60) + 2)
+    window_lives: deque = deque()  # times persons answered, within the drop window
+    window_drops: deque = deque()  # times persons were dropped, within the drop window
+    minutes = int(p.shift // 60) + 2
+    minute_persons = [0] * minutes
+    minute_drops = [0] * minutes
     recent_dials: deque = deque()  # originate times in the last second (CPS limit)
     cps_limit = int(p.cps)
     max_cps = 0
-    cap = p.drop_cap_pct
     ring_lo, ring_hi = p.ring
     mu = math.log(p.talk_mean) - p.talk_sigma**2 / 2
     needs_ages = getattr(pacer, "needs_ages", False)
@@ -276,6 +349,12 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> Sh
     c_human = c_busy + p.p_human
     c_machine = c_human + p.p_machine
 
+    def measured(t: float) -> bool:
+        return m0 <= t < m1
+
+    def overlap(a: float, b: float) -> float:
+        return max(0.0, min(b, m1) - max(a, m0))
+
     def push(t: float, kind: int, data) -> None:
         nonlocal seq
         seq += 1
@@ -284,8 +363,9 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> Sh
     def connect(now: float, call: int, ans: float) -> None:
         nonlocal connects, idle_total
         a = free_agents.pop()
-        idle_total += now - free_since[a]
-        connects += 1
+        if measured(now):
+            idle_total += now - max(free_since[a], m0)
+            connects += 1
         history.connected(now)
         state[a] = _TALK
         since[a] = now
@@ -301,7 +381,7 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> Sh
             state[a] = _BREAK
             paused += 1
             end = now + p.break_len
-            break_time += max(0.0, min(end, shift) - min(now, shift))
+            break_time += overlap(now, end)
             push(end, _ACW_END, -1 - a)  # break end reuses ACW_END with a negative id
             return
         state[a] = _FREE
@@ -312,15 +392,28 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> Sh
             queued_ids.discard(call)
             connect(now, call, ans)
 
+    day = 0
     next_tick = 0.0
     call_id = 0
     while True:
         t_ev = events[0][0] if events else math.inf
-        if next_tick <= t_ev and next_tick < shift:
+        if next_tick <= t_ev and day * DAY + p.shift <= next_tick < math.inf:  # the shift is over
+            day += 1
+            next_tick = day * DAY if day < days else math.inf
+            if day < days:
+                for a in free_agents:
+                    free_since[a] = next_tick
+            continue
+        if next_tick <= t_ev and next_tick < math.inf:
             now = next_tick
             next_tick += tick
+            if measured(now):
+                lines_seen[min(channels, p.lines)] += 1
             while recent_dials and recent_dials[0] <= now - 1.0:
                 recent_dials.popleft()
+            for q in (window_lives, window_drops):
+                while q and q[0] < now - window:
+                    q.popleft()
             budget = cps_limit - len(recent_dials)
             lines_free = p.lines - channels
             if budget <= 0 or lines_free <= 0:
@@ -359,11 +452,14 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> Sh
                 agents_in_acw=in_acw,
                 talk_ages=talk_ages,
                 acw_ages=acw_ages,
+                ratio=p.ratio,
                 drop_timeout=p.drop_after - p.amd_human,
                 stats=history.stats(now),
-                dropped_window=drops,
-                live_window=persons,
-                drop_cap_pct=cap,
+                dropped_window=len(window_drops),
+                live_window=len(window_lives),
+                drop_cap_pct=p.drop_cap_pct,
+                drop_target_pct=p.drop_target_pct,
+                drop_window_hours=p.drop_window_hours,
             )
             view.agents_paused = paused
             n = pacer(st, view)
@@ -374,7 +470,8 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> Sh
                 max_cps = max(max_cps, len(recent_dials))
             for _ in range(n):
                 call_id += 1
-                dials += 1
+                if measured(now):
+                    dials += 1
                 channels += 1
                 history.placed(now)
                 u = rng.random()
@@ -385,9 +482,8 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> Sh
                 elif u < c_machine:
                     ring = min(p.ring_timeout, rng.uniform(ring_lo, ring_hi))
                     push(now + ring, _ANSWER, (call_id, u < c_human))
-                else:
-                    ring = min(p.ring_timeout, rng.uniform(ring_lo, ring_hi))
-                    push(now + ring, _UNANSWERED, call_id)
+                else:  # nobody answers: it rings until the ring timeout
+                    push(now + p.ring_timeout, _UNANSWERED, call_id)
                 ringing[call_id] = now
             max_channels = max(max_channels, channels)
             continue
@@ -403,6 +499,7 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> Sh
             t0 = ringing.pop(cid)
             detecting += 1
             answer_time[cid] = now
+            view.answer_rings.append(now - t0)
             push(now + (p.amd_human if human else p.amd_machine), _VERDICT, (cid, human, now - t0))
         elif kind == _VERDICT:
             cid, human, ring = data
@@ -412,9 +509,10 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> Sh
             if not human:
                 channels -= 1
                 continue
-            persons += 1
-            if now < shift:
-                minute_persons[int(now // 60)] += 1
+            if measured(now):
+                persons += 1
+                minute_persons[int((now - m0) // 60)] += 1
+            window_lives.append(now)
             history.to_agent(now, now - ans)
             if free_agents:
                 connect(now, cid, ans)
@@ -429,15 +527,16 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> Sh
                     if c == data:
                         del queue[i]
                         break
-                drops += 1
                 channels -= 1
                 history.dropped(now)
-                if now < shift:
-                    minute_drops[int(now // 60)] += 1
+                window_drops.append(now)
+                if measured(now):
+                    drops += 1
+                    minute_drops[int((now - m0) // 60)] += 1
         elif kind == _TALK_END:
             a = data
             channels -= 1
-            busy_time += max(0.0, min(now, shift) - min(since[a], shift))
+            busy_time += overlap(since[a], now)
             state[a] = _ACW
             since[a] = now
             push(now + rng.uniform(*p.acw), _ACW_END, a)
@@ -448,16 +547,16 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> Sh
                 agent_free(now, a)
                 continue
             a = data
-            busy_time += max(0.0, min(now, shift) - min(since[a], shift))
+            busy_time += overlap(since[a], now)
             history.agent_freed(now, talk_len[a], now - since[a])
             agent_free(now, a)
-        if now >= shift and not ringing and not detecting and not queue:
+        if next_tick == math.inf and not ringing and not detecting and not queue:
             break
     # agents still busy at the end of the shift
     for a in range(n_agents):
-        if state[a] in (_TALK, _ACW) and since[a] < shift:
-            busy_time += shift - since[a]
-    logged = n_agents * shift - break_time
+        if state[a] in (_TALK, _ACW):
+            busy_time += overlap(since[a], m1)
+    logged = n_agents * p.shift - break_time
     worst = 0.0
     wp = wd = 0
     for m in range(len(minute_persons)):
@@ -482,4 +581,75 @@ def simulate(profile: Profile, pacer: Pacer, seed: int, tick: float = 1.0) -> Sh
         drops=drops,
         max_lines_used=max_channels,
         max_cps_seen=max_cps,
+        p95_lines_used=_percentile(lines_seen, 0.95),
+        window_hours=p.drop_window_hours,
     )
+
+
+def _percentile(histogram: list[int], q: float) -> int:
+    """The q-quantile of a histogram (index = value, entry = how often)."""
+    total = sum(histogram)
+    if not total:
+        return 0
+    need = q * total
+    seen = 0
+    for value, n in enumerate(histogram):
+        seen += n
+        if seen >= need:
+            return value
+    return len(histogram) - 1
+
+
+# --- what-if for one campaign (``dialer pacing simulate``) ------------------------------------
+
+
+@dataclass(frozen=True)
+class ModeResult:
+    """One mode and ratio over several seeds: medians, and the worst seed where it matters."""
+
+    mode: str
+    ratio: float
+    seeds: int
+    occupancy: float
+    occupancy_worst: float
+    drop_rate: float
+    drop_rate_worst: float
+    worst_hour_drop_rate: float  # median over the seeds of each seed's worst rolling hour
+    connects_per_agent_hour: float
+    lines_p95: int  # highest over the seeds
+    lines_max: int
+    over_cap: bool  # some seed's drop rate over the cap
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def compare_modes(
+    profile: Profile,
+    ratios: list[float],
+    seeds: int = 5,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ModeResult]:
+    """Progressive at each ratio, then predictive (at the profile's ratio), ``seeds`` shifts each."""
+    plans = [(CampaignMode.PROGRESSIVE, r) for r in ratios] + [(CampaignMode.PREDICTIVE, profile.ratio)]
+    total, done = len(plans) * seeds, 0
+    out = []
+    for mode, ratio in plans:
+        runs = []
+        for seed in range(1, seeds + 1):
+            runs.append(simulate(profile.scaled(ratio=ratio), OurMode(mode), seed))
+            done += 1
+            if progress:
+                progress(done, total)
+        occ = [r.occupancy for r in runs]
+        drop = [r.drop_rate for r in runs]
+        out.append(ModeResult(
+            mode=mode.value, ratio=ratio, seeds=seeds,
+            occupancy=statistics.median(occ), occupancy_worst=min(occ),
+            drop_rate=statistics.median(drop), drop_rate_worst=max(drop),
+            worst_hour_drop_rate=statistics.median(r.worst_hour_drop_rate for r in runs),
+            connects_per_agent_hour=statistics.median(r.connects_per_agent_hour for r in runs),
+            lines_p95=max(r.p95_lines_used for r in runs), lines_max=max(r.max_lines_used for r in runs),
+            over_cap=max(drop) > profile.drop_cap_pct / 100.0,
+        ))
+    return out

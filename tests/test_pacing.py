@@ -13,9 +13,12 @@ from agi.rules.pacing import (
     PacingHistory,
     PacingState,
     PacingStats,
+    allowed_drop_share,
     calls_to_start,
+    drop_budget_spent,
     drop_budget_used,
     progressive,
+    target_drop_pct,
 )
 
 B, P, D = CampaignMode.BROADCAST, CampaignMode.PROGRESSIVE, CampaignMode.PREDICTIVE
@@ -146,7 +149,7 @@ def predictive_state(**kw) -> PacingState:
 
 
 def test_predictive_without_history_paces_progressive():
-    for stats in (None, campaign_history(calls=100)):
+    for stats in (None, campaign_history(calls=40)):
         state = predictive_state(stats=stats, agents_available=3, agents_in_call=22, ratio=1.0)
         assert calls_to_start(state) == 3
 
@@ -305,3 +308,66 @@ def test_history_stats_are_recomputed_at_most_every_refresh_seconds():
     h.answered(2.0, 20.0, human=True)
     assert h.stats(5.0) is first
     assert h.stats(11.0).humans == 2
+
+
+# --- issue 14: a target under the cap, a smooth response, short windows --------------------------
+
+
+@pytest.mark.parametrize(
+    ("cap", "target", "expected"),
+    [
+        (3.0, None, 2.7),  # default: 90% of the cap
+        (3.0, 2.0, 2.0),  # the campaign's target
+        (3.0, 5.0, 3.0),  # never above the cap
+        (0.0, None, 0.0),
+    ],
+)
+def test_the_drop_target_defaults_under_the_cap_and_never_passes_it(cap, target, expected):
+    state = PacingState(D, 0.0, lines_free=1, cps_budget=1, drop_cap_pct=cap, drop_target_pct=target)
+    assert target_drop_pct(state) == pytest.approx(expected)
+
+
+def test_predictive_steers_toward_the_campaigns_target():
+    kw = dict(agents_available=3, agents_in_call=17, dropped_window=20, live_window=1000)
+    low = calls_to_start(predictive_state(drop_target_pct=1.0, **kw))
+    default = calls_to_start(predictive_state(**kw))
+    assert low < default
+
+
+def test_the_allowed_drop_share_falls_smoothly_and_reaches_zero_only_at_the_cap():
+    shares = [allowed_drop_share(predictive_state(dropped_window=d, live_window=1000)) for d in range(0, 31)]
+    assert shares == sorted(shares, reverse=True)
+    assert all(s > 0 for s in shares[:30]) and shares[30] == 0.0  # 30 drops = 3% of 1000
+    steps = [a - b for a, b in zip(shares, shares[1:])]
+    assert max(steps) <= 0.25 * shares[0]  # no cliff: one more drop never takes a quarter away
+    # between the course and the cap the response has a floor: the hard stop is the cap itself
+    assert shares[26] >= 0.3 * 0.2 * shares[0]
+
+
+def test_a_young_campaign_keeps_further_under_the_cap_than_a_large_one_at_the_same_rate():
+    young = allowed_drop_share(predictive_state(dropped_window=6, live_window=300))
+    large = allowed_drop_share(predictive_state(dropped_window=400, live_window=20_000))
+    assert young < large
+
+
+@pytest.mark.parametrize(
+    ("window", "dropped", "live", "spent"),
+    [
+        (720, 1, 20, False),  # a young campaign: smoothed by the prior
+        (24, 1, 20, False),
+        (1, 1, 20, True),  # an hour's window: the raw rate (5%) from the first live answer
+        (1, 0, 0, False),
+        (1, 1, 40, False),  # 2.5%
+    ],
+)
+def test_a_window_shorter_than_a_day_is_judged_on_the_raw_rate(window, dropped, live, spent):
+    state = PacingState(P, 0.0, lines_free=20, cps_budget=20, dropped_window=dropped, live_window=live,
+                        drop_window_hours=window)
+    assert drop_budget_spent(state) is spent
+
+
+def test_predictive_starts_over_dialing_after_a_short_warm_up():
+    # 60 calls, 12 persons, 12 finished agent calls: enough for predictive to start
+    state = predictive_state(stats=campaign_history(calls=60, p_human=0.2), agents_available=4,
+                             agents_in_call=16, talk_ages=(60.0,) * 16, dropped_window=0, live_window=12)
+    assert calls_to_start(state) > progressive(state, 1.0)

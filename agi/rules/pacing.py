@@ -12,7 +12,8 @@ Feeding it, per campaign and dialer (the originator's side of the seam):
   ``dropped`` when routing is decided (AgentConnect / drop), ``agent_freed`` when an agent ends
   after-call work (talk from AgentComplete ``TalkTime``, ACW until the member is available again);
 - each tick a ``PacingState`` with ``stats=history.stats(now)``, the drop counts over the campaign's
-  regulatory window from the database, and the agents from QueueSummary plus per-agent ages.
+  regulatory window from the database with its cap, target and window settings, and the agents
+  from QueueSummary plus per-agent ages.
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ from agi.rules.compliance import DROP_WINDOW_US_HOURS, MAX_DROP_RATE_PCT
 
 DEFAULT_DROP_CAP_PCT = MAX_DROP_RATE_PCT
 DEFAULT_DROP_WINDOW_HOURS = float(DROP_WINDOW_US_HOURS)
+# The drop rate predictive steers toward when the campaign sets none: this share of the cap.
+DEFAULT_TARGET_SHARE = 0.9
+# Windows shorter than this are judged on the raw rate from the first live answer (no prior).
+PRIOR_MIN_WINDOW_HOURS = 24.0
 # History needed before the predictive mode over-dials (below this it paces progressive).
-MIN_RESOLVED_CALLS = 150
-MIN_HUMANS = 30
-MIN_TALK_SAMPLES = 30
+MIN_RESOLVED_CALLS = 50
+MIN_HUMANS = 10
+MIN_TALK_SAMPLES = 10
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,10 @@ class PacingState:
     dropped_window: int = 0
     live_window: int = 0
     drop_cap_pct: float = DEFAULT_DROP_CAP_PCT  # campaign ``drop_cap_pct``
-    drop_window_hours: float = DEFAULT_DROP_WINDOW_HOURS  # informational: the counts' window
+    # campaign's target drop rate, under the cap, that predictive steers toward (None: 90% of the cap)
+    drop_target_pct: float | None = None
+    # the counts' window: under PRIOR_MIN_WINDOW_HOURS the cap is checked on the raw rate only
+    drop_window_hours: float = DEFAULT_DROP_WINDOW_HOURS
 
     @property
     def in_flight(self) -> int:
@@ -141,33 +149,64 @@ def progressive(state: PacingState, ratio: float) -> int:
     return max(0, min(want, state.limit))
 
 
-def drop_budget_used(state: PacingState, prior_lives: float = 200.0, prior_used: float = 0.85) -> float:
+def target_drop_pct(state: PacingState) -> float:
+    """The drop rate the predictive mode steers toward: the campaign's, never above the cap."""
+    target = state.drop_target_pct
+    if target is None:
+        target = DEFAULT_TARGET_SHARE * state.drop_cap_pct
+    return max(0.0, min(target, state.drop_cap_pct))
+
+
+def _prior_lives(state: PacingState, lives: float) -> float:
+    """A prior's weight: none when the window is shorter than a day, whose rule is the raw rate."""
+    return lives if state.drop_window_hours >= PRIOR_MIN_WINDOW_HOURS else 0.0
+
+
+def drop_budget_used(state: PacingState, prior_lives: float = 200.0, prior_used: float | None = None) -> float:
     """Measured drop rate as a share of the cap (1.0 = at the cap), smoothed by a prior.
 
-    The prior (``prior_lives`` live answers at ``prior_used`` of the cap) keeps the first few drops
-    of a new campaign from swinging the pacing wildly; it fades as live answers accumulate.
+    The prior (``prior_lives`` live answers at ``prior_used`` of the cap, by default the target's
+    share) keeps the first few drops of a new campaign from swinging the pacing wildly; it fades
+    as live answers accumulate.
     """
     cap = state.drop_cap_pct / 100.0
     if cap <= 0:
         return math.inf
+    if prior_used is None:
+        prior_used = target_drop_pct(state) / state.drop_cap_pct
+    if state.live_window + prior_lives <= 0:
+        return 0.0
     drops = state.dropped_window + prior_used * cap * prior_lives
     return drops / (cap * (state.live_window + prior_lives))
 
 
 def drop_budget_spent(state: PacingState, tuning: "PredictiveTuning | None" = None) -> bool:
     """At or over the drop cap as measured (the raw rate once the cap allows a few drops, before
-    that the rate smoothed by the prior): no over-dialing at all, in any mode."""
+    that the rate smoothed by the prior; the raw rate alone in a window shorter than a day): no
+    over-dialing at all, in any mode."""
     tuning = tuning or DEFAULT_TUNING
     cap = state.drop_cap_pct / 100.0
     if cap <= 0:
         return True
     allowed = cap * state.live_window  # drops the cap allows so far
-    if allowed >= tuning.min_allowed_drops and state.dropped_window >= allowed:
+    prior = _prior_lives(state, tuning.prior_lives)
+    raw_counts = allowed >= tuning.min_allowed_drops or not prior
+    if raw_counts and state.dropped_window > 0 and state.dropped_window >= allowed:
         return True
-    used = drop_budget_used(state, tuning.prior_lives, tuning.target_use)
-    if allowed >= tuning.min_allowed_drops:  # enough lives for the raw rate to count
-        used = max(used, state.dropped_window / allowed)
-    return used >= 1.0
+    return prior > 0 and drop_budget_used(state, prior) >= 1.0
+
+
+def drop_headroom(state: PacingState, tuning: "PredictiveTuning | None" = None) -> float:
+    """Drops the cap still allows (the raw count once it allows a few, before that with a prior of
+    ``headroom_prior_lives`` live answers at the target rate)."""
+    tuning = tuning or DEFAULT_TUNING
+    cap = state.drop_cap_pct / 100.0
+    allowed = cap * state.live_window
+    prior = _prior_lives(state, tuning.headroom_prior_lives)
+    head = (cap - target_drop_pct(state) / 100.0) * prior + allowed - state.dropped_window
+    if allowed >= tuning.min_allowed_drops:
+        head = min(head, allowed - state.dropped_window)
+    return head
 
 
 def has_history(stats: PacingStats | None) -> bool:
@@ -185,18 +224,49 @@ class PredictiveTuning:
 
     # horizon: persons answering within this quantile of the ring time (1.0: every new call's person)
     ring_quantile: float = 1.0
-    aggression: float = 0.5  # allowed drop share per new person at the target budget use, x cap
-    target_use: float = 0.85  # budget use (drop rate / cap) the controller settles around
+    share_of_target: float = 0.7  # theta (allowed drop share per new person) on course, x target
+    margin_sd: float = 1.0  # keep the drops this many standard deviations under the cap's count
+    margin_var: float = 20.0  # ...a standard deviation of at least sqrt(this) drops
+    gain: float = 1.0  # theta x (1 + gain x standard deviations under the course)
+    min_factor: float = 0.3  # off course, theta never falls below this share (the cap is the hard stop)
+    max_factor: float = 2.5  # ...nor rises above this multiple
+    headroom_drops: float = 5.0  # theta shrinks linearly once the cap allows fewer drops than this
+    headroom_prior_lives: float = 400.0  # weight of the prior (at the target) in that headroom
     max_drop_share: float = 0.35  # never accept more than this expected drop share per new person
     min_allowed_drops: float = 10.0  # the raw rate decides alone once the cap allows this many drops
-    prior_lives: float = 200.0  # weight of the prior (at target_use) in the measured drop rate
-    max_slack: float = 1.5  # far under the cap, allow at most this multiple of the target's theta
+    prior_lives: float = 200.0  # weight of the prior (at the target) in the hard cap check
     ramp_lives: float = 200.0  # theta grows with live answers up to this many (young campaign)
     ramp_floor: float = 0.1  # ...starting from this share of it
     fixed_theta: float | None = None  # benchmark only: constant theta, no drop-budget feedback
 
 
 DEFAULT_TUNING = PredictiveTuning()
+
+
+def allowed_drop_share(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) -> float:
+    """theta: the expected drop share predictive accepts for one more person, from the drop budget.
+
+    The course: the drops the campaign should have by now, ``min(target x lives, cap x lives -
+    margin)``, the margin being ``margin_sd`` standard deviations of the drop count (a young
+    campaign's few drops swing its rate: it keeps clear of the cap; a large one steers to its
+    target). theta is the target's share, scaled smoothly by how far the drops are under or over
+    that course, and shrunk as the drops the cap still allows run out; at the cap the caller
+    stops over-dialing altogether (``drop_budget_spent``).
+    """
+    if tuning.fixed_theta is not None:
+        return tuning.fixed_theta
+    cap = state.drop_cap_pct / 100.0
+    target = target_drop_pct(state) / 100.0
+    lives = state.live_window
+    sd = math.sqrt(cap * lives + tuning.margin_var)
+    course = min(target * lives, cap * lives - tuning.margin_sd * sd)
+    factor = 1.0 + tuning.gain * (course - state.dropped_window) / sd
+    theta = target * tuning.share_of_target * min(tuning.max_factor, max(tuning.min_factor, factor))
+    if tuning.ramp_lives > 0:  # a young campaign's few drops weigh a lot: ramp up gently
+        theta *= min(1.0, max(tuning.ramp_floor, lives / tuning.ramp_lives))
+    if tuning.headroom_drops > 0:
+        theta *= min(1.0, max(0.0, drop_headroom(state, tuning) / tuning.headroom_drops))
+    return min(tuning.max_drop_share, theta)
 
 
 def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) -> int:
@@ -207,9 +277,8 @@ def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) ->
     age, ends by then); the persons wanting an agent by then are another (queued callers, calls in
     AMD, each ringing call given its age, and the new calls). With a normal approximation the
     expected overflow (persons with no agent) has a closed form. We add calls while the extra
-    expected overflow per extra expected person stays under an allowed drop share ``theta``, which
-    follows the drop budget: generous far under the cap, zero at it (then plain 1:1), and grows
-    with the first live answers (a young campaign's few drops weigh a lot in its rate).
+    expected overflow per extra expected person stays under ``allowed_drop_share``; at the cap,
+    plain 1:1.
     """
     floor_1to1 = progressive(state, min(state.ratio, 1.0))
     if tuning.fixed_theta is None and drop_budget_spent(state, tuning):
@@ -218,21 +287,10 @@ def predictive(state: PacingState, tuning: PredictiveTuning = DEFAULT_TUNING) ->
     if not has_history(stats):
         return progressive(state, state.ratio)
     assert stats is not None
-    cap = state.drop_cap_pct / 100.0
-    allowed = cap * state.live_window
-    used = drop_budget_used(state, tuning.prior_lives, tuning.target_use)
-    if allowed >= tuning.min_allowed_drops:  # enough lives for the raw rate to count
-        used = max(used, state.dropped_window / allowed)
     limit = state.limit
     if limit <= 0:
         return 0
-    slack = (1.0 - used) / (1.0 - tuning.target_use)
-    theta = min(tuning.max_drop_share, cap * tuning.aggression * min(slack, tuning.max_slack))
-    if tuning.ramp_lives > 0:  # a young campaign's few drops weigh a lot: ramp up gently
-        theta *= min(1.0, max(tuning.ramp_floor, state.live_window / tuning.ramp_lives))
-    if tuning.fixed_theta is not None:
-        theta = tuning.fixed_theta
-
+    theta = allowed_drop_share(state, tuning)
     m0, v0, p_new = _balance(state, stats, _quantile(stats.human_ages, tuning.ring_quantile))
     if p_new <= 0:
         return floor_1to1
@@ -457,7 +515,10 @@ __all__ = [
     "PacingState",
     "PacingStats",
     "PredictiveTuning",
+    "allowed_drop_share",
     "calls_to_start",
+    "drop_headroom",
+    "target_drop_pct",
     "drop_budget_spent",
     "drop_budget_used",
     "predictive",
