@@ -18,6 +18,7 @@ from agi.ami.client import AMIClient
 from agi.db.models import Campaign, CampaignContact, DialerCampaign
 from agi.fastagi import FastAGIServer
 from agi.flows import build_router
+from agi.originator.clock import Clock
 from agi.originator.dialer import Originator
 from agi.outcomes import CampaignState, ContactState
 from agi.presence import AgiPresence
@@ -64,7 +65,7 @@ class LocalStack:
         await self.ami.connect()
         self.originator = Originator(
             self.engine, self.ami, self.dialer_name, agi_address=f"127.0.0.1:{self.server.port}",
-            clock=self.sim.clock.now, tick=self.tick, lines=self.lines, cps=self.cps,
+            clock=Clock(now=self.sim.clock.now), tick=self.tick, lines=self.lines, cps=self.cps,
             dial_template=self.dial_template)
         await self.originator.start()
         return self

@@ -466,6 +466,14 @@ async def test_queue_summary_parses_the_trace_event_list(peer, client):
     assert await client.queue_summary("nosuchqueue") == []
 
 
+async def test_queue_snapshot_asks_queue_summary_then_queue_status_of_that_queue(peer, client):
+    snapshot = await client.queue_snapshot("sales")  # (d): a caller waits, the member rings
+    assert (snapshot.queue, snapshot.logged_in, snapshot.available, snapshot.callers) == ("sales", 1, 0, 1)
+    assert (snapshot.in_call, snapshot.paused, snapshot.in_acw) == (0, 0, 1)
+    assert [(a["Action"], a.get("Queue")) for a in peer.received if a.get("Action", "").startswith("Queue")] == [
+        ("QueueSummary", "sales"), ("QueueStatus", "sales")]
+
+
 async def test_core_show_channels_parses_the_trace_event_list(peer, client):
     channels = await client.core_show_channels()
     assert [c["Channel"] for c in channels] == [

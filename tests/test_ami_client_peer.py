@@ -127,13 +127,14 @@ class _Conn:
 class TracePeer:
     """Asterisk's AMI side, from the traces: banner, Login (ok / refused after auth_delay),
     Ping, Logoff, unknown actions, Originate (replays the trace whose ChannelId it carries,
-    trace times x speed), QueueSummary, CoreShowChannels; plus fault hooks."""
+    trace times x speed), QueueSummary, QueueStatus, CoreShowChannels; plus fault hooks."""
 
     secret: str = "dialer-secret"
     speed: float = 0.05
     auth_delay: float = 1.0
     queue_summary_ids: dict = field(default_factory=lambda: {None: "qs-a-all", "sales": "qs-d-sales",
                                                              "nosuchqueue": "qs-nosuch"})
+    queue_status_ids: dict = field(default_factory=lambda: {None: "qst-a", "sales": "qst-d"})
     channels_id: str = "csc-b"
     hold_originate_response: bool = False  # ack Originate, keep the rest until release()
     refuse: bool = False  # accept TCP and close at once
@@ -282,6 +283,9 @@ class TracePeer:
                 self._spawn(self._replay(conn, rest, ids))
         elif name == "queuesummary":
             trace_id = self.queue_summary_ids[action.get("Queue")]
+            self._send(conn, replies_to(self.queues, trace_id), {trace_id: aid})
+        elif name == "queuestatus":
+            trace_id = self.queue_status_ids[action.get("Queue")]
             self._send(conn, replies_to(self.queues, trace_id), {trace_id: aid})
         elif name == "coreshowchannels":
             self._send(conn, replies_to(self.channels, self.channels_id), {self.channels_id: aid})

@@ -17,7 +17,8 @@ from agi.cli import main
 from agi.db.models import Campaign, CampaignAgentTime, Dialer, DialerCampaign
 from agi.local import LocalStack
 from agi.originator import store
-from agi.originator.dialer import AgentTime, Originator
+from agi.originator.agents import AgentTime
+from agi.originator.dialer import Originator
 from agi.outcomes import CampaignState
 from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
@@ -184,7 +185,7 @@ async def test_two_dialers_on_one_asterisk_queue_count_its_agents_once(db_engine
                 await asyncio.wait_for(task_b, 40)
             await ami.close()
     a = stack.originator
-    logged_a, logged_b = a.campaigns[cid].logged_agent_s, b.campaigns[cid].logged_agent_s
+    logged_a, logged_b = a.campaigns[cid].agents.logged_s, b.campaigns[cid].agents.logged_s
     # both watched the agents most of the time: adding their figures would nearly double them
     assert min(logged_a, logged_b) > 0.5 * max(logged_a, logged_b) > 0
     async with db_engine.connect() as conn:

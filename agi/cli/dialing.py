@@ -16,13 +16,15 @@ from agi.ami.errors import AMIAuthError, AMIConnectError
 from agi.cli._util import check_database, db_error
 from agi.db.engine import make_engine
 from agi.db.models import Dialer
+from agi.fastagi import FastAGIServer
+from agi.flows import build_router
 from agi.originator.dialer import Originator
 from agi.presence import AgiPresence
 from agi.rules.lifecycle import HEARTBEAT_STALE_AFTER_S
 from agi.settings import Settings, parse_hostport
 
 log = logging.getLogger("agi.cli")
-# a running originator writes its heartbeat every 5 s (agi.originator.dialer): watch a little longer
+# a running originator writes its heartbeat every 5 s (agi.originator.dialer.HEARTBEAT_S): watch a little longer
 ALIVE_WATCH_S = 6.0
 
 
@@ -165,9 +167,6 @@ def run(obj, dialer_name, lines, cps, template, agi_public, bind) -> None:
     (`dialer serve` and `dialer originate` stay separate for scale.) SIGTERM stops dialing,
     lets calls finish, then stops the FastAGI server.
     """
-    from agi.fastagi import FastAGIServer
-    from agi.flows import build_router
-
     settings = obj.settings
     if bind:
         settings.agi_bind = bind

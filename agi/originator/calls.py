@@ -21,7 +21,7 @@ class Call:
     campaign_id: int
     membership_id: int
     number: str
-    sent_at: float  # clock seconds when the Originate was sent
+    sent_at: float  # when the Originate was sent (every time here is call time, agi.originator.clock)
     answered_at: float | None = None
     channel_created: bool = False
     causes: list[int] = field(default_factory=list)  # Q.850 causes of its channels' Hangups, in order
@@ -33,11 +33,22 @@ class Call:
     queued_at: float | None = None  # joined the agent queue
     routed: bool = False  # connected or dropped already fed to the pacing history
     uncertain: bool = False  # the Originate's fate is unknown (AMI lost): resolve, never re-send
-    originated_at: float | None = None  # clock seconds when the Originate action went out
+    originated_at: float | None = None  # when the Originate action went out
 
     @property
     def answered(self) -> bool:
         return self.answered_at is not None
+
+    @property
+    def detecting(self) -> bool:
+        """Answered, not in the agent queue, not known to be a machine, not routed: AMD and the
+        message are still deciding."""
+        return self.answered and self.queued_at is None and self.verdict is not False and not self.routed
+
+    @property
+    def waiting(self) -> bool:
+        """In the agent queue, not connected to an agent (nor dropped) yet."""
+        return self.queued_at is not None and not self.routed
 
     async def wait_for_cause(self, grace: float) -> None:
         """Return once the failure's cause is known, or after ``grace`` seconds: the
@@ -50,6 +61,16 @@ class Call:
     def _check_cause(self) -> None:
         if cause_known(self.causes, self.legs, self.legs_down):
             self.cause_in.set()
+
+
+@dataclass(frozen=True)
+class CallStages:
+    """One campaign's calls holding a line, by stage: what pacing counts (and a live view can show)."""
+
+    lines: int  # calls holding a line
+    ringing_ages: tuple[float, ...]  # how long (call time) each unanswered call has been ringing
+    detecting: int  # answered, still being told apart (Call.detecting)
+    waiting: int  # waiting in the agent queue (Call.waiting)
 
 
 class CallTracker:
@@ -70,6 +91,11 @@ class CallTracker:
         """Calls holding a line: sent and not hung up yet (optionally of one campaign)."""
         return [c for c in self.calls.values()
                 if not c.ended.is_set() and (campaign_id is None or c.campaign_id == campaign_id)]
+
+    def stages(self, campaign_id: int, now: float) -> CallStages:
+        ours = self.active(campaign_id)
+        return CallStages(lines=len(ours), ringing_ages=tuple(now - c.sent_at for c in ours if not c.answered),
+                          detecting=sum(1 for c in ours if c.detecting), waiting=sum(1 for c in ours if c.waiting))
 
     def __len__(self) -> int:
         return len(self.calls)

@@ -1,0 +1,168 @@
+"""The dial loop of one campaign: pace, claim, check, commit, then hand each call to be originated.
+
+Each tick, for a campaign that may dial: the pure pacing function (agi.rules.pacing) says how
+many calls to start within the free lines and the calls-per-second budgets; that many due
+contacts are claimed; each is checked again right before dialing (DNC list, calling window,
+allowed countries, the number not already in a call); the attempt rows are committed; only
+then is each Originate sent (``launch``, agi.originator.settle).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from agi.db import attempts as db
+from agi.db.claim import claim_due, release_claim
+from agi.originator import store
+from agi.originator.calls import Call, CallStages, CallTracker
+from agi.originator.campaigns import CampaignRun
+from agi.originator.clock import Clock, as_dt
+from agi.originator.limits import RateLimiter
+from agi.originator.reconciler import MAX_CALL_S
+from agi.outcomes import CampaignMode, Result
+from agi.rules.pacing import PacingState, calls_to_start
+from agi.rules.predial import Dialable, check_contact
+
+log = logging.getLogger("agi.originator.dial")
+
+SAME_NUMBER_RETRY_S = 30.0  # a contact whose number is in a call already is due again this much later
+NOTHING_DUE_WAIT_S = 1.0  # real seconds before claiming again for a campaign that had nothing due
+
+
+def pacing_state(run: CampaignRun, calls: CallStages, *, now: float, lines_free: int, cps_budget: int) -> PacingState:
+    """What agi.rules.pacing needs to know of the campaign at ``now`` (call time)."""
+    agents = run.agents.now
+    row = run.row
+    mode = CampaignMode(row.mode)
+    if not row.queue_name:
+        mode = CampaignMode.BROADCAST  # no agents: nothing to pace against
+    return PacingState(
+        mode=mode, now=now, lines_free=lines_free, cps_budget=cps_budget, ringing_ages=calls.ringing_ages,
+        detecting=calls.detecting, queue_waiting=calls.waiting,
+        agents_logged_in=agents.logged_in, agents_available=agents.available,
+        agents_in_call=agents.in_call, agents_in_acw=agents.in_acw,
+        acw_ages=run.agents.acw_ages(now),
+        ratio=row.pacing_ratio, drop_timeout=row.drop_timeout,
+        stats=run.history.stats(now), dropped_window=run.dropped_window,
+        live_window=run.live_window, drop_cap_pct=row.drop_cap_pct,
+        drop_window_hours=row.drop_window_hours,
+    )
+
+
+@dataclass(frozen=True)
+class ToDial:
+    attempt_id: str
+    claim: object  # the claimed row (membership_id, contact_id, ...)
+    number: str
+
+
+class DialLoop:
+    def __init__(self, engine: AsyncEngine, clock: Clock, tracker: CallTracker, stats: dict, *,
+                 dialer: store.DialerRow, bucket: RateLimiter,
+                 launch: Callable[[CampaignRun, Call, int], None]) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.tracker = tracker
+        self.stats = stats
+        self.dialer = dialer
+        self.bucket = bucket  # the dialer's calls per second (the trunk's), real time
+        self.launch = launch
+
+    def _cps_budget(self, run: CampaignRun) -> int:
+        real = self.clock.elapsed()
+        return min(self.bucket.available(real), run.bucket.available(real))
+
+    async def dial(self, run: CampaignRun) -> None:
+        """Start the calls the campaign's pacing allows now."""
+        if self.clock.elapsed() < run.nothing_due_until:
+            return
+        now = self.clock.now()
+        calls = self.tracker.stages(run.id, now)
+        lines_free = min(self.dialer.lines - len(self.tracker.active()), run.lines_here - calls.lines)
+        cps_budget = self._cps_budget(run)
+        if lines_free <= 0 or cps_budget <= 0:
+            return
+        n = calls_to_start(pacing_state(run, calls, now=now, lines_free=lines_free, cps_budget=cps_budget))
+        if n <= 0:
+            return
+        async with self.engine.begin() as conn:
+            claimed = await claim_due(conn, run.id, self.dialer.name, n, as_dt(now))
+        if not claimed:
+            run.nothing_due_until = self.clock.elapsed() + NOTHING_DUE_WAIT_S
+            return
+        await self._check_and_dial(run, claimed, now)
+
+    async def _check_and_dial(self, run: CampaignRun, claimed: list, now: float) -> None:
+        """The pre-dial check right before dialing, then one committed attempt per call, then Originate."""
+        when = as_dt(now)
+        to_dial: list[ToDial] = []
+        async with self.engine.begin() as conn:
+            checks = await self._checks(conn, run, claimed)
+            dialable = [d.number for d in checks.values() if isinstance(d, Dialable)]
+            # the DNC list, again, right before dialing (a number added mid-campaign is never dialed)
+            listed = await store.dnc_numbers(conn, dialable)
+            # a number already ringing or talking (another contact, campaign or dialer) is not dialed again
+            # at the same time: two rows sharing a household phone must not ring it twice at once
+            busy = {c.number for c in self.tracker.active()} | await store.numbers_in_call(
+                conn, dialable, when - dt.timedelta(seconds=MAX_CALL_S))
+            for c in claimed:
+                checked = checks[c.membership_id]
+                if isinstance(checked, Dialable) and checked.number in listed:
+                    checked = Result.DNC
+                started = await self._one(conn, run, c, checked, busy, when)
+                if started is not None:
+                    to_dial.append(started)
+                    busy.add(started.number)
+        # committed: every attempt row exists before its Originate is sent
+        for d in to_dial:
+            call = self.tracker.add(Call(d.attempt_id, run.id, d.claim.membership_id, d.number, sent_at=now))
+            run.history.placed(now)
+            self.launch(run, call, d.claim.contact_id)
+
+    @staticmethod
+    async def _checks(conn: AsyncConnection, run: CampaignRun, claimed: list) -> dict:
+        """membership id -> Dialable or the pre-dial result (agi.rules.predial)."""
+        contacts = await store.contacts_for(conn, [c.contact_id for c in claimed])
+        checks = {}
+        for c in claimed:
+            phones, flag = contacts.get(c.contact_id, ({}, False))
+            checks[c.membership_id] = check_contact(phones, flag, run.policy)
+        return checks
+
+    async def _one(self, conn: AsyncConnection, run: CampaignRun, c, checked, busy: set[str],
+                   when: dt.datetime) -> ToDial | None:
+        """One claimed contact: a pre-dial result, deferred, or a started attempt (returned)."""
+        if not isinstance(checked, Dialable):
+            self.stats["predial"] += 1
+            await db.record_predial(conn, c.membership_id, run.id, c.contact_id, checked,
+                                    "checked right before dialing", when, number=c.number, dialer=self.dialer.name)
+            return None
+        zones = checked.timezones or ((c.timezone,) if c.timezone else ())
+        if not run.window.allowed_at(when, zones):
+            self.stats["deferred"] += 1
+            later = run.window.next_allowed(when, zones)
+            await release_claim(conn, c.membership_id, next_attempt_at=later, now=when)
+            if later is None:
+                log.info("campaign %s: %s never inside its calling window; left for the admin",
+                         run.row.name, checked.number)
+            return None
+        if checked.number in busy:
+            self.stats["deferred"] += 1
+            await release_claim(conn, c.membership_id, now=when,
+                                next_attempt_at=when + dt.timedelta(seconds=SAME_NUMBER_RETRY_S))
+            return None
+        real = self.clock.elapsed()
+        if self.bucket.available(real) < 1 or run.bucket.available(real) < 1:
+            await release_claim(conn, c.membership_id, next_attempt_at=None, now=when)
+            return None
+        self.bucket.take(real)
+        run.bucket.take(real)
+        attempt_id = await db.start_attempt(
+            conn, c.membership_id, campaign_id=run.id, contact_id=c.contact_id,
+            dialer=self.dialer.name, number=checked.number, attempt_no=c.attempts + 1, now=when)
+        return ToDial(attempt_id, c, checked.number)
