@@ -30,7 +30,14 @@ from agi.admin.contacts import contact_state_counts, copy_contacts_by_last_resul
 from agi.admin.dialers import add_dialer, assign_campaign, list_dialers
 from agi.admin.dnc import dnc_add, dnc_get, dnc_list, dnc_remove
 from agi.admin.lifecycle import schedule_campaign, start_campaign, stop_campaign
-from agi.admin.options import LEGAL_WINDOW, SETTING_OPTIONS, SettingOption, option_dest, parse_settings, parse_window
+from agi.admin.options import (
+    LEGAL_WINDOW,
+    SETTING_OPTIONS,
+    SettingOption,
+    option_dest,
+    parse_settings,
+    parse_window,
+)
 from agi.admin.text import (
     DAYS,
     RETRY_KEYS,

@@ -11,7 +11,14 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from agi.admin.contacts import contact_state_counts, copy_contacts_by_last_result
-from agi.db.models import Attempt, Campaign, CampaignContact, Dialer, DialerCampaign, utcnow
+from agi.db.models import (
+    Attempt,
+    Campaign,
+    CampaignContact,
+    Dialer,
+    DialerCampaign,
+    utcnow,
+)
 from agi.errors import AdminError
 from agi.outcomes import CampaignMode, CampaignState, ContactState
 from agi.rules.lifecycle import WORKING_STATES, overall_state, seen_state

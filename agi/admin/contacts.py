@@ -3,7 +3,7 @@ of an earlier campaign by their last result (`campaign create NEW --from OLD --l
 
 from __future__ import annotations
 
-from sqlalchemy import insert, or_, select, func
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agi.db.models import Attempt, CampaignContact, utcnow

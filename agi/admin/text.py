@@ -16,7 +16,13 @@ import phonenumbers
 
 from agi.db.models import utcnow
 from agi.errors import AdminError
-from agi.outcomes import DIAL_RESULTS, CampaignMode, Routing, parse_key_map, parse_outcomes
+from agi.outcomes import (
+    DIAL_RESULTS,
+    CampaignMode,
+    Routing,
+    parse_key_map,
+    parse_outcomes,
+)
 from agi.rules.predial import normalize
 from agi.rules.window import clock_text, parse_clock, time_zone
 

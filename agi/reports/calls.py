@@ -12,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agi.admin.campaigns import find_campaign
 from agi.db.models import Attempt, Campaign
 from agi.errors import AdminError
-from agi.outcomes import CallClass, Disposition, Result, Routing, call_class, parse_outcomes, routing_broken
+from agi.outcomes import (
+    CallClass,
+    Disposition,
+    Result,
+    Routing,
+    call_class,
+    parse_outcomes,
+    routing_broken,
+)
 from agi.rules.predial import normalize
 from agi.rules.target import classify_calls
 
