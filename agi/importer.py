@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Iterator
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agi.admin import AdminError
+from agi.errors import AdminError
 from agi.db.models import Attempt, Campaign, CampaignContact, Contact, DncEntry, new_attempt_id, utcnow
 from agi.outcomes import PHONE_FIELDS, PREDIAL_RESULTS, ContactState, Result
 from agi.rules.predial import (

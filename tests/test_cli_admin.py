@@ -254,6 +254,18 @@ def test_contacts_import_cli_reports_lines_and_a_second_run_changes_nothing(db_e
     assert nofile.exit_code == 2 and "does not exist" in nofile.output
 
 
+def test_schedule_hours_ending_at_24_00_call_until_midnight_in_the_zone(db_engine, db_url):
+    ok(db_url, "campaign", "create", "late")
+    ok(db_url, "campaign", "schedule", "late", "--start", "2099-01-01", "--stop", "2099-01-31", "--days", "sat",
+       "--hours", "18:00-24:00", "--tz", "Europe/Paris")
+    c = json.loads(ok(db_url, "campaign", "show", "late", "--json").output)["campaign"]
+    assert c["schedule"] == {"sat": [["18:00", "24:00"]]}  # not 23:59: the last minute is callable too
+    # the stop date is the whole day in the zone: the next midnight, Paris time
+    assert c["stop_at"] == "2099-01-31T23:00:00+00:00"
+    bad = cli(db_url, "campaign", "schedule", "late", "--hours", "24:00-24:00")
+    assert bad.exit_code == 1 and "24:00 only ends a range" in bad.output
+
+
 def test_campaign_delete_asks_unless_yes_and_refuses_a_running_campaign(db_engine, db_url):
     ok(db_url, "campaign", "create", "gone")
     aborted = cli(db_url, "campaign", "delete", "gone", input="n\n")

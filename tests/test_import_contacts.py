@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
-from agi import admin, importer
+from agi import importer
+from agi.admin.campaigns import create_campaign
+from agi.errors import AdminError
 from agi.db.engine import make_sessionmaker
 from agi.db.models import Attempt, CampaignContact, Contact, DncEntry
 from agi.outcomes import ContactState, Result
@@ -105,7 +107,7 @@ async def _counts(engine) -> dict:
 
 async def _campaign(engine, name="imp", **values) -> int:
     async with make_sessionmaker(engine)() as session, session.begin():
-        c, _ = await admin.create_campaign(session, name, {"allowed_countries": ["US", "CA"], **values})
+        c, _ = await create_campaign(session, name, {"allowed_countries": ["US", "CA"], **values})
         return c.id
 
 
@@ -222,7 +224,7 @@ async def test_a_file_whose_dialed_field_is_never_filled_is_refused_before_writi
     path = tmp_path / "cells.csv"
     path.write_text("name,cell\nAnn,+12125550100\n")
     await _campaign(db_engine)  # dials "phone"
-    with pytest.raises(admin.AdminError, match="`dialer campaign set imp --phone-field cell`"):
+    with pytest.raises(AdminError, match="`dialer campaign set imp --phone-field cell`"):
         async with db_engine.begin() as conn:
             await importer.import_contacts(conn, "imp", path)
     assert (await _counts(db_engine))["contacts"] == 0
@@ -236,7 +238,7 @@ async def test_an_import_phone_field_other_than_the_campaigns_is_refused_and_not
     path = tmp_path / "leads.csv"
     path.write_text("name,phone,cell\nAnn,,+12125550100\nBob,+13125550101,+13125550102\n")
     await _campaign(db_engine)  # dials "phone"
-    with pytest.raises(admin.AdminError, match=f"dials the phone field.*`dialer campaign set imp --phone-field {field}`"):
+    with pytest.raises(AdminError, match=f"dials the phone field.*`dialer campaign set imp --phone-field {field}`"):
         async with db_engine.begin() as conn:
             await importer.import_contacts(conn, "imp", path, phone_field=field)
     counts = await _counts(db_engine)
@@ -255,13 +257,13 @@ def test_rows_without_an_id_column_dedupe_on_name_and_phones():
 
 
 def test_header_mapping_refuses_two_explicit_columns_for_one_field_and_unknown_map_columns():
-    with pytest.raises(admin.AdminError, match="both map to cell"):
+    with pytest.raises(AdminError, match="both map to cell"):
         importer.map_header(["cell", "Handy"], importer.parse_map("Handy=cell"))
     # by default the first matching column wins; a second one is kept as a custom field
     assert importer.map_header(["cell", "Mobile"], {}) == [("field", "cell"), ("custom", "Mobile")]
-    with pytest.raises(admin.AdminError, match="not in the file's header"):
+    with pytest.raises(AdminError, match="not in the file's header"):
         importer.map_header(["phone"], importer.parse_map("Tel=phone"))
-    with pytest.raises(admin.AdminError, match="bad --map target"):
+    with pytest.raises(AdminError, match="bad --map target"):
         importer.parse_map("Tel=fax")
     assert importer.map_header(["Mobile", "Notes"], importer.parse_map("Notes=-")) == [
         ("field", "cell"), ("ignore", "")]

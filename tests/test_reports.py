@@ -198,3 +198,38 @@ def test_report_calls_cli_exports_csv_and_json(db_engine, db_url, tmp_path):
     assert bad.exit_code != 0 and "unknown result 'bogus'" in bad.output
     missing = CliRunner().invoke(main, ["--db", db_url, "report", "summary", "--campaign", "nope"])
     assert missing.exit_code == 1 and "no campaign 'nope'" in missing.output
+
+
+def test_report_calls_from_and_to_read_dates_like_the_schedule(db_engine, db_url):
+    import asyncio
+
+    async def seed():
+        from agi.db.engine import make_engine
+
+        engine = make_engine(db_url)
+        try:
+            async with engine.begin() as conn:
+                cid = (await conn.execute(insert(Campaign).values(name="days").returning(Campaign.id))).scalar_one()
+                contact = (await conn.execute(insert(Contact).values(dedupe_key="d", phone="+12125550100")
+                                              .returning(Contact.id))).scalar_one()
+                for i, at in enumerate([dt.datetime(2026, 12, 1, 0, 0), dt.datetime(2026, 12, 1, 23, 59),
+                                        dt.datetime(2026, 12, 2, 0, 0)]):
+                    await conn.execute(insert(Attempt).values(
+                        id=f"day-{i}", campaign_id=cid, contact_id=contact, number="+12125550100",
+                        queued_at=at.replace(tzinfo=dt.timezone.utc), result=Result.BUSY.value))
+        finally:
+            await engine.dispose()
+
+    def ids(*args):
+        result = CliRunner().invoke(main, ["--db", db_url, "report", "calls", "--campaign", "days", "--json", *args])
+        assert result.exit_code == 0, result.output
+        return sorted(r["attempt_id"] for r in json.loads(result.output))
+
+    asyncio.run(seed())
+    assert ids("--from", "2026-12-01", "--to", "2026-12-01") == ["day-0", "day-1"]  # --to: the whole day
+    assert ids("--from", "2026-12-01 23:00") == ["day-1", "day-2"]  # a time without offset is UTC
+    assert ids("--to", "2026-12-01T23:59+00:00") == ["day-0"]
+    assert ids("--to", "now") == ["day-0", "day-1", "day-2"]  # 'now', as campaign schedule takes it
+    bad = CliRunner().invoke(main, ["--db", db_url, "report", "calls", "--from", "12/01/2026"])
+    assert bad.exit_code == 1 and "use YYYY-MM-DD" in bad.output
+

@@ -362,7 +362,7 @@ async def test_wait_for_silence_hears_the_machine_beep_then_silence(greeting, ti
 def test_agent_keying_call_back_then_keys_the_hours_and_pound():
     queues = QueueSystem([QueueConfig("sales", agents=1, dispositions={"3": 1.0}, callback_hours=(24, 24),
                                       wrapup_key_after=(1.0, 1.0))], rng_seed=5)
-    callee = queues.agent_callee(queues._state()["sales"])
+    callee = queues.agent_callee(queues.state()["sales"])
     assert [(k.key, k.prompt) for k in callee.keys] == [("3", 0), ("2", 0), ("4", 0), ("#", 0)]
     assert [k.at for k in callee.keys] == sorted(k.at for k in callee.keys)
 

@@ -223,7 +223,7 @@ async def test_queue_actions_before_and_after_pause_match_the_transcript():
     """ami-queuesummary.txt (a), (c) and the error cases, on an idle queue with the rig's statistics."""
     trace = ami_connections(TRACES / "ami-queuesummary.txt")[0]
     sim = await _sim(queues=_rig_queues())
-    state = sim.queues._state()
+    state = sim.queues.state()
     sales = state["sales"]
     # statistics of the capture rig's earlier calls (the transcript's header says so)
     sales.completed, sales.abandoned, sales.talktime, sales.completed_in_sl = 1, 2, 2, 1
@@ -322,7 +322,7 @@ async def test_queue_summary_transcript_with_calls_in_the_queue():
     speed = 10.0
     sim = await _sim(queues=configs, speed=speed, dialplan=rig, agi_connect=("127.0.0.1", agi_server.sockets[0].getsockname()[1]),
                      plan=ScenarioPlan.table({"human": Scenario("human", ring_time=0.0, callee=Callee())}))
-    sales = sim.queues._state()["sales"]
+    sales = sim.queues.state()["sales"]
     sales.completed, sales.abandoned, sales.talktime, sales.completed_in_sl = 1, 2, 2, 1
     member = sales.members[0]
     member.calls_taken, member.last_call, member.login_time = 1, 1795304529, 1795304518
@@ -463,7 +463,7 @@ async def test_core_show_channels_with_queue_calls_matches_the_transcript():
                      agi_connect=("127.0.0.1", agi_server.sockets[0].getsockname()[1]),
                      sounds={"human-hello": 30.0, "agent": 4.343},
                      plan=ScenarioPlan.table({"human": Scenario("human", ring_time=0.0, callee=Callee())}))
-    sales = sim.queues._state()["sales"]
+    sales = sim.queues.state()["sales"]
     reader, writer = await asyncio.open_connection("127.0.0.1", sim.ami_port)  # the helper connection
     writer.write(f"Action: Login\r\nUsername: {RIG_USER}\r\nSecret: {RIG_SECRET}\r\nEvents: off\r\n\r\n".encode())
 

@@ -100,10 +100,9 @@ async def test_caller_hangs_up_after_the_bridge_and_the_agent_leg_runs_the_wrapu
 
 
 def test_double_underscore_variables_are_inherited_on_and_on_single_underscore_once():
-    from agi.sim.channels import Channel
+    from agi.sim.channels import Channel, inherit_variables
     from agi.sim.clock import Clock
 
-    sim = Simulator(agi_port=1, ami_port=0)
     a = Channel(name="PJSIP/trunk-00000001", uniqueid="u1", linkedid="u1", clock=Clock(), sink=lambda e, f: None,
                 context="dialer-outbound", exten="s")
     a.set_var("__ATTEMPT_ID", "att-1", event=False)
@@ -112,9 +111,9 @@ def test_double_underscore_variables_are_inherited_on_and_on_single_underscore_o
     assert a.variables == {"ATTEMPT_ID": "att-1", "ONCE": "x", "PLAIN": "y"}
     b = Channel(name="PJSIP/agent1-00000002", uniqueid="u2", linkedid="u1", clock=Clock(), sink=lambda e, f: None,
                 context="default", exten="s")
-    sim._inherit(a, b)
+    inherit_variables(a, b)
     assert b.variables == {"ATTEMPT_ID": "att-1", "ONCE": "x"}
     c = Channel(name="PJSIP/agent2-00000003", uniqueid="u3", linkedid="u1", clock=Clock(), sink=lambda e, f: None,
                 context="default", exten="s")
-    sim._inherit(b, c)
+    inherit_variables(b, c)
     assert c.variables == {"ATTEMPT_ID": "att-1"}

@@ -316,7 +316,7 @@ async def run_trace(name: str) -> tuple[list[str], list[str], Simulator]:
                     agi_connect=("127.0.0.1", agi_port), queues=case.queues or None, sounds=RIG_SOUNDS)
     await sim.start()
     if case.prior_calls or case.prior_abandoned:
-        q = sim.queues._state()["sales"]
+        q = sim.queues.state()["sales"]
         q.completed = q.completed_in_sl = case.prior_calls
         q.abandoned = case.prior_abandoned
         q.talktime = 2  # the queue-bridged call just before: 2 s with the agent

@@ -19,7 +19,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from agi.admin import AdminError
+from agi.errors import AdminError
 from agi.db.engine import make_engine, make_sessionmaker
 from agi.settings import mask_url
 

@@ -1,29 +1,31 @@
 """`dialer campaign ...`: create (also from an earlier campaign's results), list, show, set,
-schedule, start, stop, delete, assign to dialers. The logic is in agi.admin."""
+schedule, start, stop, delete, assign to dialers. The use cases are in agi.admin: campaigns,
+lifecycle, dialers; the setting options in agi.admin.options."""
 
 from __future__ import annotations
 
 import click
 
-from agi import admin
+from agi.admin import campaigns, dialers, lifecycle, options
+from agi.admin.text import parse_last_results
 from agi.cli._util import fail, fmt, guard, json_option, print_json, print_table, run_session
 from agi.outcomes import CampaignState, ContactState
 
 
 def setting_options(f):
-    """Every campaign setting as an option (agi.admin.SETTING_OPTIONS), all optional text."""
-    for spec in reversed(admin.SETTING_OPTIONS):
+    """Every campaign setting as an option (agi.admin.options.SETTING_OPTIONS), all optional text."""
+    for spec in reversed(options.SETTING_OPTIONS):
         f = click.option(spec.option, option_dest(spec), metavar=spec.metavar, default=None, help=spec.help)(f)
     return f
 
 
 def option_dest(spec) -> str:
-    return admin.option_dest(spec.option)
+    return options.option_dest(spec.option)
 
 
 def _settings(kwargs: dict) -> dict:
-    given = {k: kwargs.pop(k) for k in list(kwargs) if k in {option_dest(s) for s in admin.SETTING_OPTIONS}}
-    return guard(lambda: admin.parse_settings(given))
+    given = {k: kwargs.pop(k) for k in list(kwargs) if k in {option_dest(s) for s in options.SETTING_OPTIONS}}
+    return guard(lambda: options.parse_settings(given))
 
 
 @click.group("campaign")
@@ -43,12 +45,12 @@ def campaign() -> None:
 def create(obj, name: str, source: str | None, last_result: str | None, as_json: bool, **kwargs) -> None:
     """Create campaign NAME (unscheduled until `campaign schedule`)."""
     values = _settings(kwargs)
-    codes = guard(lambda: admin.parse_last_results(last_result)) if last_result else None
+    codes = guard(lambda: parse_last_results(last_result)) if last_result else None
     if codes and not source:
         fail("--last-result needs --from CAMPAIGN")
 
     async def work(session):
-        c, copied = await admin.create_campaign(session, name, values, source, codes)
+        c, copied = await campaigns.create_campaign(session, name, values, source, codes)
         return {"id": c.id, "name": c.name, "state": c.state, "mode": c.mode,
                 "source_campaign_id": c.source_campaign_id, "contacts_copied": copied}
 
@@ -69,7 +71,7 @@ def create(obj, name: str, source: str | None, last_result: str | None, as_json:
 @click.pass_obj
 def list_(obj, as_json: bool) -> None:
     """All campaigns with their state and contact counts."""
-    rows = run_session(obj.settings.db_url, admin.list_campaigns)
+    rows = run_session(obj.settings.db_url, campaigns.list_campaigns)
     if as_json:
         print_json(rows)
         return
@@ -97,7 +99,7 @@ def _state_cell(row: dict) -> str:
 @click.pass_obj
 def show(obj, campaign_ref: str, as_json: bool) -> None:
     """Settings, per-dialer assignment and state, contact counts by state."""
-    data = run_session(obj.settings.db_url, lambda s: admin.show_campaign(s, campaign_ref))
+    data = run_session(obj.settings.db_url, lambda s: campaigns.show_campaign(s, campaign_ref))
     if as_json:
         print_json(data)
         return
@@ -128,7 +130,7 @@ def set_(obj, campaign_ref: str, new_name: str | None, as_json: bool, **kwargs) 
     values = _settings(kwargs)
     if not values and new_name is None:
         fail("nothing to change: give at least one setting option (see --help)")
-    changes = run_session(obj.settings.db_url, lambda s: admin.set_campaign(s, campaign_ref, values, new_name))
+    changes = run_session(obj.settings.db_url, lambda s: campaigns.set_campaign(s, campaign_ref, values, new_name))
     if as_json:
         print_json({k: {"old": old, "new": new} for k, (old, new) in changes.items()})
         return
@@ -153,7 +155,7 @@ def schedule(obj, campaign_ref, start, stop, days, hours, tz, as_json) -> None:
     Calls also stay inside the calling window in each number's own time zone.
     """
     out = run_session(obj.settings.db_url,
-                      lambda s: admin.schedule_campaign(s, campaign_ref, start, stop, days, hours, tz))
+                      lambda s: lifecycle.schedule_campaign(s, campaign_ref, start, stop, days, hours, tz))
     if as_json:
         print_json(out)
         return
@@ -172,7 +174,7 @@ def schedule(obj, campaign_ref, start, stop, days, hours, tz, as_json) -> None:
 @click.pass_obj
 def start(obj, campaign_ref: str, as_json: bool) -> None:
     """Start a scheduled (or stopped, or completed) campaign: -> running."""
-    out = run_session(obj.settings.db_url, lambda s: admin.start_campaign(s, campaign_ref))
+    out = run_session(obj.settings.db_url, lambda s: lifecycle.start_campaign(s, campaign_ref))
     if as_json:
         print_json(out)
         return
@@ -193,7 +195,7 @@ def start(obj, campaign_ref: str, as_json: bool) -> None:
 @click.pass_obj
 def stop(obj, campaign_ref: str, by_admin: bool, as_json: bool) -> None:
     """Stop dialing: no new calls; calls in progress finish."""
-    out = run_session(obj.settings.db_url, lambda s: admin.stop_campaign(s, campaign_ref, by_admin))
+    out = run_session(obj.settings.db_url, lambda s: lifecycle.stop_campaign(s, campaign_ref, by_admin))
     if as_json:
         print_json(out)
         return
@@ -214,7 +216,7 @@ def delete(obj, campaign_ref: str, yes: bool) -> None:
     """Delete a campaign with its contact memberships and attempts (contacts themselves stay)."""
     if not yes:
         click.confirm(f"Delete campaign {campaign_ref!r} with its memberships and call history?", abort=True)
-    out = run_session(obj.settings.db_url, lambda s: admin.delete_campaign(s, campaign_ref))
+    out = run_session(obj.settings.db_url, lambda s: campaigns.delete_campaign(s, campaign_ref))
     click.echo(f"Deleted campaign {out['campaign']!r} (id {out['id']}): {out['contacts']} membership(s), "
                f"{out['attempts']} attempt(s).")
 
@@ -229,7 +231,7 @@ def delete(obj, campaign_ref: str, yes: bool) -> None:
 def assign(obj, campaign_ref: str, dialer_name: str, lines: int | None, remove: bool, as_json: bool) -> None:
     """Run CAMPAIGN on a dialer (seed 003: a campaign may run on several dialers)."""
     out = run_session(obj.settings.db_url,
-                      lambda s: admin.assign_campaign(s, campaign_ref, dialer_name, lines, remove))
+                      lambda s: dialers.assign_campaign(s, campaign_ref, dialer_name, lines, remove))
     if as_json:
         print_json(out)
     elif out["removed"]:

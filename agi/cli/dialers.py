@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from agi import admin
+from agi.admin.dialers import add_dialer, list_dialers
 from agi.cli._util import json_option, print_json, print_table, run_session
 from agi.outcomes import CampaignState
 
@@ -28,7 +28,7 @@ def add(obj, name, ami, lines, cps, template, update_existing, as_json) -> None:
     """Add dialer NAME (or change it with --update)."""
 
     async def work(session):
-        d, created = await admin.add_dialer(session, name, ami, lines, cps, template, update_existing)
+        d, created = await add_dialer(session, name, ami, lines, cps, template, update_existing)
         return {"id": d.id, "name": d.name, "ami": f"{d.ami_host}:{d.ami_port}", "lines": d.lines,
                 "cps": d.cps, "template": d.dial_template, "created": created}
 
@@ -46,7 +46,7 @@ def add(obj, name, ami, lines, cps, template, update_existing, as_json) -> None:
 @click.pass_obj
 def list_(obj, as_json: bool) -> None:
     """Dialers, their limits, last heartbeat and campaigns."""
-    rows = run_session(obj.settings.db_url, admin.list_dialers)
+    rows = run_session(obj.settings.db_url, list_dialers)
     if as_json:
         print_json(rows)
         return

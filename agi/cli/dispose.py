@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 
 import click
 
-from agi.admin import AdminError, parse_when
+from agi.admin.text import parse_tz, parse_when
 from agi.cli._util import print_json, run_db
 from agi.db import attempts as db
+from agi.errors import AdminError
 from agi.outcomes import Disposition, Result
 
 
@@ -72,9 +72,9 @@ def _when(text: str, tz: str, now: dt.datetime) -> dt.datetime:
         amount = int(text[1:-1])
         return now + (dt.timedelta(hours=amount) if text.endswith("h") else dt.timedelta(minutes=amount))
     try:
-        zone = zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise click.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from None
+        zone = parse_tz(tz)
+    except AdminError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tz") from None
     try:
         return parse_when(text, zone, now=now)
     except AdminError as exc:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import click
 
-from agi import admin, importer
+from agi import importer
+from agi.admin.dnc import dnc_add, dnc_get, dnc_list, dnc_remove
+from agi.admin.text import normalize_number
+from agi.errors import AdminError
 from agi.cli._util import guard, json_option, print_json, print_table, run_conn
 
 REGION_HELP = "Region for numbers written without +country code."
 
 
 def _number(raw: str, region: str) -> str:
-    return guard(lambda: admin.normalize_number(raw, region))
+    return guard(lambda: normalize_number(raw, region))
 
 
 @click.group("dnc")
@@ -27,7 +30,7 @@ def dnc() -> None:
 def add(obj, number: str, source: str, region: str) -> None:
     """Put NUMBER on the DNC list."""
     e164 = _number(number, region)
-    added = run_conn(obj.settings.db_url, lambda conn: admin.dnc_add(conn, e164, source))
+    added = run_conn(obj.settings.db_url, lambda conn: dnc_add(conn, e164, source))
     click.echo(f"{e164} added to the DNC list." if added else f"{e164} was already on the DNC list.")
 
 
@@ -38,7 +41,7 @@ def add(obj, number: str, source: str, region: str) -> None:
 def remove(obj, number: str, region: str) -> None:
     """Take NUMBER off the DNC list."""
     e164 = _number(number, region)
-    removed = run_conn(obj.settings.db_url, lambda conn: admin.dnc_remove(conn, e164))
+    removed = run_conn(obj.settings.db_url, lambda conn: dnc_remove(conn, e164))
     if not removed:
         raise click.ClickException(f"{e164} is not on the DNC list")
     click.echo(f"{e164} removed from the DNC list.")
@@ -69,7 +72,7 @@ def import_(obj, file: str, source: str, region: str, as_json: bool) -> None:
 @click.pass_obj
 def list_(obj, source: str | None, limit: int, as_json: bool) -> None:
     """The DNC list."""
-    rows = run_conn(obj.settings.db_url, lambda conn: admin.dnc_list(conn, source, limit or None))
+    rows = run_conn(obj.settings.db_url, lambda conn: dnc_list(conn, source, limit or None))
     if as_json:
         print_json([{"number": r.number, "source": r.source, "added_at": r.added_at} for r in rows])
         return
@@ -85,11 +88,11 @@ def list_(obj, source: str | None, limit: int, as_json: bool) -> None:
 def check(obj, number: str, region: str, as_json: bool) -> None:
     """Exit 0 if NUMBER is not on the DNC list, 1 if it is (2: not a valid number)."""
     try:
-        e164 = admin.normalize_number(number, region)
-    except admin.AdminError as exc:
+        e164 = normalize_number(number, region)
+    except AdminError as exc:
         click.echo(f"Error: {exc}", err=True)
         click.get_current_context().exit(2)
-    row = run_conn(obj.settings.db_url, lambda conn: admin.dnc_get(conn, e164))
+    row = run_conn(obj.settings.db_url, lambda conn: dnc_get(conn, e164))
     if as_json:
         print_json({"number": e164, "listed": row is not None,
                     "source": row.source if row else None, "added_at": row.added_at if row else None})

@@ -7,6 +7,7 @@ import csv
 import click
 
 from agi import reports
+from agi.admin.text import parse_when
 from agi.cli._util import console, fmt, guard, json_option, print_json, print_table, run_conn
 from rich.table import Table
 
@@ -64,27 +65,15 @@ def summary(obj, campaign_ref: str, as_json: bool) -> None:
 def calls(obj, campaign_ref, result, since, until, number, region, limit, csv_file, as_json) -> None:
     """The call log: time, number, result, routing, disposition, talk time, agent, class (target,
     repeat, call-back not answered, call forwarding scheme did not work)."""
-    start = guard(lambda: reports.parse_time(since)) if since else None
-    end = guard(lambda: reports.parse_time(until, end=True)) if until else None
+    start = guard(lambda: parse_when(since)) if since else None
+    end = guard(lambda: parse_when(until, end_of_day=True)) if until else None
     if csv_file and click.get_current_context().get_parameter_source("limit").name == "DEFAULT":
         limit = 0
     rows = run_conn(obj.settings.db_url, lambda conn: reports.call_log(
         conn, campaign=campaign_ref, result=result, since=start, until=end, number=number,
         region=region, limit=limit or None))
     if csv_file:
-        fh = click.open_file(csv_file, "w", encoding="utf-8")
-        with fh:
-            w = csv.writer(fh)
-            w.writerow([*reports.CALL_LOG_COLUMNS, "result_label", "answered_at", "ended_at", "hangup_cause", "detail",
-                        "class_label"])
-            for r in rows:
-                d = r.as_dict()
-                w.writerow([fmt(d[c]) if c == "time" else ("" if d[c] is None else d[c])
-                            for c in reports.CALL_LOG_COLUMNS]
-                           + [r.labels()["result"], fmt(r.answered_at), fmt(r.ended_at),
-                              "" if r.hangup_cause is None else r.hangup_cause, r.detail or "", r.labels()["class"]])
-        if csv_file != "-":
-            click.echo(f"{len(rows)} call(s) written to {csv_file}.", err=True)
+        _write_csv(csv_file, rows)
         return
     if as_json:
         print_json([r.as_dict() for r in rows])
@@ -96,6 +85,23 @@ def calls(obj, campaign_ref, result, since, until, number, region, limit, csv_fi
         [[r.time, r.campaign, r.number, lab["result"], lab["routing"], lab["disposition"], r.talk_seconds,
           r.agent, lab["class"], r.attempt_id] for r in rows for lab in [r.labels()]],
     )
+
+
+def _write_csv(csv_file: str, rows: list[reports.CallRow]) -> None:
+    """The call log as CSV: the codes, then labels and the attempt's times, cause and detail."""
+    fh = click.open_file(csv_file, "w", encoding="utf-8")
+    with fh:
+        w = csv.writer(fh)
+        w.writerow([*reports.CALL_LOG_COLUMNS, "result_label", "answered_at", "ended_at", "hangup_cause", "detail",
+                    "class_label"])
+        for r in rows:
+            d = r.as_dict()
+            w.writerow([fmt(d[c]) if c == "time" else ("" if d[c] is None else d[c])
+                        for c in reports.CALL_LOG_COLUMNS]
+                       + [r.labels()["result"], fmt(r.answered_at), fmt(r.ended_at),
+                          "" if r.hangup_cause is None else r.hangup_cause, r.detail or "", r.labels()["class"]])
+    if csv_file != "-":
+        click.echo(f"{len(rows)} call(s) written to {csv_file}.", err=True)
 
 
 def register(main: click.Group) -> None:

@@ -9,7 +9,7 @@ import signal
 
 import click
 
-from agi.admin import AdminError
+from agi.errors import AdminError
 from agi.cli._util import check_database
 from agi.fastagi import FastAGIServer, Router
 from agi.fastagi.server import new_event_loop, parse_allow

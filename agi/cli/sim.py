@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
+from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import PLAN_FORMAT, ScenarioPlan
+from agi.sim.simulator import Simulator
 
 HELP = """Run a simulated Asterisk until Ctrl-C: an AMI server the originator logs in to, a
 simulated network that answers, rings, is busy... per dialed number, the project's dialplan
@@ -70,8 +72,6 @@ def register(main: click.Group) -> None:
                     speed: float, plan_path: Path | None, seed: int, agents: tuple[str, ...],
                     record_path: Path | None, refuse_logins: bool, agi_connect_delay: float,
                     agi_never_connect: bool, agi_close_on: str | None, response_first: float | None) -> None:
-        from agi.sim.simulator import Simulator
-
         host, _, port_s = agi.rpartition(":")
         if not host or not port_s.isdigit():
             raise click.BadParameter(f"{agi!r}: expected HOST:PORT, e.g. 127.0.0.1:4573", param_hint="--agi")
@@ -86,8 +86,6 @@ def register(main: click.Group) -> None:
             name, _, n = spec.partition("=")
             if not name or not n.isdigit():
                 raise click.BadParameter(f"{spec!r}: expected QUEUE=N, e.g. sales=5", param_hint="--agents")
-            from agi.sim.queues import QueueConfig  # the AGI side's agent model
-
             queues[name] = QueueConfig(name, agents=int(n))
         sim = Simulator(agi_host=host, agi_port=int(port_s), speed=speed, plan=plan, queues=queues,
                         ami_host=ami_host, ami_port=ami_port, ami_user=ami_user, ami_secret=ami_secret,

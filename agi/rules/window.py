@@ -17,6 +17,7 @@ is allowed both times if its wall time is in the window.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -62,39 +63,54 @@ def parse_schedule(raw: Mapping[str, Sequence[Sequence[str]]] | None) -> Schedul
         for pair in intervals:
             if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
                 raise ValueError(f"schedule {key}: {pair!r} is not a [start, end] pair")
-            start = _parse_clock(pair[0], f"schedule {key} start", allow_24=False)
-            end = _parse_clock(pair[1], f"schedule {key} end", allow_24=True)
+            start = parse_clock(pair[0], f"schedule {key} start", allow_24=False)
+            end = parse_clock(pair[1], f"schedule {key} end", allow_24=True)
             if start == end:
                 raise ValueError(f"schedule {key}: {pair!r} starts and ends at once; write 00:00-24:00 for the whole day")
             days[WEEKDAYS.index(day)].append((start, end))
     return tuple(tuple(sorted(spans)) for spans in days)
 
 
-def _parse_clock(text: Any, what: str, allow_24: bool) -> dt.timedelta:
-    """'HH:MM' or 'HH:MM:SS' (or a datetime.time) -> offset from midnight; '24:00' only as an end."""
+# A time of day as written in settings and schedules: H:MM or HH:MM, optionally :SS (24-hour).
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", re.ASCII)
+
+
+def parse_clock(text: Any, what: str = "time", allow_24: bool = False) -> dt.timedelta:
+    """'HH:MM' or 'HH:MM:SS' (or a datetime.time) -> offset from midnight. '24:00' is the end of
+    the day (midnight, the interval's end excluded as always) and only allowed as an end."""
     if isinstance(text, dt.time):
         return _time_offset(text)
-    parts = str(text).strip().split(":")
-    try:
-        if len(parts) not in (2, 3):
-            raise ValueError
-        h, m, s = (int(p) for p in parts + ["0"] * (3 - len(parts)))
-    except ValueError:
-        raise ValueError(f"{what} {text!r} is not a time of day HH:MM") from None
-    if allow_24 and (h, m, s) == (24, 0, 0):
+    m = _CLOCK.fullmatch(str(text).strip())
+    if not m:
+        raise ValueError(f"{what} {text!r} is not a time of day HH:MM")
+    h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    if allow_24 and (h, mi, s) == (24, 0, 0):
         return _DAY
-    if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 60):
+    if not (h < 24 and mi < 60 and s < 60):
         raise ValueError(f"{what} {text!r} is not a time of day between 00:00 and 23:59" + (" (or 24:00)" if allow_24 else ""))
-    return dt.timedelta(hours=h, minutes=m, seconds=s)
+    return dt.timedelta(hours=h, minutes=mi, seconds=s)
+
+
+def clock_text(offset: dt.timedelta) -> str:
+    """An offset from midnight as parse_clock reads it: 'HH:MM' ('HH:MM:SS' with seconds; '24:00')."""
+    minutes, seconds = divmod(int(offset.total_seconds()), 60)
+    text = f"{minutes // 60:02d}:{minutes % 60:02d}"
+    return text + f":{seconds:02d}" if seconds else text
+
+
+def clock_time(offset: dt.timedelta) -> dt.time:
+    """An offset within the day (not 24:00) as a datetime.time."""
+    return (dt.datetime.min + offset).time()
 
 
 def _time_offset(t: dt.time) -> dt.timedelta:
     return dt.timedelta(hours=t.hour, minutes=t.minute, seconds=t.second, microseconds=t.microsecond)
 
 
-def _zone(name: str) -> ZoneInfo:
+def time_zone(name: str) -> ZoneInfo:
+    """An IANA time zone by name, or ValueError saying how to write one."""
     try:
-        return ZoneInfo(name)
+        return ZoneInfo(str(name).strip())
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone {name!r}: use an IANA name such as America/New_York") from None
 
@@ -124,7 +140,7 @@ class CallingWindow:
     stop_at: dt.datetime | None = None
 
     def __post_init__(self) -> None:
-        _zone(self.schedule_tz)  # fail early on a bad zone name
+        time_zone(self.schedule_tz)  # fail early on a bad zone name
         if isinstance(self.schedule, Mapping):  # the stored JSON form
             object.__setattr__(self, "schedule", parse_schedule(self.schedule))
         for name in ("start_at", "stop_at"):
@@ -160,12 +176,12 @@ class CallingWindow:
             return False
         start, end = _time_offset(self.start), _time_offset(self.end)
         for name in self._zone_names(timezones):
-            local = when.astimezone(_zone(name))
+            local = when.astimezone(time_zone(name))
             if not _in_span(_time_offset(local.time()), start, end):
                 return False
         if self.schedule is None:
             return True
-        local = when.astimezone(_zone(self.schedule_tz))
+        local = when.astimezone(time_zone(self.schedule_tz))
         x = _time_offset(local.time())
         weekday = local.weekday()
         for s, e in self.schedule[weekday]:
@@ -187,9 +203,9 @@ class CallingWindow:
             limit = min(limit, self.stop_at)
         if self.schedule is not None and not any(self.schedule):
             return None
-        zones = [_zone(n) for n in self._zone_names(timezones)]
+        zones = [time_zone(n) for n in self._zone_names(timezones)]
         daily = _daily_spans(_time_offset(self.start), _time_offset(self.end))
-        sched_zone = _zone(self.schedule_tz)
+        sched_zone = time_zone(self.schedule_tz)
         a = begin
         while a < limit:
             b = min(a + _CHUNK, limit)

@@ -1,7 +1,7 @@
 """Fault injection for tests of the originator and the FastAGI server (``sim.faults``).
 
 AMI faults act on the simulator's AMI sessions at once. FastAGI faults are attributes the FastAGI
-client (agi.sim.agi_client.run_agi) reads on every AGI() step: ``agi_connect_delay``,
+client (agi.sim.agi_client, agi.sim.agi_session) reads on every AGI() step: ``agi_connect_delay``,
 ``agi_never_connect``, ``agi_close_on``. Set them at any time; they apply to the next step/command.
 
 ``response_first`` is the event order a loaded Asterisk shows (tests/traces/INDEX.txt, third batch):

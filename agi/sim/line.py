@@ -7,7 +7,7 @@ header fields; the AGI side runs AGI sessions, the person and the agents against
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from agi.sim.clock import Clock
@@ -28,3 +28,25 @@ class SimLine(Protocol):
 
     def hangup(self, cause: int = 16) -> None:
         """Our side hangs the channel up (AGI HANGUP, Hangup() app); Q.850 cause."""
+
+
+def is_dead(line: Any) -> bool:
+    """Hung up, or asked to hang up (a channel's soft hang-up request counts)."""
+    ev = getattr(line, "hangup_requested", None)
+    return line.hungup.is_set() or (ev is not None and ev.is_set())
+
+
+def dead_event(line: Any) -> asyncio.Event:
+    """The event ``is_dead`` waits for: the hang-up request when the line has one, else the hang-up."""
+    ev = getattr(line, "hangup_requested", None)
+    return ev if ev is not None else line.hungup
+
+
+def set_var(line: Any, name: str, value: str) -> None:
+    """Set a channel variable and emit VarSet (through the channel's own setter when it has one)."""
+    setter = getattr(line, "set_var", None)
+    if setter is not None:
+        setter(name, value)
+    else:
+        line.variables[name.lstrip("_")] = value
+        line.emit("VarSet", {"Variable": name, "Value": value})

@@ -1,0 +1,164 @@
+"""The campaign summary: docs/outcomes.md's three rows of counts, the drop rate over its rolling
+window, the pace and the agents' occupancy.
+
+Every count is a COUNT over ``attempts``; the labels and the grouping come from agi.outcomes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agi.admin.campaigns import find_campaign
+from agi.db import drops
+from agi.db.models import Attempt, Campaign, utcnow
+from agi.outcomes import DIAL_RESULTS, FINISHED, SUMMARY_ROWS, Result
+from agi.reports.occupancy import agent_occupancy
+
+_a = Attempt.__table__
+
+# Results outside the three rows that the summary still shows on its own line.
+EXTRA_CELLS = (Result.REJECTED, Result.INVALID_NUMBER, Result.FORBIDDEN_DESTINATION)
+
+
+@dataclass
+class Summary:
+    campaign: str
+    campaign_id: int
+    cells: dict[str, int]  # every SUMMARY_ROWS code, plus EXTRA_CELLS codes
+    in_progress: int  # attempts without a result yet
+    live_in_window: int
+    dropped_in_window: int
+    drop_window_hours: int
+    drop_cap_pct: float
+    attempts_last_hour: int
+    attempts_per_hour: float | None  # dialed attempts / hours between the first and last
+    agent_occupancy_pct: float | None  # whole campaign; None: no agent logged in (agent_occupancy)
+    now: dt.datetime = field(default_factory=utcnow)
+
+    @property
+    def drop_rate_pct(self) -> float | None:
+        if not self.live_in_window:
+            return None
+        return 100.0 * self.dropped_in_window / self.live_in_window
+
+    @property
+    def over_cap(self) -> bool:
+        rate = self.drop_rate_pct
+        return rate is not None and rate > self.drop_cap_pct
+
+    def rows(self) -> list[list[tuple[str, str, int]]]:
+        """SUMMARY_ROWS with counts: [[(code, label, count), ...], ...]."""
+        return [[(code, label, self.cells[code]) for code, label in row] for row in SUMMARY_ROWS]
+
+    def extra(self) -> list[tuple[str, str, int]]:
+        return [(r.value, r.label, self.cells[r.value]) for r in EXTRA_CELLS]
+
+    def as_dict(self) -> dict:
+        return {
+            "campaign": self.campaign,
+            "campaign_id": self.campaign_id,
+            "rows": [[{"code": c, "label": lbl, "count": n} for c, lbl, n in row] for row in self.rows()],
+            "extra": [{"code": c, "label": lbl, "count": n} for c, lbl, n in self.extra()],
+            "cells": dict(self.cells),
+            "in_progress": self.in_progress,
+            "drop_rate": {
+                "pct": self.drop_rate_pct,
+                "dropped": self.dropped_in_window,
+                "live_answers": self.live_in_window,
+                "window_hours": self.drop_window_hours,
+                "cap_pct": self.drop_cap_pct,
+                "over_cap": self.over_cap,
+            },
+            "agent_occupancy_pct": self.agent_occupancy_pct,
+            "attempts_last_hour": self.attempts_last_hour,
+            "attempts_per_hour": self.attempts_per_hour,
+            "as_of": self.now,
+        }
+
+
+def tally(groups: list[tuple[str | None, str | None, str | None, int]]) -> tuple[dict[str, int], int]:
+    """(result, routing, disposition, count) groups -> the summary cells, and the open attempts.
+
+    Finished = attempts whose result is a dial result (a line was used); routing and
+    disposition cells count attempts carrying them, whatever else they carry.
+    """
+    cells = {code: 0 for row in SUMMARY_ROWS for code, _label in row}
+    cells.update({r.value: 0 for r in EXTRA_CELLS})
+    open_ = 0
+    dial_codes = {r.value for r in DIAL_RESULTS}
+    for result, routing, disposition, n in groups:
+        if result is None:
+            open_ += n
+        elif result in dial_codes:
+            cells[FINISHED] += n
+        if result in cells:
+            cells[result] += n
+        if routing in cells:
+            cells[routing] += n
+        if disposition in cells:
+            cells[disposition] += n
+    return cells, open_
+
+
+async def summary(conn: AsyncConnection, campaign: str | int, now: dt.datetime | None = None) -> Summary:
+    """The campaign summary: one grouped COUNT for the cells, one for the drop rate and pace."""
+    now = now or utcnow()
+    camp = await find_campaign(conn, campaign, Campaign.id, Campaign.name, Campaign.drop_cap_pct,
+                              Campaign.drop_window_hours)
+    groups = (
+        await conn.execute(
+            select(_a.c.result, _a.c.routing, _a.c.disposition, func.count())
+            .where(_a.c.campaign_id == camp.id)
+            .group_by(_a.c.result, _a.c.routing, _a.c.disposition)
+        )
+    ).all()
+    cells, open_ = tally([tuple(g) for g in groups])
+
+    since = now - dt.timedelta(hours=camp.drop_window_hours)
+    in_window = drops.ANSWERED_AT >= since
+    line_used = or_(_a.c.result.is_(None), _a.c.result.in_([r.value for r in DIAL_RESULTS]))
+    row = (
+        await conn.execute(
+            select(
+                func.count().filter(drops.COUNTS_AS_LIVE, in_window),
+                func.count().filter(drops.COUNTS_AS_DROPPED, in_window),
+                func.count().filter(line_used, _a.c.queued_at >= now - dt.timedelta(hours=1)),
+                func.count().filter(line_used),
+                func.min(_a.c.queued_at).filter(line_used),
+                func.max(_a.c.queued_at).filter(line_used),
+            ).where(_a.c.campaign_id == camp.id)
+        )
+    ).one()
+    live_n, dropped_n, last_hour, dialed, first, last = row
+    per_hour = None
+    if dialed:
+        first, last = _aware(first), _aware(last)
+        hours = max((last - first).total_seconds() / 3600.0, 1.0)  # under an hour: the count itself
+        per_hour = dialed / hours
+    return Summary(
+        campaign=camp.name,
+        campaign_id=camp.id,
+        cells=cells,
+        in_progress=open_,
+        live_in_window=live_n,
+        dropped_in_window=dropped_n,
+        drop_window_hours=camp.drop_window_hours,
+        drop_cap_pct=camp.drop_cap_pct,
+        attempts_last_hour=last_hour,
+        attempts_per_hour=per_hour,
+        agent_occupancy_pct=await agent_occupancy(conn, camp.id),
+        now=now,
+    )
+
+
+def _aware(value):
+    """MIN/MAX bypass the column type on some backends: naive UTC -> aware UTC."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value
