@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agi.admin import AdminError
@@ -321,10 +321,13 @@ async def call_log(
     number: str | None = None,
     region: str = "US",
     limit: int | None = 1000,
+    after: tuple[dt.datetime, str] | None = None,
 ) -> list[CallRow]:
     """Attempts, newest first, filtered; each with its class (agi.outcomes.call_class): a live
     answer's target/repeat over its number's whole history in the campaign (not only the rows
-    shown), a call-back the person did not pick up, a drop whose routing is broken."""
+    shown), a call-back the person did not pick up, a drop whose routing is broken.
+    ``after`` = (time, attempt id) of the last row of a page: the rows that follow it (paging
+    through a long log without holding it whole)."""
     q = select(_a, Campaign.name.label("campaign_name")).join(Campaign, Campaign.id == _a.c.campaign_id)
     camp = None
     if campaign is not None:
@@ -353,6 +356,8 @@ async def call_log(
             if not digits:
                 raise AdminError(f"--number {number!r} has no digits")
             q = q.where(_a.c.number.like(f"%{digits}%"))
+    if after is not None:
+        q = q.where(or_(_a.c.queued_at < after[0], and_(_a.c.queued_at == after[0], _a.c.id > after[1])))
     q = q.order_by(_a.c.queued_at.desc(), _a.c.id)
     if limit:
         q = q.limit(limit)
