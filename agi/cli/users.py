@@ -58,9 +58,14 @@ def set_(obj, name: str, role: str | None, disabled: bool | None, ask: bool, fro
     if as_json:
         print_json(out)
         return
-    click.echo(f"User {out['name']!r} changed: " + ", ".join(
-        [f"role {out['role']}"] * ("role" in out) + ["disabled" if out.get("disabled") else "enabled"] * ("disabled" in out)
-        + ["password set"] * out["password_changed"]) + ".")
+    said = []
+    if "role" in out:
+        said.append(f"role {out['role']}")
+    if "disabled" in out:
+        said.append("disabled" if out["disabled"] else "enabled")
+    if out["password_changed"]:
+        said.append("password set")
+    click.echo(f"User {out['name']!r} changed: {', '.join(said)}.")
     if out["keys_lowered"]:
         click.echo(f"{out['keys_lowered']} key(s) lowered to {out['role']}.")
 
