@@ -4,8 +4,9 @@ once, and a crashed one's claims come due again), and the result of each try.
 
 The scan: every final attempt of a hooked campaign that ended after the hook was created gets
 one outbox row per hook (unique per webhook and attempt). The cursor is the newest ``ended_at``
-taken; each scan looks back ``LOOKBACK`` before it, so an attempt whose final write commits
-a little after a later one's is still found (and one already taken is not taken twice).
+taken, never past the scan's own clock; each scan looks back ``LOOKBACK`` before it, so an
+attempt whose final write commits after a later one's (a slow transaction, a dialer box whose
+clock is a little behind) is still found, and one already taken is not taken twice.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _a = Attempt.__table__
 _c = Campaign.__table__
 _ct = Contact.__table__
 
-LOOKBACK = dt.timedelta(seconds=60)
+LOOKBACK = dt.timedelta(minutes=5)
 SCAN_BATCH = 500
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 STATUSES = (PENDING, DELIVERED, FAILED)
@@ -124,7 +125,7 @@ async def _fill_hook(conn: AsyncConnection, hook, now: dt.datetime, batch: int) 
             "payload": signing.body(campaign, attempt, {"id": r.contact_id, "external_id": r.external_id}),
         })
     await conn.execute(_insert_ignoring_duplicates(conn), messages)
-    newest = max(r.ended_at for r in rows)
+    newest = min(max(r.ended_at for r in rows), now)
     if hook.cursor_at is None or newest > hook.cursor_at:
         await conn.execute(update(_h).where(_h.c.id == hook.id).values(cursor_at=newest))
     return len(rows)
