@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from agi.auth import users as logic
@@ -13,7 +15,7 @@ ROLES = click.Choice([r.value for r in Role])
 
 def _password(ask: bool, from_stdin: bool) -> str | None:
     if from_stdin:
-        return click.get_text_stream("stdin").readline().rstrip("\n")
+        return sys.stdin.readline().rstrip("\n")
     if ask:
         return click.prompt("Password", hide_input=True, confirmation_prompt=True)
     return None

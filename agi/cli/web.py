@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import signal
 from pathlib import Path
 
 import click
 
 from agi.admin import AdminError
-from agi.cli._util import check_database, run_db
+from agi.cli._util import check_database
 from agi.settings import parse_hostport
 
 # Importing FastAPI and uvicorn takes about half a second: only `dialer web` pays it, inside the
@@ -58,15 +60,20 @@ def web(obj, bind: str, rate_limit: float, max_body: int, webhooks: bool, truste
         host, port = parse_hostport(bind, 8080)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--bind") from None
-    run_db(obj.settings.db_url, lambda _engine: check_database(obj.settings.db_url))
+    try:
+        asyncio.run(check_database(obj.settings.db_url))  # refuse to start without the schema
+    except AdminError as exc:
+        raise click.ClickException(str(exc)) from None
     app = create_app(db_url=obj.settings.db_url, options=options)
     log.info("API on http://%s:%d/api/v1 (OpenAPI at /docs)", host, port)
     config = uvicorn.Config(app, host=host.strip("[]"), port=port, proxy_headers=True, forwarded_allow_ips=trusted,
                             log_config=None, access_log=True, server_header=False, timeout_graceful_shutdown=30)
-    try:
-        uvicorn.Server(config).run()
-    except AdminError as exc:  # pragma: no cover - reported by check_database above
-        raise click.ClickException(str(exc)) from None
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again to the handler
+    # that was there before it: make that one a no-op, so a graceful stop exits 0 (as `dialer serve`)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    uvicorn.Server(config).run()
+    log.info("dialer web stopped")
 
 
 def register(main: click.Group) -> None:
