@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agi.admin import AdminError
 from agi.db.models import Attempt, Campaign, CampaignContact, Contact, utcnow
-from agi.importer import RowIssue, field_text, make_row
+from agi.importer import Row, RowIssue, field_text, make_row
 from agi.outcomes import PHONE_FIELDS, ContactState
 from agi.rules.predial import Dialable, DialPolicy, check_contact
 
@@ -89,11 +89,7 @@ async def update_contact(conn: AsyncConnection, campaign_id: int, contact_id: in
     if member is None:
         raise LookupError(contact_id)
     contact = (await conn.execute(select(_ct).where(_ct.c.id == contact_id))).one()
-    merged = {f: getattr(contact, f) for f in EDITABLE} | dict(changes)
-    checked = make_row(0, {f: field_text(merged[f]) for f in EDITABLE if f != "custom" and merged[f] is not None},
-                       dict(merged["custom"] or {}))
-    if isinstance(checked, RowIssue):
-        raise AdminError(checked.detail)
+    checked = _checked({f: getattr(contact, f) for f in EDITABLE} | dict(changes))
     values = {"first_name": checked.first_name, "last_name": checked.last_name, **checked.phones,
               "dnc": checked.dnc, "custom": checked.custom}
     diff = {f: [getattr(contact, f), values[f]] for f in values if f in changes and getattr(contact, f) != values[f]}
@@ -103,6 +99,15 @@ async def update_contact(conn: AsyncConnection, campaign_id: int, contact_id: in
     if member.state in _WAITING:
         await _renumber(conn, member, checked.phones, checked.dnc, now or utcnow())
     return diff
+
+
+def _checked(fields: Mapping[str, Any]) -> Row:
+    """The contact's fields after the change, through the import's row checks (or AdminError)."""
+    texts = {f: field_text(v) for f, v in fields.items() if f != "custom" and v is not None}
+    row = make_row(0, texts, dict(fields.get("custom") or {}))
+    if isinstance(row, RowIssue):
+        raise AdminError(row.detail)
+    return row
 
 
 async def _renumber(conn: AsyncConnection, member, phones: dict, flag: bool, now: dt.datetime) -> None:

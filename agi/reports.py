@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agi.admin import AdminError
@@ -356,9 +356,7 @@ async def call_log(
             if not digits:
                 raise AdminError(f"--number {number!r} has no digits")
             q = q.where(_a.c.number.like(f"%{digits}%"))
-    if after is not None:
-        q = q.where(or_(_a.c.queued_at < after[0], and_(_a.c.queued_at == after[0], _a.c.id > after[1])))
-    q = q.order_by(_a.c.queued_at.desc(), _a.c.id)
+    q = q.where(_after(after)).order_by(_a.c.queued_at.desc(), _a.c.id)
     if limit:
         q = q.limit(limit)
     rows = (await conn.execute(q)).all()
@@ -373,6 +371,13 @@ async def call_log(
         )
         for r in rows
     ]
+
+
+def _after(row: tuple[dt.datetime, str] | None):
+    """The call log's rows after ``row`` = (time, attempt id) in its order (newest first, then id)."""
+    if row is None:
+        return true()
+    return or_(_a.c.queued_at < row[0], and_(_a.c.queued_at == row[0], _a.c.id > row[1]))
 
 
 def _code(cls: CallClass | None) -> str | None:
