@@ -30,7 +30,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -98,6 +98,7 @@ class ImportReport:
     malformed: int = 0
     new_contacts: int = 0
     issues: list[RowIssue] = field(default_factory=list)
+    contact_ids: dict[int, int] = field(default_factory=dict)  # line -> contact (written or found)
 
     def summary(self) -> list[tuple[str, int]]:
         out = [("Imported (dialable)", self.imported)]
@@ -265,32 +266,37 @@ def read_rows(
                 values[name] = value.strip()
             elif kind == "custom" and value != "":
                 custom[name] = value
-        too_long = [f for f, limit in MAX_LEN.items() if len(values.get(f, "")) > limit]
-        if too_long:
-            issues.append(RowIssue(
-                start, MALFORMED,
-                ", ".join(f"{f} longer than {MAX_LEN[f]} characters" for f in too_long),
-            ))
+        row = make_row(start, values, custom)
+        if isinstance(row, RowIssue):
+            issues.append(row)
             continue
-        flag = values.get("dnc", "").lower()
-        if flag not in TRUE_WORDS and flag not in FALSE_WORDS:
-            issues.append(RowIssue(start, MALFORMED, f"dnc value {values.get('dnc')!r} is not yes/no"))
-            continue
-        phones = {p: (values.get(p) or None) for p in PHONE_FIELDS}
-        ext = values.get("external_id") or None
-        first, last = values.get("first_name", ""), values.get("last_name", "")
-        yield Row(
-            line=start,
-            external_id=ext,
-            first_name=first,
-            last_name=last,
-            phones=phones,
-            dnc=flag in TRUE_WORDS,
-            custom=custom,
-            dedupe_key=dedupe_key(ext, first, last, phones),
-        )
+        yield row
     if header is None:
         raise AdminError("the file is empty: expected a header row, then one contact per row")
+
+
+def make_row(line: int, values: dict[str, str], custom: dict[str, str]) -> Row | RowIssue:
+    """One contact's field texts (FIELDS by name, stripped) and custom fields -> a Row, or the
+    RowIssue that makes it malformed (a value too long for its column, a DNC flag not yes/no)."""
+    too_long = [f for f, limit in MAX_LEN.items() if len(values.get(f, "")) > limit]
+    if too_long:
+        return RowIssue(line, MALFORMED, ", ".join(f"{f} longer than {MAX_LEN[f]} characters" for f in too_long))
+    flag = values.get("dnc", "").lower()
+    if flag not in TRUE_WORDS and flag not in FALSE_WORDS:
+        return RowIssue(line, MALFORMED, f"dnc value {values.get('dnc')!r} is not yes/no")
+    phones = {p: (values.get(p) or None) for p in PHONE_FIELDS}
+    ext = values.get("external_id") or None
+    first, last = values.get("first_name", ""), values.get("last_name", "")
+    return Row(
+        line=line,
+        external_id=ext,
+        first_name=first,
+        last_name=last,
+        phones=phones,
+        dnc=flag in TRUE_WORDS,
+        custom=custom,
+        dedupe_key=dedupe_key(ext, first, last, phones),
+    )
 
 
 def _why(result: Result, phones: dict, dnc_flag: bool, policy: DialPolicy) -> tuple[str | None, str | None, str]:
@@ -353,11 +359,7 @@ async def import_contacts(
             f"its contacts. Set the campaign's phone field first (`dialer campaign set {camp.name} "
             f"--phone-field {phone_field}`), then import; nothing was imported"
         )
-    policy = DialPolicy(
-        phone_field=dialed,
-        default_region=camp.default_region or "US",
-        allowed_countries=frozenset(camp.allowed_countries or ()),
-    )
+    policy = _policy(camp)
     if isinstance(column_map, dict):
         explicit = {_key(k): _map_target(v) for k, v in column_map.items()}
     else:
@@ -371,6 +373,55 @@ async def import_contacts(
     rows = list(read_rows(open_lines(path), delimiter, explicit, report.issues))
     report.malformed = len(report.issues)
     report.rows = len(rows) + report.malformed
+    await _import_rows(conn, camp, policy, rows, report, progress)
+    return report
+
+
+async def import_records(
+    conn: AsyncConnection,
+    campaign: Campaign | int | str,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    first_line: int = 0,
+) -> ImportReport:
+    """Contacts already parsed, one dict each (FIELDS by name; "custom": {name: text}), through the
+    same checks, identity, pre-dial and DNC path as a file's rows (the public API's contact add).
+    Record i is reported as line ``first_line + i``; ``report.contact_ids`` maps lines to contacts."""
+    camp = await _campaign(conn, campaign)
+    report = ImportReport(campaign=camp.name)
+    rows: list[Row] = []
+    for i, record in enumerate(records):
+        values = {f: field_text(record.get(f)) for f in FIELDS if record.get(f) is not None}
+        custom = {str(k): str(v) for k, v in (record.get("custom") or {}).items() if v is not None and v != ""}
+        row = make_row(first_line + i, values, custom)
+        if isinstance(row, RowIssue):
+            report.issues.append(row)
+        else:
+            rows.append(row)
+    report.malformed = len(report.issues)
+    report.rows = len(rows) + report.malformed
+    await _import_rows(conn, camp, _policy(camp), rows, report, _no_progress)
+    return report
+
+
+def field_text(value: Any) -> str:
+    """A JSON value as the text a CSV cell would hold (true -> yes)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value).strip()
+
+
+def _policy(camp) -> DialPolicy:
+    return DialPolicy(
+        phone_field=camp.phone_field or "phone",
+        default_region=camp.default_region or "US",
+        allowed_countries=frozenset(camp.allowed_countries or ()),
+    )
+
+
+async def _import_rows(conn: AsyncConnection, camp, policy: DialPolicy, rows: list[Row], report: ImportReport,
+                       progress: Progress) -> None:
+    """Rows of one import -> contacts, memberships and pre-dial attempts, in batches."""
     _check_phone_column(rows, policy, camp.name)
 
     # repeated rows of this file: the first one wins
@@ -395,8 +446,9 @@ async def import_contacts(
         await _import_batch(conn, camp.id, batch, policy, dnc.__contains__, retry, now, report)
         done += len(batch)
         progress("write", done, total)
+    for row in rows:  # a repeated row is the contact of its first line
+        report.contact_ids.setdefault(row.line, report.contact_ids.get(first_line[row.dedupe_key]))
     report.issues.sort(key=lambda i: i.line)
-    return report
 
 
 def _check_phone_column(rows: list[Row], policy: DialPolicy, name: str) -> None:
@@ -493,6 +545,7 @@ async def _import_batch(
     attempts: list[dict] = []
     for row in batch:
         contact_id = ids[row.dedupe_key]
+        report.contact_ids[row.line] = contact_id
         if contact_id in members:
             report.duplicates += 1
             continue

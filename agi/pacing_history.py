@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agi.admin import AdminError
+from agi.errors import AdminError
 from agi.db.models import Attempt, Campaign, CampaignAgentTime
 from agi.outcomes import DIAL_RESULTS, Result, Routing
 from agi.reports import agent_seconds

@@ -11,6 +11,7 @@ import pkgutil
 import click
 
 from agi import logs
+from agi.cli.audit import audit_changes
 from agi.settings import Settings
 
 
@@ -60,3 +61,4 @@ def _register_all() -> None:
 
 
 _register_all()
+audit_changes(main)  # every changing command leaves an audit row (agi/cli/audit.py)

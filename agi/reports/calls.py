@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agi.admin.campaigns import find_campaign
@@ -88,10 +88,13 @@ async def call_log(
     number: str | None = None,
     region: str = "US",
     limit: int | None = 1000,
+    after: tuple[dt.datetime, str] | None = None,
 ) -> list[CallRow]:
     """Attempts, newest first, filtered; each with its class (agi.outcomes.call_class): a live
     answer's target/repeat over its number's whole history in the campaign (not only the rows
-    shown), a call-back the person did not pick up, a drop whose routing is broken."""
+    shown), a call-back the person did not pick up, a drop whose routing is broken.
+    ``after`` = (time, attempt id) of the last row of a page: the rows that follow it (paging
+    through a long log without holding it whole)."""
     q = select(_a, Campaign.name.label("campaign_name")).join(Campaign, Campaign.id == _a.c.campaign_id)
     camp = None
     if campaign is not None:
@@ -105,7 +108,7 @@ async def call_log(
         q = q.where(_a.c.queued_at < until)
     if number:
         q = q.where(_number_condition(number, region))
-    q = q.order_by(_a.c.queued_at.desc(), _a.c.id)
+    q = q.where(_after(after)).order_by(_a.c.queued_at.desc(), _a.c.id)
     if limit:
         q = q.limit(limit)
     rows = (await conn.execute(q)).all()
@@ -144,6 +147,13 @@ def _number_condition(number: str, region: str):
     if not digits:
         raise AdminError(f"--number {number!r} has no digits")
     return _a.c.number.like(f"%{digits}%")
+
+
+def _after(row: tuple[dt.datetime, str] | None):
+    """The call log's rows after ``row`` = (time, attempt id) in its order (newest first, then id)."""
+    if row is None:
+        return true()
+    return or_(_a.c.queued_at < row[0], and_(_a.c.queued_at == row[0], _a.c.id > row[1]))
 
 
 def _code(cls: CallClass | None) -> str | None:
