@@ -40,6 +40,9 @@ async def dispose(conn: AsyncConnection, attempt_id: str, choice: Disposition,
         raise AdminError("only a call_back takes a call-back time")
     if choice is Disposition.CALL_BACK and callback_at is None:
         callback_at = now + DEFAULT_CALLBACK
+    if callback_at is not None and callback_at <= now:
+        raise AdminError(f"the call-back time {callback_at:%Y-%m-%d %H:%M} UTC is in the past: give a later "
+                         "one ('+2h', 'tomorrow', or a date and time)")
     attempt = await db.get_attempt(conn, attempt_id)
     if attempt is None:
         raise LookupError(attempt_id)

@@ -56,3 +56,20 @@ async def test_unknown_attempt_and_bad_disposition_are_clear_errors(db_engine):
     assert res.exit_code != 0 and "no attempt 'nope'" in res.output
     res = await _cli(url, "x", "maybe")
     assert res.exit_code != 0 and "choose one of" in res.output
+
+
+async def test_call_back_tomorrow_works_as_the_help_says_and_a_past_time_is_refused(db_engine):
+    import datetime as dt
+
+    attempt, _ = await _answered_attempt(db_engine)
+    url = db_engine.url.render_as_string(hide_password=False)
+    res = await _cli(url, attempt, "call_back", "--callback-at", "2020-01-01 09:00")
+    assert res.exit_code != 0 and "in the past" in res.output, res.output
+    async with db_engine.connect() as conn:
+        assert (await db.get_attempt(conn, attempt)).disposition is Disposition.INTERESTED  # nothing stored
+    before = dt.datetime.now(dt.timezone.utc)
+    res = await _cli(url, attempt, "call_back", "--callback-at", "tomorrow")
+    assert res.exit_code == 0, res.output
+    async with db_engine.connect() as conn:
+        got = await db.get_attempt(conn, attempt)
+    assert dt.timedelta(hours=23) < got.callback_at - before < dt.timedelta(hours=25)

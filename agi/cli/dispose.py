@@ -8,9 +8,8 @@ import click
 
 from agi.admin.text import parse_tz, parse_when
 from agi.cli._util import print_json, run_db
-from agi.db import attempts as db
+from agi import dispositions
 from agi.errors import AdminError
-from agi.outcomes import Disposition, Result
 
 
 def register(main: click.Group) -> None:
@@ -21,7 +20,8 @@ def register(main: click.Group) -> None:
 @click.argument("attempt_id")
 @click.argument("disposition", metavar="DISPOSITION")
 @click.option("--callback-at", metavar="WHEN",
-              help="For call_back: 'YYYY-MM-DD HH:MM' (in --tz), an ISO time, or '+2h' / '+30m'.")
+              help="For call_back: 'YYYY-MM-DD HH:MM' (in --tz), an ISO time, '+2h' / '+30m', or 'tomorrow' "
+                   "(this time tomorrow, the default).")
 @click.option("--tz", default="UTC", show_default=True, help="Time zone of --callback-at.")
 @click.option("--json", "as_json", is_flag=True, help="Print the attempt as JSON.")
 @click.pass_obj
@@ -32,30 +32,18 @@ def dispose(obj, attempt_id: str, disposition: str, callback_at: str | None, tz:
     DNC list at once; call_back re-dials the contact at --callback-at (default: tomorrow).
     """
     try:
-        choice = Disposition.parse(disposition)
-    except ValueError as exc:
+        choice = dispositions.parse_agent_disposition(disposition)
+    except AdminError as exc:
         raise click.BadParameter(str(exc), param_hint="DISPOSITION") from None
-    if choice in (Disposition.NO_KEY, Disposition.WRONG_KEY):
-        raise click.BadParameter("no_key/wrong_key are IVR outcomes, not an agent's disposition",
-                                 param_hint="DISPOSITION")
     now = dt.datetime.now(dt.timezone.utc)
-    when = None
-    if choice is Disposition.CALL_BACK:
-        when = _when(callback_at, tz, now) if callback_at else now + dt.timedelta(days=1)
-    elif callback_at:
-        raise click.BadParameter("only a call_back takes --callback-at", param_hint="--callback-at")
+    when = _when(callback_at, tz, now) if callback_at else None
 
     async def work(engine):
         async with engine.begin() as conn:
-            attempt = await db.get_attempt(conn, attempt_id)
-            if attempt is None:
-                raise AdminError(f"no attempt {attempt_id!r} (see `dialer report calls` for attempt ids)")
-            if attempt.result is not None and attempt.result is not Result.LIVE_ANSWER:
-                # docs/outcomes.md: a disposition is what a person chose; counting one on a busy line skews the summary
-                raise AdminError(f"attempt {attempt_id} ended as {attempt.result.label}: only a live answer "
-                                 f"takes a disposition (see `dialer report calls --result live_answer`)")
-            await db.set_disposition(conn, attempt_id, choice, when, override=True, now=now)
-            return await db.get_attempt(conn, attempt_id)
+            try:
+                return await dispositions.dispose(conn, attempt_id, choice, when, now=now)
+            except LookupError:
+                raise AdminError(f"no attempt {attempt_id!r} (see `dialer report calls` for attempt ids)") from None
 
     attempt = run_db(obj.settings.db_url, work)
     if as_json:
@@ -68,6 +56,8 @@ def dispose(obj, attempt_id: str, disposition: str, callback_at: str | None, tz:
 
 def _when(text: str, tz: str, now: dt.datetime) -> dt.datetime:
     text = text.strip()
+    if text.lower() == "tomorrow":
+        return now + dispositions.DEFAULT_CALLBACK
     if text.startswith("+") and text[-1:] in ("h", "m") and text[1:-1].isdigit():
         amount = int(text[1:-1])
         return now + (dt.timedelta(hours=amount) if text.endswith("h") else dt.timedelta(minutes=amount))
