@@ -105,38 +105,37 @@ def tally(groups: list[tuple[str | None, str | None, str | None, int]]) -> tuple
 
 
 async def summary(conn: AsyncConnection, campaign: str | int, now: dt.datetime | None = None) -> Summary:
-    """The campaign summary: one grouped COUNT for the cells, one for the drop rate and pace."""
+    """The campaign summary: one grouped pass over its attempts for the cells, the drop rate and the pace."""
     now = now or utcnow()
     camp = await find_campaign(conn, campaign, Campaign.id, Campaign.name, Campaign.drop_cap_pct,
                               Campaign.drop_window_hours)
-    groups = (
-        await conn.execute(
-            select(_a.c.result, _a.c.routing, _a.c.disposition, func.count())
-            .where(_a.c.campaign_id == camp.id)
-            .group_by(_a.c.result, _a.c.routing, _a.c.disposition)
-        )
-    ).all()
-    cells, open_ = tally([tuple(g) for g in groups])
-
     since = now - dt.timedelta(hours=camp.drop_window_hours)
     in_window = drops.ANSWERED_AT >= since
     line_used = or_(_a.c.result.is_(None), _a.c.result.in_([r.value for r in DIAL_RESULTS]))
-    row = (
+    # one pass over the campaign's attempts: the cells by (result, routing, disposition), each
+    # group with its share of the window's counts and the pace, summed here
+    groups = (
         await conn.execute(
             select(
+                _a.c.result, _a.c.routing, _a.c.disposition, func.count(),
                 func.count().filter(drops.COUNTS_AS_LIVE, in_window),
                 func.count().filter(drops.COUNTS_AS_DROPPED, in_window),
                 func.count().filter(line_used, _a.c.queued_at >= now - dt.timedelta(hours=1)),
                 func.count().filter(line_used),
                 func.min(_a.c.queued_at).filter(line_used),
                 func.max(_a.c.queued_at).filter(line_used),
-            ).where(_a.c.campaign_id == camp.id)
+            )
+            .where(_a.c.campaign_id == camp.id)
+            .group_by(_a.c.result, _a.c.routing, _a.c.disposition)
         )
-    ).one()
-    live_n, dropped_n, last_hour, dialed, first, last = row
+    ).all()
+    cells, open_ = tally([tuple(g[:4]) for g in groups])
+    live_n, dropped_n, last_hour, dialed = (sum(g[i] for g in groups) for i in (4, 5, 6, 7))
+    firsts = [_aware(g[8]) for g in groups if g[8] is not None]
+    lasts = [_aware(g[9]) for g in groups if g[9] is not None]
+    first, last = (min(firsts), max(lasts)) if firsts else (None, None)
     per_hour = None
     if dialed:
-        first, last = _aware(first), _aware(last)
         hours = max((last - first).total_seconds() / 3600.0, 1.0)  # under an hour: the count itself
         per_hour = dialed / hours
     return Summary(
