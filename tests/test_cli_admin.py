@@ -324,3 +324,14 @@ def test_every_command_has_help(group):
     for name in main.commands[group].commands:
         result = runner.invoke(main, [group, name, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output, (group, name)
+
+
+def test_a_drop_target_under_the_cap_is_stored_and_one_above_it_refused(db_engine, db_url):
+    ok(db_url, "campaign", "create", "steer", "--mode", "predictive", "--queue", "sales", "--drop-target", "2.5")
+    shown = json.loads(ok(db_url, "campaign", "show", "steer", "--json").stdout)
+    assert shown["campaign"]["drop_target_pct"] == 2.5
+    bad = cli(db_url, "campaign", "set", "steer", "--drop-target", "3.5")
+    assert bad.exit_code != 0 and "under the cap" in bad.output
+    assert json.loads(ok(db_url, "campaign", "show", "steer", "--json").stdout)["campaign"]["drop_target_pct"] == 2.5
+    ok(db_url, "campaign", "set", "steer", "--drop-target", "default")  # back to the rule's default share
+    assert json.loads(ok(db_url, "campaign", "show", "steer", "--json").stdout)["campaign"]["drop_target_pct"] is None

@@ -17,7 +17,7 @@ from agi.outcomes import CampaignMode, CampaignState
 
 def campaign(queue_name: str | None, mode: str = "predictive") -> CampaignRun:
     row = SimpleNamespace(id=7, mode=mode, queue_name=queue_name, pacing_ratio=1.5, drop_timeout=2.0,
-                          drop_cap_pct=3.0, drop_window_hours=720.0, lines=10, lines_here=None)
+                          drop_cap_pct=3.0, drop_target_pct=2.4, drop_window_hours=720.0, lines=10, lines_here=None)
     return CampaignRun(row=row, state=CampaignState.RUNNING, bucket=RateLimiter(5))
 
 
@@ -54,3 +54,4 @@ def test_pacing_sees_the_campaigns_calls_by_stage_and_its_agents(queue_name, mod
     assert state.acw_ages == (6.0,)
     assert (state.lines_free, state.cps_budget, state.ratio) == (3, 2, 1.5)
     assert (state.dropped_window, state.live_window, state.drop_cap_pct) == (1, 40, 3.0)
+    assert state.drop_target_pct == 2.4  # the campaign's own target, steered toward under the cap

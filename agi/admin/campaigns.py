@@ -50,6 +50,9 @@ def validate_campaign(c: Campaign) -> None:
     mode = CampaignMode(c.mode or CampaignMode.BROADCAST.value)
     if mode is not CampaignMode.BROADCAST and not c.queue_name:
         raise AdminError(f"a {mode.value} campaign needs agents: give --queue NAME (or --mode broadcast)")
+    if c.drop_target_pct is not None and c.drop_cap_pct is not None and c.drop_target_pct > c.drop_cap_pct:
+        raise AdminError(f"--drop-target {c.drop_target_pct:g} % is above the campaign's --drop-cap "
+                         f"{c.drop_cap_pct:g} %: the target must be under the cap")
 
 
 def _check_new_name(name: str) -> str:

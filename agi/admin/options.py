@@ -61,6 +61,12 @@ class SettingOption:
         return parsed if self.attr is None else {self.attr: parsed}
 
 
+def drop_target(text: str) -> float | None:
+    if text.strip().lower() in ("default", "none"):
+        return None
+    return t.number(text, "--drop-target", maximum=100)
+
+
 def _at_least(option: str, minimum: int) -> Callable[[str], int]:
     return lambda text: t.whole_number(text, option, minimum)
 
@@ -83,6 +89,8 @@ SETTING_OPTIONS: tuple[SettingOption, ...] = (
     SettingOption("--lines", "N", "Lines (simultaneous calls) for the campaign.", _at_least("--lines", 1), "lines"),
     SettingOption("--cps", "N", "Calls per second.", _positive("--cps"), "cps"),
     SettingOption("--ratio", "X", "Pacing ratio: calls per available agent.", _positive("--ratio"), "pacing_ratio"),
+    SettingOption("--drop-target", "PCT", "Drop rate predictive steers toward, under --drop-cap ('default': 90 % "
+                  "of the cap).", drop_target, "drop_target_pct"),
     SettingOption("--ring-timeout", "SECONDS", "Ring timeout (at least 15 s).", ring_timeout, "ring_timeout"),
     SettingOption("--max-attempts", "N", "Maximum counted attempts per contact.", _at_least("--max-attempts", 1),
                   "max_attempts"),

@@ -101,6 +101,8 @@ class Campaign(Base):
     ring_timeout: Mapped[int] = mapped_column(Integer, default=25)  # seconds; never under 15
     drop_cap_pct: Mapped[float] = mapped_column(Float, default=MAX_DROP_RATE_PCT)
     drop_window_hours: Mapped[int] = mapped_column(Integer, default=DROP_WINDOW_US_HOURS)
+    # the drop rate predictive steers toward, under the cap; null = agi.rules.pacing's default share
+    drop_target_pct: Mapped[float | None] = mapped_column(Float)
 
     # retry (call recycling): {"busy": 5, "no_answer": 60, ...} minutes; null = the defaults of agi.rules.retry
     retry_rules: Mapped[dict | None] = mapped_column(JSON)

@@ -50,7 +50,7 @@ def pacing_state(run: CampaignRun, calls: CallStages, *, now: float, lines_free:
         ratio=row.pacing_ratio, drop_timeout=row.drop_timeout,
         stats=run.history.stats(now), dropped_window=run.dropped_window,
         live_window=run.live_window, drop_cap_pct=row.drop_cap_pct,
-        drop_window_hours=row.drop_window_hours,
+        drop_target_pct=row.drop_target_pct, drop_window_hours=row.drop_window_hours,
     )
 
 
