@@ -161,3 +161,65 @@ async def test_an_originator_that_stops_leaves_its_campaigns_stopped_by_dialer(d
         await until(lambda: _is(db_engine, cid, "local", CampaignState.RUNNING))
     # stopped (SIGTERM in `dialer originate`): not "Running and Dialing" any more
     assert await dialer_state(db_engine, cid, "local") == CampaignState.STOPPED_BY_DIALER.value
+
+
+def _agents(busy: int, total: int = 5) -> QueueConfig:
+    """A queue of ``total`` agents, ``busy`` of them connected to calls (InCall=1) already."""
+    return QueueConfig("sales", members=[Member(f"PJSIP/agent{i}", f"Agent {i}", busy=i <= busy)
+                                         for i in range(1, total + 1)], talk_seconds=(600, 600))
+
+
+async def test_a_campaign_on_two_dialers_pauses_where_its_agents_are_busy_and_dials_where_they_are_free(db_engine):
+    """Seed 003's example: 10 agents on two dialers of 5 agent lines each. The dialer whose 5 agents
+    are all connected pauses (paused_no_agents); the one at 3 of 5 goes on, pacing by its own free
+    agents; the drop budget they pace against is the campaign's, shared."""
+    from agi.db.models import Attempt
+    from agi.outcomes import Result, Routing
+
+    async with db_engine.begin() as conn:
+        cid, _ = await seed_campaign(conn, 200, first_number=2025559600)
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == cid).values(
+            mode="progressive", queue_name="sales", lines=10, cps=20, **ALL_DAY))
+        contact = (await conn.execute(select(CampaignContact.__table__.c.contact_id).limit(1))).scalar_one()
+        now = dt.datetime.now(dt.timezone.utc)
+        await conn.execute(insert(Attempt.__table__), [  # earlier today: 20 live answers, one dropped
+            {"id": f"earlier-{i}", "campaign_id": cid, "contact_id": contact, "result": Result.LIVE_ANSWER.value,
+             "routing": Routing.DROPPED.value if i == 0 else None, "queued_at": now, "answered_at": now,
+             "ended_at": now} for i in range(20)])
+    plan = ScenarioPlan.table({}, default="busy")
+    async with LocalStack(db_engine, plan=plan, queues={"sales": _agents(busy=5)}, dialer="east", speed=100.0,
+                          lines=5, cps=20) as east, \
+            LocalStack(db_engine, plan=plan, queues={"sales": _agents(busy=3)}, dialer="west", speed=100.0,
+                       lines=5, cps=20) as west:
+        await east.assign(cid)
+        await west.assign(cid)
+        east.start()
+        west.start()
+        await until(lambda: _is(db_engine, cid, "east", CampaignState.PAUSED_NO_AGENTS))
+        await until(lambda: _is(db_engine, cid, "west", CampaignState.RUNNING))
+        await until(lambda: _count(west, 6))
+        assert len(east.sim.record) == 0  # its agents are all connected: nothing dialed there
+        assert west.sim.record.max_concurrent <= 2  # paced by its own 2 free agents (ratio 1)
+        runs = [s.originator.campaigns[cid] for s in (east, west)]
+        assert [(r.dropped_window, r.live_window) for r in runs] == [(1, 20), (1, 20)]  # one shared budget
+
+
+async def _count(stack, n: int) -> bool:
+    return len(stack.sim.record) >= n
+
+
+async def test_a_campaign_whose_agents_wait_for_lines_says_so_once(db_engine, caplog):
+    caplog.set_level(logging.WARNING, logger="agi.originator")
+    async with db_engine.begin() as conn:
+        cid, _ = await seed_campaign(conn, 60, first_number=2025559800)
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == cid).values(
+            mode="progressive", queue_name="sales", lines=2, cps=20, ring_timeout=25, **ALL_DAY))
+    async with LocalStack(db_engine, plan=ScenarioPlan.table({}, default="no_answer"),
+                          queues={"sales": QueueConfig("sales", agents=6)}, speed=20.0, lines=10, cps=20) as stack:
+        await stack.assign(cid)
+        stack.start()
+        await until(lambda: _count(stack, 6))
+        run = stack.originator.campaigns[cid]
+        assert run.line_limited_since is not None  # 2 lines, 6 free agents: the lines hold it back
+    said = [r.getMessage() for r in caplog.records if "line-limited" in r.getMessage()]
+    assert len(said) == 1 and "2 lines in use of 2 allowed here" in said[0], said

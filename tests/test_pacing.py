@@ -17,6 +17,8 @@ from agi.rules.pacing import (
     calls_to_start,
     drop_budget_spent,
     drop_budget_used,
+    line_limited,
+    lines_needed,
     progressive,
     target_drop_pct,
 )
@@ -371,3 +373,28 @@ def test_predictive_starts_over_dialing_after_a_short_warm_up():
     state = predictive_state(stats=campaign_history(calls=60, p_human=0.2), agents_available=4,
                              agents_in_call=16, talk_ages=(60.0,) * 16, dropped_window=0, live_window=12)
     assert calls_to_start(state) > progressive(state, 1.0)
+
+
+def test_lines_needed_from_history_counts_ringing_detection_and_talk():
+    # P1-like: 8 % persons, each talks 90 s + 15 s wrap-up; dials ring 20 s on average
+    stats = PacingStats(resolved=1000, humans=80, resolve_ages=(20.0,) * 1000, human_ages=(15.0,) * 80,
+                        talk_times=(90.0,) * 50, acw_times=(15.0,) * 50, amd_delay=2.0)
+    # 10 agents: 10/105 persons/s -> /0.08 = 1.19 dials/s x 20 s = 23.8 ringing, + 0.2 in detection,
+    # + 10 x 90/105 = 8.6 talking
+    assert lines_needed(stats, 10) == 33
+    assert lines_needed(stats, 20) == 66  # twice the agents, twice the lines (65.2 rounded up)
+    assert lines_needed(PacingStats(), 10) is None  # no history yet
+    assert lines_needed(stats, 0) is None
+
+
+@pytest.mark.parametrize("mode,lines_free,available,expected", [
+    (P, 0, 3, True),  # agents wait and no line is free
+    (D, -1, 1, True),
+    (P, 1, 3, False),  # a line to spare: pacing, not lines, decides
+    (P, 0, 0, False),  # every agent busy: lines are not what holds it back
+    (B, 0, 0, False),  # broadcast always fills its lines: nobody waits
+])
+def test_line_limited_means_agents_wait_for_a_line(mode, lines_free, available, expected):
+    state = PacingState(mode, 0.0, lines_free=lines_free, cps_budget=5, agents_logged_in=4,
+                        agents_available=available)
+    assert line_limited(state) is expected

@@ -44,6 +44,11 @@ class CampaignRun:
     dropped_window: int = 0
     live_window: int = 0
     work_left: bool = True
+    # agents waiting for a line (agi.rules.pacing.line_limited), since when (call time), and the
+    # lines its history says it would use (lines_needed); None: not line-limited
+    line_limited_since: float | None = None
+    line_limited_at: float = 0.0  # last seen line-limited
+    lines_wanted: int | None = None
 
     @property
     def id(self) -> int:

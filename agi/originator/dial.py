@@ -25,12 +25,13 @@ from agi.originator.clock import Clock, as_dt
 from agi.originator.limits import RateLimiter
 from agi.originator.reconciler import MAX_CALL_S
 from agi.outcomes import CampaignMode, Result
-from agi.rules.pacing import PacingState, calls_to_start
+from agi.rules.pacing import PacingState, calls_to_start, line_limited, lines_needed
 from agi.rules.predial import Dialable, check_contact
 
 log = logging.getLogger("agi.originator.dial")
 
 SAME_NUMBER_RETRY_S = 30.0  # a contact whose number is in a call already is due again this much later
+LINE_LIMITED_CLEARS_S = 60.0  # call-time seconds with a line to spare before "line-limited" ends
 NOTHING_DUE_WAIT_S = 1.0  # real seconds before claiming again for a campaign that had nothing due
 
 
@@ -85,9 +86,11 @@ class DialLoop:
         calls = self.tracker.stages(run.id, now)
         lines_free = min(self.dialer.lines - len(self.tracker.active()), run.lines_here - calls.lines)
         cps_budget = self._cps_budget(run)
+        state = pacing_state(run, calls, now=now, lines_free=lines_free, cps_budget=cps_budget)
+        self._watch_lines(run, state, calls.lines)
         if lines_free <= 0 or cps_budget <= 0:
             return
-        n = calls_to_start(pacing_state(run, calls, now=now, lines_free=lines_free, cps_budget=cps_budget))
+        n = calls_to_start(state)
         if n <= 0:
             return
         async with self.engine.begin() as conn:
@@ -96,6 +99,24 @@ class DialLoop:
             run.nothing_due_until = self.clock.elapsed() + NOTHING_DUE_WAIT_S
             return
         await self._check_and_dial(run, claimed, now)
+
+    def _watch_lines(self, run: CampaignRun, state, lines_in_use: int) -> None:
+        """Say once when agents wait for lines, with the lines the campaign's history says it would
+        use; the episode ends after a minute with a line to spare."""
+        if line_limited(state):
+            run.lines_wanted = lines_needed(state.stats, state.agents_logged_in)
+            if run.line_limited_since is None:
+                run.line_limited_since = state.now
+                wanted = (f"; from its history it would use about {run.lines_wanted} lines"
+                          if run.lines_wanted else "")
+                log.warning("campaign %s is line-limited: %d lines in use of %d allowed here (campaign %d, "
+                            "dialer %d) while %d agent(s) wait%s. Raise `dialer campaign assign --lines` / "
+                            "`dialer dialers add --lines` (README: sizing lines)", run.row.name, lines_in_use,
+                            min(run.lines_here, self.dialer.lines), run.lines_here, self.dialer.lines,
+                            state.agents_available, wanted)
+            run.line_limited_at = state.now
+        elif run.line_limited_since is not None and state.now - run.line_limited_at > LINE_LIMITED_CLEARS_S:
+            run.line_limited_since = run.lines_wanted = None
 
     async def _check_and_dial(self, run: CampaignRun, claimed: list, now: float) -> None:
         """The pre-dial check right before dialing, then one committed attempt per call, then Originate."""

@@ -180,6 +180,27 @@ def drop_budget_used(state: PacingState, prior_lives: float = 200.0, prior_used:
     return drops / (cap * (state.live_window + prior_lives))
 
 
+def lines_needed(stats: PacingStats | None, agents: int) -> int | None:
+    """About how many lines a campaign keeps busy when its ``agents`` are never idle, from its
+    history (None until there is enough): every agent busy needs agents / handle time persons a
+    second, so that many / person rate dials a second, each holding a line while it rings (the
+    mean time to the end of ringing); the persons hold theirs through detection and their talk."""
+    if stats is None or agents <= 0 or not stats.resolve_ages or not stats.talk_times or stats.human_rate <= 0:
+        return None
+    handle = stats.talk_mean + stats.acw_mean
+    if handle <= 0:
+        return None
+    persons_per_s = agents / handle / max(stats.agent_share, 0.05)
+    dials_per_s = persons_per_s / stats.human_rate
+    ringing = dials_per_s * (sum(stats.resolve_ages) / len(stats.resolve_ages))
+    return math.ceil(ringing + persons_per_s * stats.amd_delay + agents * stats.talk_mean / handle)
+
+
+def line_limited(state: PacingState) -> bool:
+    """Agents wait for a line: every line the campaign may use here is busy while an agent is free."""
+    return state.mode is not CampaignMode.BROADCAST and state.lines_free <= 0 and state.agents_available > 0
+
+
 def drop_budget_spent(state: PacingState, tuning: "PredictiveTuning | None" = None) -> bool:
     """At or over the drop cap as measured (the raw rate once the cap allows a few drops, before
     that the rate smoothed by the prior; the raw rate alone in a window shorter than a day): no
@@ -520,6 +541,8 @@ __all__ = [
     "drop_headroom",
     "target_drop_pct",
     "drop_budget_spent",
+    "line_limited",
+    "lines_needed",
     "drop_budget_used",
     "predictive",
     "progressive",
