@@ -44,6 +44,8 @@ class CampaignRun:
     dropped_window: int = 0
     live_window: int = 0
     work_left: bool = True
+    calls_to_start: int | None = None  # the pacing's last answer here (None: not paced since it ran)
+    dial_level: float | None = None  # ... and the dial level it reached (agi.rules.pacing.dial_level)
 
     @property
     def id(self) -> int:
