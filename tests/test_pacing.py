@@ -15,6 +15,7 @@ from agi.rules.pacing import (
     PacingStats,
     allowed_drop_share,
     calls_to_start,
+    dial_level,
     drop_budget_spent,
     drop_budget_used,
     progressive,
@@ -371,3 +372,16 @@ def test_predictive_starts_over_dialing_after_a_short_warm_up():
     state = predictive_state(stats=campaign_history(calls=60, p_human=0.2), agents_available=4,
                              agents_in_call=16, talk_ages=(60.0,) * 16, dropped_window=0, live_window=12)
     assert calls_to_start(state) > progressive(state, 1.0)
+
+
+@pytest.mark.parametrize("mode, ringing, detecting, waiting, available, to_start, expected", [
+    (P, 3, 1, 0, 2, 2, 3.0),  # 4 in flight + 2 starting, 2 agents ready: VICIdial's dial level 3
+    (D, 0, 0, 0, 4, 0, 0.0),
+    (D, 5, 0, 1, 0, 0, None),  # no agent ready: no level to speak of
+    (B, 5, 0, 0, 3, 2, None),  # broadcast paces lines, not agents
+])
+def test_dial_level_is_calls_in_flight_and_starting_per_ready_agent(mode, ringing, detecting, waiting, available,
+                                                                     to_start, expected):
+    state = PacingState(mode=mode, now=0.0, lines_free=10, cps_budget=10, ringing_ages=(1.0,) * ringing,
+                        detecting=detecting, queue_waiting=waiting, agents_available=available)
+    assert dial_level(state, to_start) == expected
