@@ -309,7 +309,8 @@ async def _placements(conn: AsyncConnection, now: dt.datetime,
         figures_row = published.get((r.dialer_id, r.campaign_id)) if beat.beating else None
         figures = None if figures_row is None else live_stats.CampaignFigures(
             **{k: getattr(figures_row, k) for k in live_stats.CampaignFigures.__dataclass_fields__})
-        out.setdefault(r.campaign_id, []).append(OnDialer(r.name, state, _reason(stored, state, beat, figures), figures))
+        reason = _reason(stored, state, beat, figures)
+        out.setdefault(r.campaign_id, []).append(OnDialer(r.name, state, reason, figures))
     return {cid: tuple(v) for cid, v in out.items()}
 
 

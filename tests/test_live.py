@@ -18,7 +18,7 @@ from agi.db import live_stats
 from agi.db.engine import make_engine
 from agi.db.models import Attempt, Campaign, CampaignAgentTime, CampaignContact, Dialer, DialerCampaign
 from agi.outcomes import CampaignState as S
-from agi.outcomes import ContactState, Result, Routing
+from agi.outcomes import Result, Routing
 from db_seed import seed_campaign
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -56,11 +56,11 @@ async def seeded(db_engine):
         cc = CampaignContact.__table__
         for mid, state in zip(members, ["retry_scheduled"] * 2 + ["done"] * 3 + ["skipped", "dialing"]):
             await conn.execute(update(cc).where(cc.c.id == mid).values(state=state))
-        L, D, O = Result.LIVE_ANSWER.value, Routing.DROPPED.value, Result.OTHER.value
+        L, D, OTHER = Result.LIVE_ANSWER.value, Routing.DROPPED.value, Result.OTHER.value
         await attempts(conn, cid, [
             {"at": AGO(minutes=10), "answered_at": AGO(minutes=10), "result": L, "routing": D},
             {"at": AGO(minutes=20), "answered_at": AGO(minutes=20), "result": L},
-            {"at": AGO(minutes=30), "answered_at": AGO(minutes=30), "result": O, "routing": D},  # unreported
+            {"at": AGO(minutes=30), "answered_at": AGO(minutes=30), "result": OTHER, "routing": D},  # unreported
             {"at": AGO(minutes=40), "result": Result.BUSY.value},
             {"at": AGO(minutes=50)},  # in progress: used a line
             {"at": AGO(minutes=5), "result": Result.DNC.value},  # pre-dial: no line used

@@ -81,7 +81,8 @@ async def test_a_scrape_during_a_simulated_campaign_adds_up_to_the_attempts_tabl
             state=CampaignState.RUNNING.value, mode="progressive", queue_name="sales", lines=8, cps=20,
             window_start=dt.time(0), window_end=dt.time(0), key_timeout=1, key_tries=1, max_attempts=1))
         did = (await conn.execute(insert(Dialer.__table__).values(
-            name="box", lines=8, cps=20, dial_template="PJSIP/{number}@trunk").returning(Dialer.__table__.c.id))).scalar_one()
+            name="box", lines=8, cps=20, dial_template="PJSIP/{number}@trunk").returning(
+            Dialer.__table__.c.id))).scalar_one()
         await conn.execute(insert(DialerCampaign.__table__).values(dialer_id=did, campaign_id=cid))
     agi_port, metrics_port = free_port(), free_port()
     sim_log, run_log = tmp_path / "sim.log", tmp_path / "run.log"
@@ -119,8 +120,9 @@ async def test_a_scrape_during_a_simulated_campaign_adds_up_to_the_attempts_tabl
                 open_ = (await conn.execute(select(func.count()).where(_a.c.campaign_id == cid,
                                                                        _a.c.result.is_(None)))).scalar()
                 cc = CampaignContact.__table__
+                open_states = ["pending", "dialing", "in_call", "waiting_agent"]
                 pending = (await conn.execute(select(func.count()).where(
-                    cc.c.campaign_id == cid, cc.c.state.in_(["pending", "dialing", "in_call", "waiting_agent"])))).scalar()
+                    cc.c.campaign_id == cid, cc.c.state.in_(open_states)))).scalar()
             return open_ == 0 and pending == 0
 
         await wait_for(settled, 180, "the campaign worked through its contacts", *procs)

@@ -35,8 +35,9 @@ def status(url: str) -> tuple[int, str]:
 
 
 async def beat(conn, name: str, age_s: float, ami: bool = True) -> None:
-    did = (await conn.execute(insert(Dialer.__table__).values(name=name, last_heartbeat=NOW() - dt.timedelta(
-        seconds=age_s)).returning(Dialer.__table__.c.id))).scalar_one()
+    last = NOW() - dt.timedelta(seconds=age_s)
+    did = (await conn.execute(insert(Dialer.__table__).values(name=name, last_heartbeat=last)
+                              .returning(Dialer.__table__.c.id))).scalar_one()
     await live_stats.publish(conn, did, live_stats.DialerFigures(ami, 0, 2, "127.0.0.1:4573"), [])
 
 
@@ -93,7 +94,8 @@ async def test_a_killed_originator_and_a_killed_fastagi_server_are_reported_with
             state=CampaignState.RUNNING.value, lines=4, cps=10, window_start=dt.time(0), window_end=dt.time(0),
             key_timeout=1, key_tries=1))
         did = (await conn.execute(insert(Dialer.__table__).values(
-            name="box", lines=4, cps=10, dial_template="PJSIP/{number}@trunk").returning(Dialer.__table__.c.id))).scalar_one()
+            name="box", lines=4, cps=10, dial_template="PJSIP/{number}@trunk").returning(
+            Dialer.__table__.c.id))).scalar_one()
         await conn.execute(insert(DialerCampaign.__table__).values(dialer_id=did, campaign_id=cid))
     address = f"127.0.0.1:{_free_port()}"
     sim = Simulator(speed=5.0, plan=ScenarioPlan.mix(seed=8), ami_port=0)

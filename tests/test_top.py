@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -20,8 +21,11 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from sqlalchemy import and_, case, create_engine, func, or_, select, update
 
+from agi import live
+from agi.cli._top_view import frame
 from agi.db.models import (
     AgiServer,
     Attempt,
@@ -34,6 +38,7 @@ from agi.db.models import (
     DialerLive,
 )
 from agi.local import LocalStack
+from agi.outcomes import CampaignState
 from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
@@ -47,12 +52,18 @@ def sync_engine(async_engine):
     return create_engine(url.set(drivername="sqlite" if url.get_backend_name() == "sqlite" else "postgresql+psycopg"))
 
 
-def top(url: str, *args: str, columns: int = 80) -> str:
-    """`dialer top ARGS` as a process, run while this test's event loop stands still."""
-    done = subprocess.run([DIALER, "--db", url, "top", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "COLUMNS": str(columns)}, stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+def top(url: str, *runs: tuple[str, ...], columns: int = 80) -> list[str]:
+    """`dialer top ARGS` for each of ``runs``, as processes side by side, while this test's event loop
+    stands still (a blocking wait: the simulator, FastAGI server and originator in it wait too)."""
+    procs = [subprocess.Popen([DIALER, "--db", url, "top", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, "COLUMNS": str(columns)}, stdin=subprocess.DEVNULL)
+             for args in runs]
+    outs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        outs.append(out)
+    return outs
 
 
 def expected(engine, cid: int, now: dt.datetime) -> dict:
@@ -141,6 +152,15 @@ def check_frame(text: str, want: dict) -> None:
         assert f"{s['address']}  alive · {s['live_sessions']} sessions" in text, text
 
 
+async def last_beat(engine) -> dt.datetime | None:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(Dialer.__table__.c.last_heartbeat))).scalar()
+
+
+async def beat_after(engine, beat: dt.datetime | None) -> bool:
+    return await last_beat(engine) != beat
+
+
 async def until(predicate, timeout: float, what: str) -> None:
     end = time.monotonic() + timeout
     while not await predicate():
@@ -170,9 +190,11 @@ async def test_dialer_top_shows_a_running_simulated_campaign_as_the_database_has
             return row is not None and row.agents_in_call > 0 and row.lines_in_use > 0 and lives >= 3
 
         await until(busy, 90, "agents in calls and live answers")
+        beat = await last_beat(db_engine)
+        await until(lambda: beat_after(db_engine, beat), 10, "a fresh heartbeat")  # its figures fresh for 7 s
         # the loop stands still from here: top, then the test, read the same database
-        snap = __import__("json").loads(top(url, "--json"))
-        text = top(url, "--once")
+        as_json, text = top(url, ("--json",), ("--once",))
+        snap = json.loads(as_json)
         want = expected(sync, cid, dt.datetime.fromisoformat(snap["now"]))
     sync.dispose()
     check_json(snap, want)
@@ -226,3 +248,37 @@ def test_the_live_view_runs_in_a_real_terminal_at_80_columns_and_q_quits(tmp_pat
         assert done.exists() and done.read_text().strip() == "0", "q did not end the live view"
     finally:
         subprocess.run([*tm, "kill-server"], capture_output=True)
+
+
+async def test_a_campaign_waiting_for_a_fastagi_server_says_so_and_a_graceful_stop_is_no_failure(db_engine):
+    async with db_engine.begin() as conn:
+        cid, _ = await seed_campaign(conn, 20, name="spring")
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == cid).values(
+            window_start=dt.time(0), window_end=dt.time(0)))
+    async with LocalStack(db_engine, plan=ScenarioPlan.table({}, default="busy"), speed=20.0, lines=4) as stack:
+        await stack.presence.stop()  # `dialer serve` stopping: no server takes answered calls
+        await stack.assign(cid)
+        stack.start()
+        address = f"127.0.0.1:{stack.server.port}"
+
+        async def waiting() -> bool:
+            async with db_engine.connect() as conn:
+                row = (await conn.execute(select(_cl.c.state, _cl.c.reason))).first()
+            return row is not None and row.state == CampaignState.PAUSED_NO_AGI_SERVER.value
+
+        await until(waiting, 20, "the published state: waiting for a FastAGI server")
+        snap = await live.read(db_engine)
+        with open(os.devnull, "w") as sink:
+            console = Console(width=80, record=True, file=sink)
+            console.print(frame(snap))
+        text = console.export_text()
+        assert f"  local  waiting: no FastAGI server alive at {address}" in text, text
+        assert len(stack.sim.record) == 0
+    snap = await live.read(db_engine)  # the originator stopped with SIGTERM's path: it says so
+    [o] = snap.originators
+    assert o.stopped_at is not None and not o.beating
+    [check] = [c for c in live.checks(snap) if c.kind == "originator"]
+    assert check.level == 0 and "graceful" in check.detail
+    [c] = (await live.read(db_engine, all_campaigns=True)).campaigns
+    assert c.dialers[0].state is CampaignState.STOPPED_BY_DIALER and c.dialers[0].figures is None
+    assert c.dialers[0].reason.startswith("its originator stopped at")
