@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agi.db import attempts as db
-from agi.metrics import db_write
 from agi.db.claim import claim_due, release_claim
+from agi.metrics import db_write
 from agi.originator import store
 from agi.originator.calls import Call, CallStages, CallTracker
 from agi.originator.campaigns import CampaignRun

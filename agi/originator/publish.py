@@ -27,6 +27,8 @@ def running_reason(run: CampaignRun, calls: CallStages, *, ami_connected: bool, 
         return "nothing due now"
     if calls.lines >= run.lines_here or dialer_lines_free <= 0:
         return "all its lines in use"
+    if run.row.queue_name and run.agents.now.available == 0 and not run.calls_to_start:
+        return "no agent ready"
     return None
 
 
