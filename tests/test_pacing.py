@@ -15,6 +15,7 @@ from agi.rules.pacing import (
     PacingStats,
     allowed_drop_share,
     calls_to_start,
+    dial_level,
     drop_budget_spent,
     drop_budget_used,
     line_limited,
@@ -398,3 +399,16 @@ def test_line_limited_means_agents_wait_for_a_line(mode, lines_free, available, 
     state = PacingState(mode, 0.0, lines_free=lines_free, cps_budget=5, agents_logged_in=4,
                         agents_available=available)
     assert line_limited(state) is expected
+
+
+@pytest.mark.parametrize("mode, ringing, detecting, waiting, available, to_start, expected", [
+    (P, 3, 1, 0, 2, 2, 3.0),  # 4 in flight + 2 starting, 2 agents ready: VICIdial's dial level 3
+    (D, 0, 0, 0, 4, 0, 0.0),
+    (D, 5, 0, 1, 0, 0, None),  # no agent ready: no level to speak of
+    (B, 5, 0, 0, 3, 2, None),  # broadcast paces lines, not agents
+])
+def test_dial_level_is_calls_in_flight_and_starting_per_ready_agent(mode, ringing, detecting, waiting, available,
+                                                                     to_start, expected):
+    state = PacingState(mode=mode, now=0.0, lines_free=10, cps_budget=10, ringing_ages=(1.0,) * ringing,
+                        detecting=detecting, queue_waiting=waiting, agents_available=available)
+    assert dial_level(state, to_start) == expected

@@ -5,7 +5,15 @@ import datetime as dt
 import pytest
 
 from agi.outcomes import CampaignState as S
-from agi.rules.lifecycle import DialerView, dialer_state, heartbeat_stale, may_dial, overall_state, seen_state
+from agi.rules.lifecycle import (
+    DialerView,
+    dialer_state,
+    heartbeat_stale,
+    may_dial,
+    overall_state,
+    seen_state,
+    state_reason,
+)
 
 NOW = dt.datetime(2026, 11, 22, 15, 0, tzinfo=dt.timezone.utc)
 HOUR = dt.timedelta(hours=1)
@@ -94,3 +102,22 @@ def test_heartbeat_goes_stale_after_30_s():
 def test_a_reader_sees_a_dialer_with_a_stale_heartbeat_as_stopped_by_dialer(stored, beat_age_s, expected):
     beat = None if beat_age_s is None else NOW - dt.timedelta(seconds=beat_age_s)
     assert seen_state(stored, beat, NOW) is expected
+
+
+@pytest.mark.parametrize("kw, reason", [
+    ({}, "dialing"),
+    ({"agent_campaign": True, "no_agents_for_s": 14.2}, "no agent free for 14 s"),
+    ({"agi_server_alive": False}, "no FastAGI server alive"),
+    ({"start_at": NOW + HOUR}, "starts 2026-11-22 16:00 UTC"),
+    ({"in_schedule": False}, "outside its schedule now"),
+    ({"work_left": False}, "no contact left to try"),
+    ({"stop_at": NOW - HOUR}, "stop date passed"),
+    ({"stop_at": NOW - HOUR, "calls_in_progress": 2}, "stop date passed; 2 call(s) finishing"),
+    ({"campaign_state": S.STOPPED}, "stopped by the user"),
+    ({"campaign_state": S.STOPPED_BY_ADMIN}, "stopped by an admin"),
+    ({"lines": 0}, "no lines on this dialer"),
+    ({"campaign_state": S.UNSCHEDULED}, "not scheduled"),
+])
+def test_the_live_view_says_why_a_campaign_is_in_its_state_on_a_dialer(kw, reason):
+    v = view(**kw)
+    assert state_reason(v, dialer_state(v)) == reason

@@ -160,6 +160,22 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
     console().print(table)
 
 
+def metrics_option(f):
+    """--metrics-bind for the long-running services (agi.metrics.http); off by default."""
+    return click.option("--metrics-bind", metavar="HOST:PORT", envvar="DIALER_METRICS_BIND", default=None,
+                        help="Serve Prometheus metrics on http://HOST:PORT/metrics and this process's health on "
+                             "/healthz [DIALER_METRICS_BIND; default off].")(f)
+
+
+async def start_metrics(server) -> None:
+    """Start a MetricsServer; a busy or bad address is a clear error."""
+    try:
+        await server.start()
+    except OSError as exc:
+        raise AdminError(f"cannot serve metrics on {server.host}:{server.port}: {exc}; "
+                         f"choose another --metrics-bind") from None
+
+
 def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")(f)
 

@@ -13,11 +13,12 @@ from sqlalchemy import select
 
 from agi.ami.client import AMIClient
 from agi.ami.errors import AMIAuthError, AMIConnectError
-from agi.cli._util import check_database, db_error
+from agi.cli._util import check_database, db_error, metrics_option, start_metrics
 from agi.db.engine import make_engine
 from agi.db.models import Dialer
 from agi.fastagi import FastAGIServer
 from agi.flows import build_router
+from agi.metrics.http import MetricsServer
 from agi.originator.dialer import Originator
 from agi.presence import AgiPresence
 from agi.rules.lifecycle import HEARTBEAT_STALE_AFTER_S
@@ -100,7 +101,8 @@ async def _single_instance(engine, name: str, watch_s: float = ALIVE_WATCH_S) ->
                 f"for one Asterisk box would each fill its lines. Stop the other one first, or use another --dialer.")
 
 
-async def _originate(settings: Settings, name: str, opts: dict, stop: asyncio.Event, engine=None) -> None:
+async def _originate(settings: Settings, name: str, opts: dict, stop: asyncio.Event, engine=None, *,
+                     metrics_bind: str | None = None, agi_server: FastAGIServer | None = None) -> None:
     own_engine = engine is None
     if own_engine:
         await check_database(settings.db_url)  # before AMI: a bad URL is an error now, not a traceback later
@@ -109,9 +111,15 @@ async def _originate(settings: Settings, name: str, opts: dict, stop: asyncio.Ev
     ami = await _connect(settings, *await _ami_address(engine, settings, name))
     agi = opts.pop("agi_public") or settings.agi_public or settings.agi_bind
     originator = Originator(engine, ami, name, agi_address=agi, **opts)
+    metrics = None
     try:
+        if metrics_bind:
+            metrics = MetricsServer(engine, metrics_bind, originator=originator, agi_server=agi_server)
+            await start_metrics(metrics)
         await originator.run(stop)
     finally:
+        if metrics is not None:
+            await metrics.close()
         await ami.close()
         if own_engine:
             await engine.dispose()
@@ -145,8 +153,9 @@ def _run(coro_factory, db_url: str) -> None:
 
 @click.command()
 @_dialer_options
+@metrics_option
 @click.pass_obj
-def originate(obj, dialer_name, lines, cps, template, agi_public) -> None:
+def originate(obj, dialer_name, lines, cps, template, agi_public, metrics_bind) -> None:
     """Run the originator of one dialer: claim due contacts, pace, Originate over AMI.
 
     Runs in the foreground, logs to stderr; SIGTERM stops dialing, lets calls in progress
@@ -154,14 +163,16 @@ def originate(obj, dialer_name, lines, cps, template, agi_public) -> None:
     """
     settings = obj.settings
     name = dialer_name or settings.dialer_name
-    _run(lambda stop: _originate(settings, name, _opts(lines, cps, template, agi_public), stop), settings.db_url)
+    _run(lambda stop: _originate(settings, name, _opts(lines, cps, template, agi_public), stop,
+                                 metrics_bind=metrics_bind), settings.db_url)
 
 
 @click.command()
 @_dialer_options
 @click.option("--bind", metavar="HOST:PORT", help="FastAGI listen address (default DIALER_AGI_BIND).")
+@metrics_option
 @click.pass_obj
-def run(obj, dialer_name, lines, cps, template, agi_public, bind) -> None:
+def run(obj, dialer_name, lines, cps, template, agi_public, bind, metrics_bind) -> None:
     """FastAGI server + originator in one process, for a single Asterisk box.
 
     (`dialer serve` and `dialer originate` stay separate for scale.) SIGTERM stops dialing,
@@ -184,7 +195,8 @@ def run(obj, dialer_name, lines, cps, template, agi_public, bind) -> None:
                                lambda: server.sessions)
         await presence.start()
         try:
-            await _originate(settings, name, _opts(lines, cps, template, agi_public), stop, engine)
+            await _originate(settings, name, _opts(lines, cps, template, agi_public), stop, engine,
+                             metrics_bind=metrics_bind, agi_server=server)
         finally:
             await presence.stop()
             await server.shutdown(30.0)

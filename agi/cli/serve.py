@@ -10,9 +10,10 @@ import signal
 import click
 
 from agi.errors import AdminError
-from agi.cli._util import check_database
+from agi.cli._util import check_database, metrics_option, start_metrics
 from agi.fastagi import FastAGIServer, Router
 from agi.fastagi.server import new_event_loop, parse_allow
+from agi.metrics.http import MetricsServer
 from agi.presence import AgiPresence
 from agi.settings import Settings, parse_hostport
 
@@ -42,7 +43,7 @@ def split_bind(text: str) -> tuple[str, int]:
 
 
 async def serve(settings: Settings, host: str, port: int, allow: tuple[str, ...], max_sessions: int,
-                deadline: float) -> None:
+                deadline: float, metrics_bind: str | None = None) -> None:
     await check_database(settings.db_url)  # every call writes there: refuse to start without it
     router = await load_router(settings)
     log.info("AGI script paths served: %s (others: %s)", ", ".join(sorted(router.routes)) or "none",
@@ -75,9 +76,14 @@ async def serve(settings: Settings, host: str, port: int, allow: tuple[str, ...]
     presence = AgiPresence(router.context.engine, settings.agi_public or f"{host}:{server.port}",
                            lambda: server.sessions)
     await presence.start()
+    metrics = MetricsServer(router.context.engine, metrics_bind, agi_server=server) if metrics_bind else None
     try:
+        if metrics is not None:
+            await start_metrics(metrics)
         await server.serve_forever()
     finally:
+        if metrics is not None:
+            await metrics.close()
         if presence is not None:
             await presence.stop()
         await router.aclose()
@@ -99,9 +105,10 @@ def register(main: click.Group) -> None:
     @click.option("--loop", "loop_kind", type=click.Choice(["auto", "asyncio", "uvloop"]), default="auto",
                   show_default=True, help="Event loop: auto (uvloop when installed, the faster one with "
                   "our flows, measured), uvloop, or the stdlib's asyncio.")
+    @metrics_option
     @click.pass_obj
     def serve_command(obj, bind: str | None, allow: str | None, max_sessions: int | None,
-                      shutdown_deadline: float, loop_kind: str) -> None:
+                      shutdown_deadline: float, loop_kind: str, metrics_bind: str | None) -> None:
         """Run the FastAGI server (foreground, logs to stderr) that Asterisk's AGI(agi://...) reaches."""
         settings: Settings = obj.settings
         try:
@@ -118,7 +125,7 @@ def register(main: click.Group) -> None:
         try:
             with asyncio.Runner(loop_factory=lambda: new_event_loop(use_uvloop)) as runner:
                 runner.run(serve(settings, host, port, allowed, max_sessions or settings.agi_max_sessions,
-                                 shutdown_deadline))
+                                 shutdown_deadline, metrics_bind))
         except AdminError as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:

@@ -65,7 +65,7 @@ def downgrade(url: str, rev: str) -> None:
 
 def current(url: str) -> str | None:
     """The database's revision, or None for a database never migrated."""
-    return _off_loop(lambda: asyncio.run(_with_connection(url, _current_rev)))
+    return _off_loop(lambda: asyncio.run(_with_connection(url, revision_of)))
 
 
 def check(url: str) -> list:
@@ -85,8 +85,10 @@ def head() -> str:
     return ScriptDirectory.from_config(cfg).get_current_head()
 
 
-def _current_rev(sync_conn) -> str | None:
+def revision_of(sync_conn) -> str | None:
+    """The revision of the database behind a sync connection (``AsyncConnection.run_sync``)."""
     return _context(sync_conn).get_current_revision()
+
 
 
 def _compare(sync_conn) -> list:

@@ -1,5 +1,6 @@
 """The schema: campaigns, contacts and their campaign membership, attempts, DNC list, dialers,
-agents' time per campaign; users and API keys, the audit log, webhooks and their outbox.
+agents' time per campaign; users and API keys, the audit log, webhooks and their outbox; and the
+figures running services publish for the live views.
 
 Status columns hold the codes of ``agi.outcomes``. Times are stored as naive UTC
 and come back as aware UTC (``UTCDateTime``), the same on PostgreSQL and SQLite.
@@ -406,3 +407,44 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class DialerLive(Base):
+    """What a running originator last published of itself, with its heartbeat
+    (``dialers.last_heartbeat`` is when): its AMI session, its lines in use, and whether it
+    stopped gracefully. Read by `dialer top`, `dialer status` and the metrics (agi.live)."""
+
+    __tablename__ = "dialer_live"
+
+    dialer_id: Mapped[int] = mapped_column(ForeignKey("dialers.id", ondelete="CASCADE"), primary_key=True)
+    ami_connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    ami_reconnects: Mapped[int] = mapped_column(Integer, default=0)  # logins after the first one
+    lines_in_use: Mapped[int] = mapped_column(Integer, default=0)
+    agi_address: Mapped[str] = mapped_column(String(200), default="")  # where its answered calls go
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # a graceful stop says so
+
+
+class CampaignLive(Base):
+    """One campaign on one dialer as its originator last published it, with its heartbeat:
+    the state and why, pacing, lines, calls by stage, agents by state."""
+
+    __tablename__ = "campaign_live"
+
+    dialer_id: Mapped[int] = mapped_column(ForeignKey("dialers.id", ondelete="CASCADE"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    mode: Mapped[str] = mapped_column(String(20))  # the pacing mode in effect (broadcast without agents)
+    dial_level: Mapped[float | None] = mapped_column(Float)  # calls in flight + to start, per ready agent
+    calls_to_start: Mapped[int | None] = mapped_column(Integer)  # the pacing's last answer; null: not dialing
+    lines_in_use: Mapped[int] = mapped_column(Integer, default=0)
+    lines_allowed: Mapped[int] = mapped_column(Integer, default=0)
+    ringing: Mapped[int] = mapped_column(Integer, default=0)
+    detecting: Mapped[int] = mapped_column(Integer, default=0)  # answered, AMD still deciding
+    in_ivr: Mapped[int] = mapped_column(Integer, default=0)  # a person hearing the message, keys
+    waiting: Mapped[int] = mapped_column(Integer, default=0)  # in the agent queue
+    agents_logged_in: Mapped[int] = mapped_column(Integer, default=0)
+    agents_ready: Mapped[int] = mapped_column(Integer, default=0)
+    agents_in_call: Mapped[int] = mapped_column(Integer, default=0)
+    agents_acw: Mapped[int] = mapped_column(Integer, default=0)
+    agents_paused: Mapped[int] = mapped_column(Integer, default=0)

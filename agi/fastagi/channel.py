@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from agi.fastagi.errors import (
     AGIUsageError,
 )
 from agi.fastagi.protocol import HANGUP, MAX_LINE, Reply, ReplyReader, always_quote, command_line, quote
+from agi.metrics import AGI_COMMAND_SECONDS
 from agi.outcomes import Disposition
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,17 @@ DEAD_OK = frozenset(
     }
 )
 
+
+
+_LATENCY: dict = {}  # command -> its child of the AGI command latency histogram
+
+
+def _latency(word: str):
+    """The histogram child of one command (looked up once: commands are our code's, a few dozen)."""
+    child = _LATENCY.get(word)
+    if child is None:
+        child = _LATENCY[word] = AGI_COMMAND_SECONDS.labels(word)
+    return child
 
 
 def _runs_when_dead(command: str) -> bool:
@@ -208,12 +221,14 @@ class AGIChannel:
             self._pending = fut
             # no drain: one short line per reply awaited, so at most one command is ever buffered
             self._transport.write(command_line(command, *args))
+            sent = time.perf_counter()
             limit = self.timeouts.quick if timeout is None else timeout
             timer = self._loop.call_later(limit, self._expire, fut, command, limit)
             try:
                 reply = await fut
             finally:
                 timer.cancel()
+            _latency(word).observe(time.perf_counter() - sent)
         return self._check(command, reply)
 
     def _check(self, command: str, reply: Reply) -> Reply:

@@ -16,6 +16,12 @@ from agi.fastagi.channel import LineProtocol, Timeouts
 from agi.fastagi.errors import AGIException, AGIHangup, AGIProtocolError
 from agi.fastagi.protocol import MAX_HEADER_BYTES, MAX_HEADER_LINES, MAX_LINE, HeaderBlock
 from agi.fastagi.routing import AGICall, Router
+from agi.metrics import (
+    AGI_CONNECTIONS_REFUSED,
+    AGI_SESSIONS_ACTIVE,
+    AGI_SESSIONS_FAILED,
+    AGI_SESSIONS_STARTED,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +99,11 @@ class FastAGIServer:
         return self._port
 
     @property
+    def listening(self) -> bool:
+        """Accepting new calls (started, not shutting down)."""
+        return self._server is not None and not self._closing
+
+    @property
     def sessions(self) -> int:
         """Connections being served right now (reading headers or running a flow)."""
         return len(self._tasks)
@@ -159,6 +170,7 @@ class FastAGIServer:
         """
         if not self._allowed(str(peer[0])):
             self.stats["refused_peer"] += 1
+            AGI_CONNECTIONS_REFUSED.labels("not_allowed").inc()
             log.warning("refused FastAGI connection from %s:%s: not on the allow-list (%s)",
                         peer[0], peer[1], self._allow_text())
             transport.abort()
@@ -166,6 +178,7 @@ class FastAGIServer:
         if self._closing or len(self._tasks) >= self.max_sessions:
             why = "shutting down" if self._closing else f"{len(self._tasks)} sessions already (max-sessions)"
             self.stats["refused_closing" if self._closing else "refused_busy"] += 1
+            AGI_CONNECTIONS_REFUSED.labels("shutting_down" if self._closing else "max_sessions").inc()
             log.warning("refused FastAGI connection from %s:%s: %s", peer[0], peer[1], why)
             transport.close()
             return False
@@ -175,7 +188,12 @@ class FastAGIServer:
         self.stats["accepted"] += 1
         task = asyncio.get_running_loop().create_task(self._session(proto))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        AGI_SESSIONS_ACTIVE.inc()
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        AGI_SESSIONS_ACTIVE.dec()
 
     async def _session(self, proto: "_Connection") -> None:
         where = f"{proto.peer[0]}:{proto.peer[1]}"
@@ -184,11 +202,13 @@ class FastAGIServer:
                 call = await proto.header_done
         except TimeoutError:
             self.stats["header_timeout"] += 1
+            AGI_SESSIONS_FAILED.labels("none").inc()
             log.warning("FastAGI %s: no complete agi_* block within %g s: closed", where, self.header_timeout)
             proto.transport.abort()
             return
         except AGIProtocolError as exc:
             self.stats["bad_header"] += 1
+            AGI_SESSIONS_FAILED.labels("none").inc()
             log.warning("FastAGI %s: bad header block: %s: closed", where, exc)
             proto.transport.abort()
             return
@@ -200,6 +220,8 @@ class FastAGIServer:
         flow = self.router.resolve(request.path)
         name = getattr(flow, "__name__", repr(flow))
         log.debug("FastAGI %s: %s %r -> %s", where, request.uniqueid, request.script, name)
+        flow_label = getattr(flow, "__name__", "unnamed")  # our code's flows: a bounded label
+        AGI_SESSIONS_STARTED.labels(flow_label).inc()
         try:
             await flow(call)
             self.stats["completed"] += 1
@@ -208,6 +230,7 @@ class FastAGIServer:
             log.info("%s %s: ended by hang-up: %s", request.uniqueid, request.path, exc)
         except AGIException as exc:
             self.stats["failed"] += 1
+            AGI_SESSIONS_FAILED.labels(flow_label).inc()
             log.warning("%s %s: flow %s stopped on an AGI error: %s: %s",
                         request.uniqueid, request.path, name, type(exc).__name__, exc)
         except asyncio.CancelledError:
@@ -217,6 +240,7 @@ class FastAGIServer:
             raise
         except Exception:
             self.stats["failed"] += 1
+            AGI_SESSIONS_FAILED.labels(flow_label).inc()
             log.exception("%s %s: flow %s failed", request.uniqueid, request.path, name)
         try:
             await call.close(self.linger)

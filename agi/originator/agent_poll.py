@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agi.ami.client import AMIClient
 from agi.ami.errors import AMIError
+from agi.metrics import db_write
 from agi.originator import store
 from agi.originator.campaigns import CampaignRun
 from agi.originator.clock import Clock
@@ -77,9 +78,10 @@ class AgentPoll:
         if not taken:
             return
         try:
-            async with self.engine.begin() as conn:
-                for campaign_id, increments in taken.items():
-                    await store.add_agent_time(conn, campaign_id, self.dialer_id, increments)
+            with db_write("agent_time"):
+                async with self.engine.begin() as conn:
+                    for campaign_id, increments in taken.items():
+                        await store.add_agent_time(conn, campaign_id, self.dialer_id, increments)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("dialer %s: agent time not stored (%s); kept for the next flush", self.name, exc)
             for campaign_id, increments in taken.items():

@@ -69,8 +69,14 @@ class CallStages:
 
     lines: int  # calls holding a line
     ringing_ages: tuple[float, ...]  # how long (call time) each unanswered call has been ringing
-    detecting: int  # answered, still being told apart (Call.detecting)
+    detecting: int  # answered, still being told apart (Call.detecting): in AMD, or a person in the IVR
     waiting: int  # waiting in the agent queue (Call.waiting)
+    in_ivr: int = 0  # of ``detecting``, a person (AMD said so) hearing the message, pressing keys
+
+    @property
+    def in_detection(self) -> int:
+        """Answered calls whose AMD verdict is not known yet."""
+        return self.detecting - self.in_ivr
 
 
 class CallTracker:
@@ -95,7 +101,8 @@ class CallTracker:
     def stages(self, campaign_id: int, now: float) -> CallStages:
         ours = self.active(campaign_id)
         return CallStages(lines=len(ours), ringing_ages=tuple(now - c.sent_at for c in ours if not c.answered),
-                          detecting=sum(1 for c in ours if c.detecting), waiting=sum(1 for c in ours if c.waiting))
+                          detecting=sum(1 for c in ours if c.detecting), waiting=sum(1 for c in ours if c.waiting),
+                          in_ivr=sum(1 for c in ours if c.detecting and c.verdict))
 
     def __len__(self) -> int:
         return len(self.calls)

@@ -49,6 +49,8 @@ class CampaignRun:
     line_limited_since: float | None = None
     line_limited_at: float = 0.0  # last seen line-limited
     lines_wanted: int | None = None
+    calls_to_start: int | None = None  # the pacing's last answer here (None: not paced since it ran)
+    dial_level: float | None = None  # ... and the dial level it reached (agi.rules.pacing.dial_level)
 
     @property
     def id(self) -> int:

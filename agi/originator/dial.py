@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agi.db import attempts as db
 from agi.db.claim import claim_due, release_claim
+from agi.metrics import db_write
 from agi.originator import store
 from agi.originator.calls import Call, CallStages, CallTracker
 from agi.originator.campaigns import CampaignRun
@@ -25,7 +26,7 @@ from agi.originator.clock import Clock, as_dt
 from agi.originator.limits import RateLimiter
 from agi.originator.reconciler import MAX_CALL_S
 from agi.outcomes import CampaignMode, Result
-from agi.rules.pacing import PacingState, calls_to_start, line_limited, lines_needed
+from agi.rules.pacing import PacingState, calls_to_start, dial_level, line_limited, lines_needed
 from agi.rules.predial import Dialable, check_contact
 
 log = logging.getLogger("agi.originator.dial")
@@ -35,15 +36,17 @@ LINE_LIMITED_CLEARS_S = 60.0  # call-time seconds with a line to spare before "l
 NOTHING_DUE_WAIT_S = 1.0  # real seconds before claiming again for a campaign that had nothing due
 
 
+def pacing_mode(row) -> CampaignMode:
+    """The campaign's pacing mode in effect: broadcast when it has no agent queue."""
+    return CampaignMode(row.mode) if row.queue_name else CampaignMode.BROADCAST  # nothing to pace against
+
+
 def pacing_state(run: CampaignRun, calls: CallStages, *, now: float, lines_free: int, cps_budget: int) -> PacingState:
     """What agi.rules.pacing needs to know of the campaign at ``now`` (call time)."""
     agents = run.agents.now
     row = run.row
-    mode = CampaignMode(row.mode)
-    if not row.queue_name:
-        mode = CampaignMode.BROADCAST  # no agents: nothing to pace against
     return PacingState(
-        mode=mode, now=now, lines_free=lines_free, cps_budget=cps_budget, ringing_ages=calls.ringing_ages,
+        mode=pacing_mode(row), now=now, lines_free=lines_free, cps_budget=cps_budget, ringing_ages=calls.ringing_ages,
         detecting=calls.detecting, queue_waiting=calls.waiting,
         agents_logged_in=agents.logged_in, agents_available=agents.available,
         agents_in_call=agents.in_call, agents_in_acw=agents.in_acw,
@@ -86,11 +89,11 @@ class DialLoop:
         calls = self.tracker.stages(run.id, now)
         lines_free = min(self.dialer.lines - len(self.tracker.active()), run.lines_here - calls.lines)
         cps_budget = self._cps_budget(run)
-        state = pacing_state(run, calls, now=now, lines_free=lines_free, cps_budget=cps_budget)
+        # paced even with no line or CPS token free (it then says 0): the live view shows the answer
+        state = pacing_state(run, calls, now=now, lines_free=max(0, lines_free), cps_budget=max(0, cps_budget))
         self._watch_lines(run, state, calls.lines)
-        if lines_free <= 0 or cps_budget <= 0:
-            return
         n = calls_to_start(state)
+        run.calls_to_start, run.dial_level = n, dial_level(state, n)
         if n <= 0:
             return
         async with self.engine.begin() as conn:
@@ -122,23 +125,24 @@ class DialLoop:
         """The pre-dial check right before dialing, then one committed attempt per call, then Originate."""
         when = as_dt(now)
         to_dial: list[ToDial] = []
-        async with self.engine.begin() as conn:
-            checks = await self._checks(conn, run, claimed)
-            dialable = [d.number for d in checks.values() if isinstance(d, Dialable)]
-            # the DNC list, again, right before dialing (a number added mid-campaign is never dialed)
-            listed = await store.dnc_numbers(conn, dialable)
-            # a number already ringing or talking (another contact, campaign or dialer) is not dialed again
-            # at the same time: two rows sharing a household phone must not ring it twice at once
-            busy = {c.number for c in self.tracker.active()} | await store.numbers_in_call(
-                conn, dialable, when - dt.timedelta(seconds=MAX_CALL_S))
-            for c in claimed:
-                checked = checks[c.membership_id]
-                if isinstance(checked, Dialable) and checked.number in listed:
-                    checked = Result.DNC
-                started = await self._one(conn, run, c, checked, busy, when)
-                if started is not None:
-                    to_dial.append(started)
-                    busy.add(started.number)
+        with db_write("start_attempts"):  # the pre-dial checks and the attempt rows, one transaction
+            async with self.engine.begin() as conn:
+                checks = await self._checks(conn, run, claimed)
+                dialable = [d.number for d in checks.values() if isinstance(d, Dialable)]
+                # the DNC list, again, right before dialing (a number added mid-campaign is never dialed)
+                listed = await store.dnc_numbers(conn, dialable)
+                # a number already ringing or talking (another contact, campaign or dialer) is not dialed again
+                # at the same time: two rows sharing a household phone must not ring it twice at once
+                busy = {c.number for c in self.tracker.active()} | await store.numbers_in_call(
+                    conn, dialable, when - dt.timedelta(seconds=MAX_CALL_S))
+                for c in claimed:
+                    checked = checks[c.membership_id]
+                    if isinstance(checked, Dialable) and checked.number in listed:
+                        checked = Result.DNC
+                    started = await self._one(conn, run, c, checked, busy, when)
+                    if started is not None:
+                        to_dial.append(started)
+                        busy.add(started.number)
         # committed: every attempt row exists before its Originate is sent
         for d in to_dial:
             call = self.tracker.add(Call(d.attempt_id, run.id, d.claim.membership_id, d.number, sent_at=now))

@@ -9,6 +9,7 @@ Each part can be read and tested alone, and each is given what it works with:
 - feedback.py   -- what answered calls became (AMD, agent queue), for the pacing history
 - reconciler.py -- at start and every 30 s: attempts whose call is gone get a result
 - calls.py      -- the calls in progress, from the AMI events; clock.py -- the times
+- publish.py    -- the live figures stored with each heartbeat (and shown as metrics)
 
 Calls that never reach the dialplan get their result here (Reason + Q.850 causes); answered ones
 belong to the FastAGI flows. An Originate is sent at most once: after an AMI loss its fate is found
@@ -28,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agi.ami.client import AMIClient
 from agi.ami.errors import AMIError
+from agi.db import live_stats
+from agi.metrics import db_write
 from agi.originator import store
 from agi.originator.agent_poll import AgentPoll
 from agi.originator.calls import CallTracker
@@ -36,14 +39,15 @@ from agi.originator.clock import Clock
 from agi.originator.dial import DialLoop
 from agi.originator.feedback import Feedback
 from agi.originator.limits import RateLimiter
+from agi.originator.publish import Publisher
 from agi.originator.reconciler import Reconciler
 from agi.originator.settle import Settler
-from agi.rules.lifecycle import HEARTBEAT_STALE_AFTER_S, may_dial
+from agi.rules.lifecycle import DIALER_BEAT_EVERY_S, HEARTBEAT_STALE_AFTER_S, may_dial
 
 log = logging.getLogger("agi.originator")
 
 # real seconds between two runs of each housekeeping job
-HEARTBEAT_S = 5.0
+HEARTBEAT_S = DIALER_BEAT_EVERY_S  # with the live figures (agi.originator.publish)
 REFRESH_S = 1.0
 DROP_COUNTS_S = 2.0
 RECONCILE_S = 30.0
@@ -136,10 +140,12 @@ class Originator:
         self.agent_poll = AgentPoll(engine, ami, clock, runs, dialer_id=dialer.id, dialer_name=self.name)
         self.feedback = Feedback(engine, clock, tracker, runs)
         self.settler = Settler(engine, ami, clock, tracker, runs, self.stats, dial_template=dialer.dial_template,
-                               agi_address=self.agi_address, context=self.context)
+                               agi_address=self.agi_address, context=self.context, dialer_name=self.name)
         self.dial_loop = DialLoop(engine, clock, tracker, self.stats, dialer=dialer, bucket=self.bucket,
                                   launch=self.settler.launch)
         self.reconciler = Reconciler(engine, ami, clock, tracker, self.stats, dialer_name=self.name)
+        self.publisher = Publisher(ami, clock, tracker, runs, self.lifecycle, self.agi_servers,
+                                   dialer_lines=dialer.lines)
 
     async def run(self, stop: asyncio.Event, drain_deadline: float = 60.0) -> None:
         """Dial until ``stop`` is set, then let calls in progress finish (up to the deadline, real seconds)."""
@@ -171,6 +177,7 @@ class Originator:
         try:
             async with self.engine.begin() as conn:
                 await store.stop_dialer(conn, self.dialer.id, self.clock.wall())
+                await live_stats.mark_stopped(conn, self.dialer.id, self.clock.wall())
         except (SQLAlchemyError, OSError) as exc:
             log.warning("dialer %s: could not record the stop (%s); its heartbeat goes stale", self.name, exc)
 
@@ -205,11 +212,15 @@ class Originator:
         await self.feedback.poll_verdicts()
 
     async def _heartbeat(self) -> None:
-        """Ours, and other dialers' that stopped beating: their campaigns read stopped_by_dialer."""
+        """Ours, with the live figures; and other dialers' that stopped beating: their campaigns
+        read stopped_by_dialer."""
         wall = self.clock.wall()
-        async with self.engine.begin() as conn:
-            await store.heartbeat(conn, self.dialer.id, wall)
-            dead = await store.stop_dead_dialers(conn, self.dialer.id,
-                                                 wall - dt.timedelta(seconds=HEARTBEAT_STALE_AFTER_S))
+        dialer, campaigns = self.publisher.figures()
+        with db_write("heartbeat"):
+            async with self.engine.begin() as conn:
+                await store.heartbeat(conn, self.dialer.id, wall)
+                await live_stats.publish(conn, self.dialer.id, dialer, campaigns)
+                dead = await store.stop_dead_dialers(conn, self.dialer.id,
+                                                     wall - dt.timedelta(seconds=HEARTBEAT_STALE_AFTER_S))
         for what in dead:
             log.warning("dialer %s: %s stopped_by_dialer (heartbeat stale)", self.name, what)

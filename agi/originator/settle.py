@@ -15,6 +15,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agi import metrics
 from agi.ami.client import AMIClient, OriginateResult
 from agi.ami.errors import AMIActionError, AMIConnectionLost, AMIError, AMINotConnected, AMITimeout
 from agi.db import attempts as db
@@ -37,7 +38,7 @@ RESYNC_WAIT_S = 5.0  # after an AMI outage, wait this long (real) for the sessio
 class Settler:
     def __init__(self, engine: AsyncEngine, ami: AMIClient, clock: Clock, tracker: CallTracker,
                  runs: dict[int, CampaignRun], stats: dict, *, dial_template: str, agi_address: str,
-                 context: str) -> None:
+                 context: str, dialer_name: str = "") -> None:
         self.engine = engine
         self.ami = ami
         self.clock = clock
@@ -47,7 +48,13 @@ class Settler:
         self.dial_template = dial_template
         self.agi_address = agi_address
         self.context = context
+        self.name = dialer_name  # the metrics' dialer label
         self._tasks: set[asyncio.Task] = set()
+
+    def _ended(self, call: Call, reason: int | str | None) -> None:
+        """The metrics: how the Originate of ``call`` ended at Asterisk (once per Originate sent)."""
+        run = self.runs.get(call.campaign_id)
+        metrics.originate_response(self.name, run.row.name if run else f"#{call.campaign_id}", reason)
 
     def spawn(self, coro) -> asyncio.Task:
         task = asyncio.create_task(coro)
@@ -91,6 +98,7 @@ class Settler:
             return
         except (AMITimeout, AMIConnectionLost) as exc:
             # sent, fate unknown: never re-sent; the events or the channels will tell
+            metrics.originate_sent(self.name, row.name)
             call.uncertain = True
             self.stats["uncertain"] += 1
             log.warning("attempt %s: originate outcome unknown (%s); resolving from channel state",
@@ -98,21 +106,26 @@ class Settler:
             self.spawn(self.resolve_uncertain(call))
             return
         except AMIActionError as exc:
+            metrics.originate_sent(self.name, row.name)
+            self._ended(call, metrics.REFUSED)
             await self.finish(call, Result.SERVICE_ERROR, detail=f"Originate refused: {exc}")
             return
+        metrics.originate_sent(self.name, row.name)
         await self.settle(call, result)
 
     # --- settling ------------------------------------------------------------------------
 
     async def settle(self, call: Call, result: OriginateResult) -> None:
         """OriginateResponse in hand: answered calls go on in the dialplan, failures end here."""
+        self._ended(call, result.reason)
         if result.success:
             self.stats["answered"] += 1
             call.answered_at = self.clock.now()
-            async with self.engine.begin() as conn:
-                if call.originated_at is not None:
-                    await db.mark_originated(conn, call.attempt_id, as_dt(call.originated_at))
-                await db.mark_answered(conn, call.attempt_id, as_dt(call.answered_at))
+            with metrics.db_write("mark_answered"):
+                async with self.engine.begin() as conn:
+                    if call.originated_at is not None:
+                        await db.mark_originated(conn, call.attempt_id, as_dt(call.originated_at))
+                    await db.mark_answered(conn, call.attempt_id, as_dt(call.answered_at))
             if call.ended.is_set():  # hung up before we got here
                 self.spawn(self.after_answered_hangup(call))
             return
@@ -130,9 +143,10 @@ class Settler:
         """The attempt's final result, written here; the call leaves the tracker."""
         if call.originated_at is not None:
             fields.setdefault("originated_at", as_dt(call.originated_at))
-        async with self.engine.begin() as conn:
-            await db.finish_attempt(conn, call.attempt_id, result,
-                                    ended_at=as_dt(self.clock.now() if ended_at is None else ended_at), **fields)
+        with metrics.db_write("finish_attempt"):
+            async with self.engine.begin() as conn:
+                await db.finish_attempt(conn, call.attempt_id, result,
+                                        ended_at=as_dt(self.clock.now() if ended_at is None else ended_at), **fields)
         self.tracker.remove(call.attempt_id)
 
     async def after_answered_hangup(self, call: Call) -> None:
@@ -161,12 +175,14 @@ class Settler:
                 if not call.answered:
                     call.answered_at = self.clock.now()  # it is up: the dialplan has it
                 call.uncertain = False
+                self._ended(call, metrics.NO_RESPONSE)
                 return
             if up is False and not call.ended.is_set():
                 break
             await asyncio.sleep(1.0)
         if call.uncertain:
             call.uncertain = False
+            self._ended(call, metrics.NO_RESPONSE)
             await self._settle_lost(call)
 
     async def _has_channel(self, call: Call) -> bool | None:

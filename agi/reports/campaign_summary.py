@@ -20,6 +20,9 @@ from agi.reports.occupancy import agent_occupancy
 
 _a = Attempt.__table__
 
+# Attempts that used a line: dialed (a dial result), or still in progress. The pace counts these.
+LINE_USED = or_(_a.c.result.is_(None), _a.c.result.in_([r.value for r in DIAL_RESULTS]))
+
 # Results outside the three rows that the summary still shows on its own line.
 EXTRA_CELLS = (Result.REJECTED, Result.INVALID_NUMBER, Result.FORBIDDEN_DESTINATION)
 
@@ -111,7 +114,6 @@ async def summary(conn: AsyncConnection, campaign: str | int, now: dt.datetime |
                               Campaign.drop_window_hours)
     since = now - dt.timedelta(hours=camp.drop_window_hours)
     in_window = drops.ANSWERED_AT >= since
-    line_used = or_(_a.c.result.is_(None), _a.c.result.in_([r.value for r in DIAL_RESULTS]))
     # one pass over the campaign's attempts: the cells by (result, routing, disposition), each
     # group with its share of the window's counts and the pace, summed here
     groups = (
@@ -120,10 +122,10 @@ async def summary(conn: AsyncConnection, campaign: str | int, now: dt.datetime |
                 _a.c.result, _a.c.routing, _a.c.disposition, func.count(),
                 func.count().filter(drops.COUNTS_AS_LIVE, in_window),
                 func.count().filter(drops.COUNTS_AS_DROPPED, in_window),
-                func.count().filter(line_used, _a.c.queued_at >= now - dt.timedelta(hours=1)),
-                func.count().filter(line_used),
-                func.min(_a.c.queued_at).filter(line_used),
-                func.max(_a.c.queued_at).filter(line_used),
+                func.count().filter(LINE_USED, _a.c.queued_at >= now - dt.timedelta(hours=1)),
+                func.count().filter(LINE_USED),
+                func.min(_a.c.queued_at).filter(LINE_USED),
+                func.max(_a.c.queued_at).filter(LINE_USED),
             )
             .where(_a.c.campaign_id == camp.id)
             .group_by(_a.c.result, _a.c.routing, _a.c.disposition)

@@ -20,6 +20,11 @@ _ADMIN_HALTS = {S.STOPPED, S.STOPPED_BY_ADMIN, S.COMPLETED, S.UNSCHEDULED}
 PAUSE_NO_AGENTS_AFTER_S = 10.0
 # A dialer whose heartbeat is older than this is dead: its running campaigns are stopped_by_dialer.
 HEARTBEAT_STALE_AFTER_S = 30.0
+# An originator beats (and publishes its live figures) this often; one silent for three missed beats
+# is reported down by `dialer status` and the live view at once, before its campaigns are taken
+# for stopped_by_dialer (which waits HEARTBEAT_STALE_AFTER_S, so a slow tick does not stop them).
+DIALER_BEAT_EVERY_S = 2.0
+DIALER_SILENT_AFTER_S = 3 * DIALER_BEAT_EVERY_S + 1.0
 # A FastAGI server beats this often and is dead after three missed beats: calls answered while
 # none is alive would get the dialplan's fallback drop message, so the originator stops dialing.
 AGI_BEAT_EVERY_S = 2.0
@@ -64,6 +69,30 @@ def dialer_state(v: DialerView) -> S:
     if v.agent_campaign and v.no_agents_for_s >= v.pause_after_s:
         return S.PAUSED_NO_AGENTS
     return S.RUNNING
+
+
+def state_reason(v: DialerView, state: S) -> str:
+    """Why the campaign is in ``state`` on this dialer, in a few words for the live view."""
+    if state is S.RUNNING:
+        return "dialing"
+    if state is S.PAUSED_NO_AGENTS:
+        return f"no agent free for {v.no_agents_for_s:.0f} s"
+    if state is S.PAUSED_NO_AGI_SERVER:
+        return "no FastAGI server alive"
+    if state is S.SCHEDULED:
+        if v.start_at is not None and v.now < v.start_at:
+            return f"starts {v.start_at:%Y-%m-%d %H:%M} UTC"
+        return "outside its schedule now"
+    if state is S.COMPLETED:
+        return "stop date passed" if v.stop_at is not None and v.now >= v.stop_at else "no contact left to try"
+    if state is S.STOPPED:
+        if v.campaign_state is not S.STOPPED:
+            return f"stop date passed; {v.calls_in_progress} call(s) finishing"
+        return "stopped by the user"
+    if state is S.UNSCHEDULED:
+        return "no lines on this dialer" if v.campaign_state is not S.UNSCHEDULED else "not scheduled"
+    return {S.STOPPED_BY_ADMIN: "stopped by an admin", S.STOPPED_BY_DIALER: "its originator stopped"}.get(
+        state, state.value)
 
 
 def may_dial(state: S) -> bool:

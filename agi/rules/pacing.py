@@ -143,6 +143,15 @@ def calls_to_start(state: PacingState) -> int:
     raise ValueError(f"unknown pacing mode {state.mode!r}: use a CampaignMode")
 
 
+def dial_level(state: PacingState, to_start: int) -> float | None:
+    """VICIdial's "dial level" as the live view shows it: calls in flight, with the ``to_start`` now
+    being started, per agent ready to take one. None when nothing is paced against agents
+    (broadcast) or no agent is ready."""
+    if state.mode is CampaignMode.BROADCAST or state.agents_available <= 0:
+        return None
+    return (state.in_flight + to_start) / state.agents_available
+
+
 def progressive(state: PacingState, ratio: float) -> int:
     """Keep ``available agents x ratio`` calls in flight."""
     want = math.floor(state.agents_available * max(ratio, 0.0) + 1e-9) - state.in_flight
