@@ -204,6 +204,13 @@ async def test_a_campaign_on_two_dialers_pauses_where_its_agents_are_busy_and_di
         assert [(r.dropped_window, r.live_window) for r in runs] == [(1, 20), (1, 20)]  # one shared budget
 
 
+async def _shows_line_limited(engine, cid) -> bool:
+    import json
+
+    shown = json.loads((await asyncio.to_thread(_cli, engine, "campaign", "show", str(cid), "--json")).stdout)
+    return "line-limited" in shown["dialers"][0]["reason"]
+
+
 async def _count(stack, n: int) -> bool:
     return len(stack.sim.record) >= n
 
@@ -221,5 +228,6 @@ async def test_a_campaign_whose_agents_wait_for_lines_says_so_once(db_engine, ca
         await until(lambda: _count(stack, 6))
         run = stack.originator.campaigns[cid]
         assert run.line_limited_since is not None  # 2 lines, 6 free agents: the lines hold it back
+        await until(lambda: _shows_line_limited(db_engine, cid))  # `campaign show` says why (live figures)
     said = [r.getMessage() for r in caplog.records if "line-limited" in r.getMessage()]
     assert len(said) == 1 and "2 lines in use of 2 allowed here" in said[0], said

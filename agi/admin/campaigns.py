@@ -15,6 +15,7 @@ from agi.db.models import (
     Attempt,
     Campaign,
     CampaignContact,
+    CampaignLive,
     Dialer,
     DialerCampaign,
     utcnow,
@@ -152,15 +153,16 @@ async def show_campaign(session: AsyncSession, ref: str) -> dict:
     c = await get_campaign(session, ref)
     rows = (
         await session.execute(
-            select(Dialer, DialerCampaign)
+            select(Dialer, DialerCampaign, CampaignLive.reason)
             .join(DialerCampaign, DialerCampaign.dialer_id == Dialer.id)
+            .outerjoin(CampaignLive, (CampaignLive.dialer_id == Dialer.id) & (CampaignLive.campaign_id == c.id))
             .where(DialerCampaign.campaign_id == c.id)
             .order_by(Dialer.name)
         )
     ).all()
     now = utcnow()
     dialers = []
-    for d, dc in rows:
+    for d, dc, reason in rows:
         # a dialer whose heartbeat stopped is not working the campaign, whatever its row says
         state = seen_state(CampaignState(dc.state), d.last_heartbeat, now)
         dialers.append({
@@ -168,6 +170,8 @@ async def show_campaign(session: AsyncSession, ref: str) -> dict:
             "lines": dc.lines if dc.lines is not None else c.lines,
             "state": state.value,
             "state_label": state.label,
+            # why, as its originator last published it (e.g. "line-limited: ... would use about 40")
+            "reason": (reason or "") if state.value == dc.state else "",
             "last_heartbeat": d.last_heartbeat,
         })
     counts = (await contact_state_counts(session, [c.id])).get(c.id, {})

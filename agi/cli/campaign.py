@@ -110,8 +110,9 @@ def show(obj, campaign_ref: str, as_json: bool) -> None:
                + (f"; on its dialers: {CampaignState(data['overall_state']).label}"
                   if data["overall_state"] != c["state"] else ""))
     if data["dialers"]:
-        print_table("Dialers", ["dialer", "lines", "state", "last heartbeat"],
-                    [[d["dialer"], d["lines"], d["state_label"], d["last_heartbeat"]] for d in data["dialers"]])
+        print_table("Dialers", ["dialer", "lines", "state", "why", "last heartbeat"],
+                    [[d["dialer"], d["lines"], d["state_label"], d["reason"], d["last_heartbeat"]]
+                     for d in data["dialers"]])
     else:
         click.echo(f"No dialer assigned: `dialer campaign assign {c['name']} --dialer NAME`.")
     print_table("Contacts", ["state", "count"],

@@ -25,6 +25,9 @@ def running_reason(run: CampaignRun, calls: CallStages, *, ami_connected: bool, 
         return "not dialing: AMI disconnected"
     if nothing_due:
         return "nothing due now"
+    if run.line_limited_since is not None:
+        wanted = f"; it would use about {run.lines_wanted}" if run.lines_wanted else ""
+        return f"line-limited: agents wait for its {run.lines_here} lines{wanted}"
     if calls.lines >= run.lines_here or dialer_lines_free <= 0:
         return "all its lines in use"
     if run.row.queue_name and run.agents.now.available == 0 and not run.calls_to_start:
