@@ -122,7 +122,7 @@ def test_campaign_lifecycle_schedule_start_stop_and_admin_stop_cancels_waiting_c
     assert shown["campaign"]["state"] == CampaignState.SCHEDULED.value
     assert shown["campaign"]["schedule"] == {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
     assert shown["dialers"] == [{"dialer": "box1", "lines": 8, "state": CampaignState.SCHEDULED.value,
-                                 "state_label": "Scheduled", "last_heartbeat": None}]
+                                 "state_label": "Scheduled", "reason": "", "last_heartbeat": None}]
 
     cid = shown["campaign"]["id"]
     members = db(db_url, lambda conn: _members(conn, cid, [
