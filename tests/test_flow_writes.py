@@ -1,19 +1,27 @@
-"""The flows' per-call writes (FlowContext.finish, the answered mark): the PostgreSQL fast path
-(agi.db.fastpath) leaves exactly what the Core writes of agi.db.attempts leave, in every order."""
+"""The flows' per-call writes (FlowContext: the answered mark, the choice, the routing, the final
+write) in every order they can arrive: each sequence leaves the expected attempt, contact and DNC
+rows, and SQLite and PostgreSQL leave the same rows (one definition of each write, run by the
+AttemptWriter of each database: statement by statement, or pipelined and grouped)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shutil
+import uuid
 
 import pytest
 from sqlalchemy import select, update
 
+from agi.db import attempt_writes as writes
 from agi.db import attempts as db
 from agi.db.claim import claim_due
+from agi.db.engine import make_engine
 from agi.db.models import Attempt, Campaign, CampaignContact, DncEntry
+from agi.db.writer import AttemptWriter, PgAttemptWriter
 from agi.flows.context import FlowContext
 from agi.outcomes import ContactState, Disposition, Result, Routing
+from conftest import _create_database
 from db_seed import T0, seed_campaign
 
 MIN = dt.timedelta(minutes=1)
@@ -22,8 +30,10 @@ CALLBACK = T0 + dt.timedelta(hours=3)
 _a, _cc = Attempt.__table__, CampaignContact.__table__
 
 # What happens to one attempt, in order: ("answer",), ("finish", result, kwargs, set here?),
-# ("choose", key, disposition, kwargs, chosen here?), ("routing", Routing), ("cancel",) an admin cancelling the contact; then the attempt's (result, disposition, keys) and the
-# membership's (state, attempts, next_attempt_at).
+# ("choose", key, disposition, kwargs, chosen here?), ("routing", Routing[, kwargs]), ("cancel",) an
+# admin cancelling the contact, ("policy", rules, max_attempts) the campaign's retry policy edited,
+# ("elsewhere", step) a step written by another process; then the attempt's (result, disposition,
+# keys) and the membership's (state, attempts, next_attempt_at).
 SCENARIOS = {
     "person_presses_2_then_the_hangup_flow_reports": (
         [("answer",), ("finish", Result.LIVE_ANSWER, dict(keys="2", disposition=Disposition.NOT_INTERESTED), True),
@@ -83,6 +93,22 @@ SCENARIOS = {
     "machine_answer_is_final": (
         [("answer",), ("finish", Result.MACHINE_ANSWER, {}, True), ("finish", Result.FAX, {}, False)],
         (Result.MACHINE_ANSWER, None, ""), (ContactState.RETRY_SCHEDULED, 1, ENDED + 240 * MIN)),
+    # the writes that need what another writer did mid-call: read in the write's transaction
+    "a_retry_policy_edited_mid_call_is_the_one_applied": (
+        [("answer",), ("policy", {"busy": 7}, 5), ("finish", Result.BUSY, dict(hangup_cause=17), True)],
+        (Result.BUSY, None, ""), (ContactState.RETRY_SCHEDULED, 1, ENDED + 7 * MIN)),
+    "a_choice_written_elsewhere_mid_call_wins_and_moves_the_contact": (
+        [("answer",), ("elsewhere", ("choose", "3", Disposition.CALL_BACK, dict(callback_at=CALLBACK), True)),
+         ("finish", Result.LIVE_ANSWER, dict(keys="2", disposition=Disposition.NOT_INTERESTED), True)],
+        (Result.LIVE_ANSWER, Disposition.CALL_BACK, "2"), (ContactState.RETRY_SCHEDULED, 1, CALLBACK)),
+    "a_result_written_elsewhere_first_then_the_choice_here_moves_the_contact_again": (
+        [("answer",), ("elsewhere", ("finish", Result.LIVE_ANSWER, dict(hangup_cause=16), True)),
+         ("finish", Result.LIVE_ANSWER, dict(keys="2", disposition=Disposition.NOT_INTERESTED), False)],
+        (Result.LIVE_ANSWER, Disposition.NOT_INTERESTED, "2"), (ContactState.DONE, 1, None)),
+    "a_call_back_chosen_after_another_process_finalised_the_call_reschedules": (
+        [("answer",), ("elsewhere", ("finish", Result.LIVE_ANSWER, dict(hangup_cause=16), True)),
+         ("choose", "3", Disposition.CALL_BACK, dict(callback_at=CALLBACK), True)],
+        (Result.LIVE_ANSWER, Disposition.CALL_BACK, "3"), (ContactState.RETRY_SCHEDULED, 1, CALLBACK)),
 }
 
 
@@ -95,21 +121,26 @@ async def _dialed(engine, name: str, first_number: int) -> tuple[str, int]:
     return aid, c.membership_id
 
 
-async def _answer(ctx: FlowContext, attempt_id: str):
-    if ctx.fast is not None:
-        return await ctx.fast.mark_answered(attempt_id, T0 + MIN, "HUMAN", "HUMAN-1-1")
-    return await ctx.write(db.mark_answered, attempt_id, T0 + MIN, "HUMAN", "HUMAN-1-1")
+async def _answer(ctx: FlowContext, attempt_id: str, amd_status: str = "HUMAN"):
+    return await ctx.writer.run(writes.mark_answered, attempt_id, T0 + MIN, amd_status, "HUMAN-1-1")
 
 
-async def _play(ctx: FlowContext, attempt_id: str, steps) -> None:
+async def _play(ctx: FlowContext, other: FlowContext, attempt_id: str, steps) -> None:
     for step in steps:
-        if step[0] == "answer":
+        if step[0] == "elsewhere":
+            await _play(other, other, attempt_id, [step[1]])
+        elif step[0] == "answer":
             info = await _answer(ctx, attempt_id)
             assert info is not None and info.id == attempt_id and info.answered_at == T0 + MIN
         elif step[0] == "cancel":
             async with ctx.engine.begin() as conn:
                 await conn.execute(update(_cc).where(_cc.c.last_attempt_id == attempt_id).values(
-                    state=ContactState.CANCELLED.value))
+                    state=ContactState.CANCELLED.value, updated_at=T0 + MIN))
+        elif step[0] == "policy":
+            async with ctx.engine.begin() as conn:
+                camp = (await conn.execute(select(_a.c.campaign_id).where(_a.c.id == attempt_id))).scalar_one()
+                await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == camp)
+                                   .values(retry_rules=step[1], max_attempts=step[2]))
         elif step[0] == "routing":
             await ctx.set_routing(attempt_id, step[1], now=ENDED, **(step[2] if len(step) > 2 else {}))
         elif step[0] == "choose":
@@ -121,43 +152,66 @@ async def _play(ctx: FlowContext, attempt_id: str, steps) -> None:
 
 
 async def _state(engine, attempt_id: str, membership_id: int):
+    """The attempt's row, its membership's and its number's DNC entry, without the ids a database makes."""
+    dnc = DncEntry.__table__
     async with engine.connect() as conn:
         a = (await conn.execute(select(_a).where(_a.c.id == attempt_id))).one()._asdict()
         m = (await conn.execute(select(_cc).where(_cc.c.id == membership_id))).one()._asdict()
-        dnc = (await conn.execute(select(DncEntry.__table__.c.number).where(
-            DncEntry.__table__.c.number == a["number"]))).first() is not None
-    for row, skip in ((a, ("id", "campaign_id", "contact_id", "membership_id", "number")),
-                      (m, ("id", "campaign_id", "contact_id", "number", "last_attempt_id"))):
+        listed = (await conn.execute(select(dnc.c.source, dnc.c.added_at).where(dnc.c.number == a["number"]))).first()
+    for row, skip in ((a, ("id", "campaign_id", "contact_id", "membership_id")),
+                      (m, ("id", "campaign_id", "contact_id", "last_attempt_id"))):
         for key in skip:
             row.pop(key)
-    return a, m, dnc
+    return a, m, None if listed is None else tuple(listed)
+
+
+async def play_scenario(engine, name: str, number: int):
+    ctx, other = FlowContext(engine), FlowContext(engine)  # other: another process writing the same attempt
+    aid, mid = await _dialed(engine, name[:40], number)
+    try:
+        await _play(ctx, other, aid, SCENARIOS[name][0])
+    finally:
+        await ctx.aclose()
+        await other.aclose()
+    return await _state(engine, aid, mid)
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
-async def test_fast_path_and_core_writes_leave_the_same_attempt_and_contact(db_engine, name):
-    steps, (result, disposition, keys), (state, attempts, next_at) = SCENARIOS[name]
-    fast = FlowContext(db_engine)
-    core = FlowContext(db_engine)
-    core.fast = None
-    assert (fast.fast is not None) == (db_engine.dialect.name == "postgresql")
-    try:
-        outcomes = []
-        for i, ctx in enumerate((fast, core)):
-            aid, mid = await _dialed(db_engine, f"c{i}", 2025550000 + 100 * i)
-            await _play(ctx, aid, steps)
-            outcomes.append(await _state(db_engine, aid, mid))
-    finally:
-        await fast.aclose()
-    assert outcomes[0] == outcomes[1]
-    a, m, dnc = outcomes[0]
+async def test_each_write_sequence_leaves_the_expected_attempt_and_contact(db_engine, name):
+    _, (result, disposition, keys), (state, attempts, next_at) = SCENARIOS[name]
+    a, m, dnc = await play_scenario(db_engine, name, 2025550000)
     assert (a["result"], a["disposition"], a["ivr_keys"]) == (result, disposition, keys)
     assert (m["state"], m["attempts"], m["next_attempt_at"]) == (state, attempts, next_at)
     assert a["ended_at"] == ENDED
-    assert dnc == (disposition is Disposition.OPT_OUT)
+    assert (dnc is not None) == (disposition is Disposition.OPT_OUT)
     if name == "dropped_because_the_queue_does_not_exist_keeps_its_queuestatus":
         assert (a["routing"], a["queue_status"], a["talk_seconds"]) == (Routing.DROPPED, "UNKNOWN", 60)
     if name == "talk_time_from_the_answer_to_the_first_final_write":
         assert (a["talk_seconds"], a["hangup_cause"]) == (60, 16)
+    if name == "a_result_written_elsewhere_first_then_the_choice_here_moves_the_contact_again":
+        assert a["hangup_cause"] == 16
+
+
+@pytest.fixture
+async def both_engines(request, tmp_path):
+    """A migrated SQLite database and a migrated PostgreSQL one, side by side."""
+    path = tmp_path / "side.db"
+    shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    server = request.getfixturevalue("pg_server")
+    name = "t_" + uuid.uuid4().hex[:12]
+    _create_database(server, name, template=request.getfixturevalue("pg_template"))
+    engines = [make_engine(f"sqlite+aiosqlite:///{path}"), make_engine(server.database_url(name))]
+    yield engines
+    for engine in engines:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+async def test_sqlite_and_postgresql_leave_the_same_rows(both_engines, name):
+    """Every column of the attempt, the membership and the DNC entry, after the same sequence."""
+    assert [type(AttemptWriter.for_engine(e)) for e in both_engines] == [AttemptWriter, PgAttemptWriter]
+    lite, pg = [await play_scenario(engine, name, 2025550000) for engine in both_engines]
+    assert lite == pg
 
 
 async def test_unknown_attempt_is_neither_found_nor_written(db_engine):
@@ -166,10 +220,13 @@ async def test_unknown_attempt_is_neither_found_nor_written(db_engine):
         assert await _answer(ctx, "no-such-attempt") is None
         assert await ctx.finish("no-such-attempt", Result.LIVE_ANSWER, ended_at=ENDED,
                                 keys="2", disposition=Disposition.NOT_INTERESTED) is False
+        assert await ctx.choose("no-such-attempt", "9", Disposition.OPT_OUT) is False
+        assert await ctx.set_routing("no-such-attempt", Routing.DROPPED) is False
     finally:
         await ctx.aclose()
     async with db_engine.connect() as conn:
         assert (await conn.execute(select(_a.c.id))).first() is None
+        assert (await conn.execute(select(DncEntry.__table__.c.number))).first() is None
 
 
 async def test_concurrent_final_writes_set_one_result_and_count_the_attempt_once(db_engine):
@@ -216,13 +273,8 @@ async def test_calls_answered_together_are_each_found_and_marked_even_if_one_wri
     dialed = [await _dialed(db_engine, f"ans{i}", 2025552000 + 10 * i) for i in range(10)]
     bad = "X" * 200  # longer than the amd_status column: PostgreSQL refuses it
     try:
-        if ctx.fast is None:
-            marks = [ctx.write(db.mark_answered, aid, T0 + MIN, bad if i == 3 else "HUMAN")
-                     for i, (aid, _) in enumerate(dialed)]
-        else:
-            marks = [ctx.fast.mark_answered(aid, T0 + MIN, bad if i == 3 else "HUMAN")
-                     for i, (aid, _) in enumerate(dialed)]
-        found = await asyncio.gather(*marks, return_exceptions=True)
+        found = await asyncio.gather(*(_answer(ctx, aid, bad if i == 3 else "HUMAN")
+                                       for i, (aid, _) in enumerate(dialed)), return_exceptions=True)
     finally:
         await ctx.aclose()
     for i, ((aid, mid), info) in enumerate(zip(dialed, found)):
@@ -235,170 +287,91 @@ async def test_calls_answered_together_are_each_found_and_marked_even_if_one_wri
         assert m["state"] == ContactState.IN_CALL
 
 
+def _pg_only(engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs each write on its own: nothing is grouped")
+
+
+def _groups(ctx: FlowContext) -> list[int]:
+    """The sizes of the writer's transactions, as they run (a record, nothing replaced)."""
+    sizes: list[int] = []
+    transaction = ctx.writer.transaction
+
+    async def recorded(group):
+        sizes.append(len(group))
+        return await transaction(group)
+
+    ctx.writer.transaction = recorded
+    return sizes
+
+
 async def test_a_lone_write_goes_out_at_once_and_the_ones_behind_it_go_together(db_engine):
     """Group commit: a call never waits for company (the first mark leaves alone, at once);
-    the marks that arrive while it is in flight leave together, in one round trip."""
-    if db_engine.dialect.name != "postgresql":
-        pytest.skip("the fast path is PostgreSQL's")
+    the marks that arrive while it is in flight leave together, in one transaction."""
+    _pg_only(db_engine)
     ctx = FlowContext(db_engine)
     dialed = [await _dialed(db_engine, f"g{i}", 2025553000 + 10 * i) for i in range(10)]
-    groups: list[int] = []
-    run = ctx.fast._run
-
-    async def counted(fn, items, *rest):
-        groups.append(len(items))
-        return await run(fn, items, *rest)
-
-    ctx.fast._run = counted
+    groups = _groups(ctx)
     try:
-        assert (await ctx.fast.mark_answered(dialed[0][0], T0 + MIN, "HUMAN")).id == dialed[0][0]
+        assert (await _answer(ctx, dialed[0][0])).id == dialed[0][0]
         assert groups == [1]
-        found = await asyncio.gather(*(ctx.fast.mark_answered(aid, T0 + MIN, "HUMAN") for aid, _ in dialed[1:]))
+        found = await asyncio.gather(*(_answer(ctx, aid) for aid, _ in dialed[1:]))
     finally:
         await ctx.aclose()
     assert [f.id for f in found] == [aid for aid, _ in dialed[1:]]
     assert groups == [1, 1, 8]  # the first of the nine at once, the eight behind it together
 
 
-async def test_a_person_choosing_to_talk_to_an_agent_waits_for_one_on_both_paths(db_engine):
-    """The choice and the contact waiting for an agent, one transaction (fast path = Core)."""
-    fast = FlowContext(db_engine)
-    core = FlowContext(db_engine)
-    core.fast = None
-    try:
-        states = []
-        for i, ctx in enumerate((fast, core)):
-            aid, mid = await _dialed(db_engine, f"w{i}", 2025554000 + 100 * i)
-            await _answer(ctx, aid)
-            assert await ctx.choose(aid, "1", Disposition.INTERESTED, now=ENDED, waiting_agent=True)
-            assert not await ctx.choose(aid, "1", Disposition.INTERESTED, now=ENDED, waiting_agent=True)
-            states.append(await _state(db_engine, aid, mid))
-    finally:
-        await fast.aclose()
-    assert states[0] == states[1]
-    a, m, dnc = states[0]
-    assert (a["result"], a["disposition"], a["ivr_keys"]) == (None, Disposition.INTERESTED, "1")
-    assert m["state"] == ContactState.WAITING_AGENT and m["updated_at"] == ENDED and not dnc
-
-
-# --- the one-statement final write (FINISH_AND_MOVE) and its fall-back ------------------------
-
-def _pg_only(engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the fast path is PostgreSQL's")
-
-
-def _runners(ctx: FlowContext) -> list[str]:
-    """The names of the fast path's transactions, as they run (a record, nothing replaced)."""
-    names: list[str] = []
-    run = ctx.fast._run
-
-    async def recorded(fn, *args):
-        names.append(fn.__name__)
-        return await run(fn, *args)
-
-    ctx.fast._run = recorded
-    return names
-
-
-async def _elsewhere_then_here(engine, name: str, number: int, elsewhere, here):
-    """Answered here; ``elsewhere`` (a Core FlowContext: another process) writes mid-call; then
-    this process's final write. Returns (state, runners) next to the same done all on Core."""
-    out = []
-    for i, fast_here in enumerate((True, False)):
-        ctx = FlowContext(engine)
-        other = FlowContext(engine)
-        other.fast = None
-        if not fast_here:
-            ctx.fast = None
-        runners = _runners(ctx) if fast_here else []
-        aid, mid = await _dialed(engine, f"{name}{i}", number + 100 * i)
-        try:
-            await _answer(ctx, aid)
-            await elsewhere(other, aid)
-            await here(ctx, aid)
-        finally:
-            await ctx.aclose()
-        out.append((await _state(engine, aid, mid), runners))
-    (fast_state, runners), (core_state, _) = out
-    assert fast_state == core_state
-    return fast_state, runners
-
-
-async def test_the_final_write_of_a_call_answered_here_is_one_statement(db_engine):
+async def test_two_writes_for_one_attempt_never_share_a_transaction(db_engine):
+    """The second must read what the first wrote (its retry rule counts the attempt once)."""
     _pg_only(db_engine)
     ctx = FlowContext(db_engine)
-    runners = _runners(ctx)
-    aid, mid = await _dialed(db_engine, "one", 2025556000)
+    (aid, mid), (other, _) = [await _dialed(db_engine, f"s{i}", 2025553500 + 10 * i) for i in range(2)]
+    groups = _groups(ctx)
     try:
-        await _answer(ctx, aid)
-        assert await ctx.finish(aid, Result.LIVE_ANSWER, ended_at=ENDED, keys="2",
-                                disposition=Disposition.NOT_INTERESTED)
+        await asyncio.gather(ctx.finish(other, Result.BUSY, ended_at=ENDED),
+                             ctx.finish(aid, Result.BUSY, ended_at=ENDED),
+                             ctx.finish(aid, Result.NO_ANSWER, ended_at=ENDED, hangup_cause=19))
     finally:
         await ctx.aclose()
-    assert runners == ["_answer_all", "_finish_assumed_all"]
+    assert groups == [1, 1, 1]  # the first at once; then one write of ``aid`` per transaction
     a, m, _ = await _state(db_engine, aid, mid)
-    assert (a["result"], a["disposition"], m["state"], m["attempts"]) == (
-        Result.LIVE_ANSWER, Disposition.NOT_INTERESTED, ContactState.DONE, 1)
+    assert (a["result"], a["hangup_cause"], m["attempts"]) == (Result.BUSY, 19, 1)
 
 
-async def test_a_retry_policy_edited_mid_call_is_the_one_applied(db_engine):
-    """The step worked out with the policy read at answer no longer holds: nothing of the
-    one-statement write is kept; the two-step write applies the policy as it is now."""
-    _pg_only(db_engine)
-
-    async def edit_policy(_other, aid):
-        async with db_engine.begin() as conn:
-            camp = (await conn.execute(select(_a.c.campaign_id).where(_a.c.id == aid))).scalar_one()
-            await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == camp)
-                               .values(retry_rules={"busy": 7}, max_attempts=5))
-
-    async def busy(ctx, aid):
-        assert await ctx.finish(aid, Result.BUSY, ended_at=ENDED, hangup_cause=17)
-
-    (a, m, _), runners = await _elsewhere_then_here(db_engine, "policy", 2025556100, edit_policy, busy)
-    assert runners == ["_answer_all", "_finish_assumed_all", "_finish_all"]
-    assert (m["state"], m["attempts"], m["next_attempt_at"]) == (ContactState.RETRY_SCHEDULED, 1, ENDED + 7 * MIN)
-    assert a["result"] == Result.BUSY and a["hangup_cause"] == 17
+async def test_a_person_choosing_to_talk_to_an_agent_waits_for_one(db_engine):
+    """The choice and the contact waiting for an agent, one transaction; asked twice, chosen once."""
+    ctx = FlowContext(db_engine)
+    aid, mid = await _dialed(db_engine, "w", 2025554000)
+    try:
+        await _answer(ctx, aid)
+        assert await ctx.choose(aid, "1", Disposition.INTERESTED, now=ENDED, waiting_agent=True)
+        assert not await ctx.choose(aid, "1", Disposition.INTERESTED, now=ENDED, waiting_agent=True)
+    finally:
+        await ctx.aclose()
+    a, m, dnc = await _state(db_engine, aid, mid)
+    assert (a["result"], a["disposition"], a["ivr_keys"]) == (None, Disposition.INTERESTED, "1")
+    assert m["state"] == ContactState.WAITING_AGENT and m["updated_at"] == ENDED and dnc is None
 
 
-async def test_a_choice_written_elsewhere_mid_call_wins_and_moves_the_contact(db_engine):
-    _pg_only(db_engine)
-
-    async def agent_sets_call_back(other, aid):
-        assert await other.choose(aid, "3", Disposition.CALL_BACK, CALLBACK, now=ENDED)
-
-    async def person_presses_2(ctx, aid):
-        assert await ctx.finish(aid, Result.LIVE_ANSWER, ended_at=ENDED, keys="2",
-                                disposition=Disposition.NOT_INTERESTED)
-
-    (a, m, _), runners = await _elsewhere_then_here(db_engine, "choice", 2025556200, agent_sets_call_back,
-                                                    person_presses_2)
-    assert runners == ["_answer_all", "_finish_assumed_all", "_finish_all"]
-    assert (a["disposition"], a["ivr_keys"]) == (Disposition.CALL_BACK, "2")
+async def test_the_agents_word_in_wrap_up_overrides_the_key_press_and_moves_the_contact_again(db_engine):
+    ctx = FlowContext(db_engine, clock=lambda: ENDED)
+    aid, mid = await _dialed(db_engine, "agent", 2025554500)
+    try:
+        await _answer(ctx, aid)
+        assert await ctx.choose(aid, "1", Disposition.INTERESTED, waiting_agent=True)
+        await ctx.set_routing(aid, Routing.AGENT_CONNECTED, "agent/1001")
+        assert await ctx.finish(aid, Result.LIVE_ANSWER, ended_at=ENDED)
+        assert await ctx.agent_disposition(aid, Disposition.CALL_BACK, CALLBACK)
+    finally:
+        await ctx.aclose()
+    a, m, _ = await _state(db_engine, aid, mid)
+    assert (a["disposition"], a["callback_at"], a["agent"]) == (Disposition.CALL_BACK, CALLBACK, "agent/1001")
     assert (m["state"], m["attempts"], m["next_attempt_at"]) == (ContactState.RETRY_SCHEDULED, 1, CALLBACK)
 
 
-async def test_a_result_written_elsewhere_first_then_the_choice_here_moves_the_contact_again(db_engine):
-    """The h extension's flow in another server finalised the call; this process's final write
-    brings the person's choice: not set here, but the retry rule runs again with it."""
-    _pg_only(db_engine)
-
-    async def hangup_flow(other, aid):
-        assert await other.finish(aid, Result.LIVE_ANSWER, ended_at=ENDED, hangup_cause=16)
-
-    async def person_pressed_2(ctx, aid):
-        assert not await ctx.finish(aid, Result.LIVE_ANSWER, ended_at=ENDED, keys="2",
-                                    disposition=Disposition.NOT_INTERESTED, now=ENDED)
-
-    (a, m, _), runners = await _elsewhere_then_here(db_engine, "late", 2025556300, hangup_flow, person_pressed_2)
-    assert runners == ["_answer_all", "_finish_assumed_all", "_finish_all"]
-    assert (a["result"], a["disposition"], a["hangup_cause"]) == (Result.LIVE_ANSWER, Disposition.NOT_INTERESTED, 16)
-    assert (m["state"], m["attempts"]) == (ContactState.DONE, 1)
-
-
 async def test_a_final_write_started_behind_the_hangup_lands_before_the_context_closes(db_engine):
-    """Shutdown: the flows' final writes still in flight are written before the connections go."""
+    """Shutdown: the flows' final writes still in flight are written before the context closes."""
     ctx = FlowContext(db_engine)
     aid, mid = await _dialed(db_engine, "close", 2025557000)
     await _answer(ctx, aid)
@@ -407,20 +380,3 @@ async def test_a_final_write_started_behind_the_hangup_lands_before_the_context_
     a, m, _ = await _state(db_engine, aid, mid)
     assert (a["result"], a["disposition"], m["state"]) == (Result.LIVE_ANSWER, Disposition.NOT_INTERESTED,
                                                            ContactState.DONE)
-
-
-async def test_a_choice_after_the_result_is_written_with_its_retry_rule_in_one_transaction(db_engine):
-    """The one-statement choice finds the attempt final already: nothing of it is kept, and
-    the choice and the retry rule run again together (all or nothing, as on the Core path)."""
-    _pg_only(db_engine)
-
-    async def hangup_flow(other, aid):
-        assert await other.finish(aid, Result.LIVE_ANSWER, ended_at=ENDED, hangup_cause=16)
-
-    async def call_back(ctx, aid):
-        assert await ctx.choose(aid, "3", Disposition.CALL_BACK, CALLBACK, now=ENDED)
-
-    (a, m, _), runners = await _elsewhere_then_here(db_engine, "cb", 2025557100, hangup_flow, call_back)
-    assert runners == ["_answer_all", "_one", "_write_then_rule"]
-    assert (a["disposition"], a["ivr_keys"]) == (Disposition.CALL_BACK, "3")
-    assert (m["state"], m["next_attempt_at"]) == (ContactState.RETRY_SCHEDULED, CALLBACK)
