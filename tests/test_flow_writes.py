@@ -11,7 +11,7 @@ import shutil
 import uuid
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from agi.db import attempt_writes as writes
 from agi.db import attempts as db
@@ -380,3 +380,35 @@ async def test_a_final_write_started_behind_the_hangup_lands_before_the_context_
     a, m, _ = await _state(db_engine, aid, mid)
     assert (a["result"], a["disposition"], m["state"]) == (Result.LIVE_ANSWER, Disposition.NOT_INTERESTED,
                                                            ContactState.DONE)
+
+
+async def test_a_write_on_a_connection_the_server_dropped_is_written_on_a_fresh_one(db_engine):
+    """The writer keeps its connections between writes; one the server closed meanwhile (a restart)
+    costs nothing but a reconnect: the write is idempotent and runs again."""
+    _pg_only(db_engine)
+    ctx = FlowContext(db_engine)
+    (first, _), (aid, mid) = [await _dialed(db_engine, f"r{i}", 2025558000 + 10 * i) for i in range(2)]
+    try:
+        await _answer(ctx, first)  # the writer now holds a connection
+        async with db_engine.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        assert (await _answer(ctx, aid)).id == aid
+        assert await ctx.finish(aid, Result.BUSY, ended_at=ENDED)
+    finally:
+        await ctx.aclose()
+    a, m, _ = await _state(db_engine, aid, mid)
+    assert (a["result"], m["state"]) == (Result.BUSY, ContactState.RETRY_SCHEDULED)
+
+
+async def test_a_writer_never_closed_gives_its_connections_back_when_the_engine_is_disposed(db_engine):
+    _pg_only(db_engine)
+    ctx = FlowContext(db_engine)
+    aid, _ = await _dialed(db_engine, "d", 2025558500)
+    await _answer(ctx, aid)
+    assert db_engine.sync_engine.pool.checkedout() == 1  # held by the writer between writes
+    await db_engine.dispose()
+    async with db_engine.connect() as conn:  # a new pool: only this connection is left
+        others = (await conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                          "AND pid <> pg_backend_pid()"))).scalar_one()
+    assert others == 0

@@ -45,7 +45,11 @@ MEMBERSHIP = bindparam("p_membership", type_=_cc.c.id.type)
 
 # --- reads --------------------------------------------------------------------------------
 
-GET_ATTEMPT = select(_a).where(_a.c.id == AID)
+# What the call flows need to know about an attempt (attempt_writes.AttemptInfo)
+INFO_COLUMNS = (_a.c.id, _a.c.campaign_id, _a.c.contact_id, _a.c.membership_id, _a.c.dialer, _a.c.number,
+                _a.c.attempt_no, _a.c.result, _a.c.routing, _a.c.disposition, _a.c.callback_at, _a.c.answered_at,
+                _a.c.ended_at, _a.c.amd_status, _a.c.agent)
+GET_ATTEMPT = select(*INFO_COLUMNS).where(_a.c.id == AID)
 IS_DNC = select(_dnc.c.number).where(_dnc.c.number == p(_dnc.c.number))
 
 # What the retry rule reads of an attempt (``rule_move``)
@@ -105,7 +109,7 @@ MARK_ANSWERED = (
     update(_a).where(_a.c.id == AID)
     .values(originated_at=func.coalesce(_a.c.originated_at, _AT), answered_at=func.coalesce(_a.c.answered_at, _AT),
             amd_status=_fill(_a.c.amd_status), amd_cause=_fill(_a.c.amd_cause))
-    .returning(*_a.c)
+    .returning(*INFO_COLUMNS)
 )
 
 

@@ -202,7 +202,7 @@ def set_disposition(attempt_id: str, disposition: Disposition, callback_at: dt.d
     row = (yield step(*before, chosen, *after))[len(before)]
     if row is None:
         return False
-    yield from _again(row, now, dnc=_opt_out(row, disposition, now))
+    yield from _again(row, now, also=_opt_out(row, disposition, now))
     return True
 
 
@@ -234,20 +234,23 @@ def finish_attempt(attempt_id: str, result: Result, *, ended_at: dt.datetime, no
                                p_callback_at=callback_at)
     batch["final"] = _row(sql.FINISH, p_aid=attempt_id, p_result=result.value, p_charged=result.charged,
                           p_ended_at=ended_at, **kept)
-    if any(v is not None for v in kept.values()):
-        batch["kept"] = _do(sql.BOOKKEEPING, p_aid=attempt_id, p_ended_at=ended_at, **kept)
     batch["inputs"] = _row(sql.RULE_INPUTS, p_aid=attempt_id)
     if result is Result.SERVICE_ERROR:
         batch["errors"] = Statement(sql.SERVICE_ERRORS, {"p_aid": attempt_id}, SCALAR)
     got = dict(zip(batch, (yield step(*batch.values()))))
     final, chosen = got["final"], got.get("chosen")
-    dnc = () if chosen is None else _opt_out(chosen, disposition, now)
+    also = () if chosen is None else _opt_out(chosen, disposition, now)
     if final is not None:
         yield from _rule(final, ended_at, ended_at, counted_already=False, inputs=got["inputs"],
-                         service_errors=got.get("errors"), also=dnc)
-    elif chosen is not None:
-        yield from _again(chosen, now, dnc=dnc, inputs=got["inputs"])
-    return final is not None
+                         service_errors=got.get("errors"), also=also)
+        return True
+    if any(v is not None for v in kept.values()):  # not set here: the bookkeeping fills what is empty
+        also += (_do(sql.BOOKKEEPING, p_aid=attempt_id, p_ended_at=ended_at, **kept),)
+    if chosen is not None:
+        yield from _again(chosen, now, also=also, inputs=got["inputs"])
+    elif also:
+        yield last(*also)
+    return False
 
 
 def finish_unreported(attempt_id: str, *, ended_at: dt.datetime, hangup_cause: int | None = None,
@@ -288,13 +291,13 @@ def record_predial(membership_id: int, campaign_id: int, contact_id: int, result
 
 # --- the retry rule applied to a membership -------------------------------------------------
 
-def _again(row, now: dt.datetime, *, dnc: tuple[Statement, ...] = (), inputs=UNREAD) -> Write[None]:
+def _again(row, now: dt.datetime, *, also: tuple[Statement, ...] = (), inputs=UNREAD) -> Write[None]:
     """After a routing or a choice was set on attempt ``row``: if it is final already, the retry
-    rule runs again with it (the attempt counted once); ``dnc`` goes out in the same steps."""
+    rule runs again with it (the attempt counted once); ``also`` goes out in the same steps."""
     if row.result is not None and Result(row.result).dialed and row.membership_id is not None:
-        yield from _rule(row, row.ended_at or now, now, counted_already=True, inputs=inputs, also=dnc)
-    elif dnc:
-        yield last(*dnc)
+        yield from _rule(row, row.ended_at or now, now, counted_already=True, inputs=inputs, also=also)
+    elif also:
+        yield last(*also)
 
 
 def _rule(row, ended: dt.datetime, now: dt.datetime, *, counted_already: bool, inputs=UNREAD,

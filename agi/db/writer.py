@@ -3,10 +3,10 @@
 Every write is the one definition in ``agi.db.attempt_writes``; only how its statements travel
 differs. ``AttemptWriter`` (SQLite, or any database): each write in its own SQLAlchemy
 transaction, one statement after another. ``PgAttemptWriter`` (PostgreSQL): the same Core
-statements compiled once for psycopg, sent over a connection borrowed from the engine's pool
-(one pool for the whole process): each Step of a write pipelined in one round trip, the COMMIT
-with its last Step, and the writes of calls reaching the same write together run in lockstep
-in one transaction (group commit), so a group of N calls costs the round trips of one.
+statements compiled once for psycopg and sent over connections borrowed from the engine's pool
+(one pool for the whole process): each Step of a write pipelined in one round trip, and the
+writes of calls reaching the same write together run side by side in one transaction (group
+commit), so a group of N calls costs the round trips of one.
 """
 
 from __future__ import annotations
@@ -14,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import hashlib
 from collections import namedtuple
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import psycopg
+from psycopg.pq import TransactionStatus
+from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agi.db import attempts
 from agi.db.attempt_writes import COUNT, ROW, SCALAR, Statement, Step, T, Write
@@ -51,7 +54,7 @@ class AttemptWriter:
 @dataclass(frozen=True)
 class _Job:
     attempt_id: str
-    write: Callable[[], Write]  # a fresh generator each call: a failed group's writes run again alone
+    write: Callable[[], Write]  # makes the write afresh: it may run again (alone, or reconnected)
     done: asyncio.Future
 
 
@@ -71,6 +74,8 @@ class PgAttemptWriter(AttemptWriter):
         self._waiting: dict[Callable, list[_Job]] = {}
         self._in_flight: set[Callable] = set()
         self._tasks: set[asyncio.Task] = set()
+        self._idle: list[_Connection] = []  # borrowed from the engine's pool
+        event.listen(engine.sync_engine, "engine_disposed", self._disposed)
 
     async def run(self, write: Callable[..., Write[T]], attempt_id: str, *args, **kwargs) -> T:
         job = _Job(attempt_id, functools.partial(write, attempt_id, *args, **kwargs),
@@ -80,8 +85,22 @@ class PgAttemptWriter(AttemptWriter):
         return await job.done
 
     async def close(self) -> None:
+        """Let the writes in flight land, then give the borrowed connections back to the pool."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if event.contains(self.engine.sync_engine, "engine_disposed", self._disposed):
+            event.remove(self.engine.sync_engine, "engine_disposed", self._disposed)
+        idle, self._idle = self._idle, []
+        for db in idle:
+            await db.sa.close()
+
+    def _disposed(self, _engine) -> None:
+        """The engine's pool was disposed (its owner never closed this writer): the borrowed
+        connections are closed too. Runs inside the engine's dispose (a greenlet: sync calls may wait)."""
+        idle, self._idle = self._idle, []
+        for db in idle:
+            if db.sa.sync_connection is not None:
+                db.sa.sync_connection.invalidate()
 
     def _send_next(self, kind: Callable) -> None:
         if kind in self._in_flight or not self._waiting.get(kind):
@@ -103,13 +122,13 @@ class PgAttemptWriter(AttemptWriter):
     async def _write_group(self, kind: Callable, group: list[_Job]) -> None:
         try:
             try:
-                outs = await self.transaction([job.write() for job in group])
+                outs = await self.transaction([job.write for job in group])
             except Exception as exc:
                 if len(group) == 1:
                     return _settle(group[0].done, exc=exc)
                 for job in group:  # the shared transaction rolled back whole: each write on its own
                     try:
-                        _settle(job.done, (await self.transaction([job.write()]))[0])
+                        _settle(job.done, (await self.transaction([job.write]))[0])
                     except Exception as one:
                         _settle(job.done, exc=one)
                 return
@@ -122,40 +141,112 @@ class PgAttemptWriter(AttemptWriter):
             self._in_flight.discard(kind)
             self._send_next(kind)  # the writes that arrived meanwhile
 
-    async def transaction(self, writes: list[Write]) -> list:
-        """``writes`` in one transaction on a connection of the engine's pool; their answers."""
-        async with self.engine.connect() as sa:
-            conn = (await sa.get_raw_connection()).driver_connection
+    async def transaction(self, writes: list[Callable[[], Write]]) -> list:
+        """The writes (each made afresh by its callable) in one transaction; their answers. Once
+        more on a fresh connection if a borrowed one turns out dead (the server restarted)."""
+        for retry in (False, True):
+            reused = bool(self._idle)
+            db = self._idle.pop() if reused else await _Connection.borrow(self.engine)
             try:
-                return await _lockstep(conn, writes)
-            except BaseException:
-                if conn.broken:  # the server went away: not back into the pool
-                    await sa.invalidate()
-                raise  # else the pool rolls the transaction back as the connection returns
+                out = await _lockstep(db, [make() for make in writes])
+            except psycopg.OperationalError:
+                if not db.conn.broken:
+                    await self._keep(db)
+                    raise
+                await db.sa.invalidate()  # not back into the pool
+                if reused and not retry:
+                    continue
+                raise
+            except Exception:
+                await self._keep(db)
+                raise
+            except BaseException:  # cancelled mid-write: the connection's state is unknown
+                await db.sa.invalidate()
+                raise
+            self._idle.append(db)
+            return out
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _keep(self, db: "_Connection") -> None:
+        """A connection whose write failed: rolled back if a transaction is still open, kept."""
+        try:
+            if db.conn.info.transaction_status != TransactionStatus.IDLE:
+                await db.conn.rollback()
+            await db.learn_prepared()  # a rollback may have deallocated them
+        except psycopg.Error:
+            await db.sa.invalidate()
+            return
+        self._idle.append(db)
 
 
-async def _lockstep(conn: psycopg.AsyncConnection, writes: list[Write]) -> list:
-    """Run the writes side by side: the n-th Steps of all of them in one pipelined round trip,
-    the COMMIT with the round whose Steps are all last (else on its own at the end)."""
+class _Connection:
+    """A connection of the engine's pool, held by a PgAttemptWriter until it closes (no checkout,
+    and no ping, per write), in autocommit; the statements prepared on it, once each."""
+
+    def __init__(self, sa: AsyncConnection, conn: psycopg.AsyncConnection) -> None:
+        self.sa, self.conn = sa, conn
+        self.cur = psycopg.AsyncClientCursor(conn, row_factory=_aware_row)
+        self.prepared: set[str] = set()
+
+    @classmethod
+    async def borrow(cls, engine: AsyncEngine) -> "_Connection":
+        sa = await engine.connect()
+        await sa.execution_options(isolation_level="AUTOCOMMIT")
+        db = cls(sa, (await sa.get_raw_connection()).driver_connection)
+        await db.learn_prepared()
+        return db
+
+    async def learn_prepared(self) -> None:
+        await self.cur.execute("SELECT name FROM pg_prepared_statements")
+        self.prepared = {row[0] for row in await self.cur.fetchall()}
+
+    async def send(self, statements: list[Statement], *, begin: bool = False, commit: bool = False) -> list:
+        """The statements in one message (one round trip), each an EXECUTE of its prepared form with
+        its values quoted in (psycopg's client-side binding); with BEGIN before, COMMIT after."""
+        compiled = [_compiled(s.sql) for s in statements]
+        new = {c.name: c.prepare for c in compiled if c.name not in self.prepared}
+        if new:  # prepared statements outlive transactions, so they are made once per connection
+            await self.cur.execute(";\n".join(new.values()))
+            self.prepared.update(new)
+        texts = [self.cur.mogrify(c.execute, c.values(s.params)) for c, s in zip(compiled, statements)]
+        await self.cur.execute(";\n".join(["BEGIN"] * begin + texts + ["COMMIT"] * commit))
+        if begin:
+            self.cur.nextset()  # past BEGIN's
+        results = []
+        for statement in statements:
+            results.append(await _result(self.cur, statement))
+            self.cur.nextset()
+        return results
+
+
+async def _lockstep(db: _Connection, writes: list[Write]) -> list:
+    """Run the writes side by side: the n-th Steps of all of them in one message, one round trip.
+
+    When every first Step is also the last, the message is one implicit transaction (all its
+    statements kept or dropped together); else BEGIN goes out with the first round and COMMIT
+    with the round whose Steps are all last (or on its own at the end)."""
     outs: list = [None] * len(writes)
     steps: dict[int, Step] = {}
     for i, write in enumerate(writes):
         _advance(write, None, i, steps, outs)
-    committed = False
-    async with conn.pipeline() as pipeline:
-        while steps:
-            if committed:
-                raise RuntimeError("an attempt write went on after the Step it said was its last")
-            sent = {i: [await _send(conn, s) for s in st.statements] for i, st in steps.items()}
-            committed = all(st.last for st in steps.values())
-            await (conn.commit() if committed else pipeline.sync())
-            later: dict[int, Step] = {}
-            for i, cursors in sent.items():
-                results = [await _result(cur, s) for cur, s in zip(cursors, steps[i].statements)]
-                _advance(writes[i], results, i, later, outs)
-            steps = later
-        if not committed:
-            await conn.commit()
+    explicit = opening = not all(st.last for st in steps.values())
+    done = False
+    while steps:
+        if done:
+            raise RuntimeError("an attempt write went on after the Step it said was its last")
+        done = all(st.last for st in steps.values())
+        sent = [(i, s) for i, st in steps.items() for s in st.statements]
+        got = await db.send([s for _, s in sent], begin=opening, commit=explicit and done)
+        opening = False
+        results: dict[int, list] = {i: [] for i in steps}
+        for (i, _), result in zip(sent, got):
+            results[i].append(result)
+        later: dict[int, Step] = {}
+        for i, result in results.items():
+            _advance(writes[i], result, i, later, outs)
+        steps = later
+    if explicit and not done:
+        await db.send([], commit=True)
     return outs
 
 
@@ -166,18 +257,7 @@ def _advance(write: Write, results: list | None, i: int, steps: dict[int, Step],
         outs[i] = done.value
 
 
-async def _send(conn: psycopg.AsyncConnection, statement: Statement) -> psycopg.AsyncCursor:
-    sql, constants, processors = _compiled(statement.sql)
-    if processors.keys() != statement.params.keys():
-        raise TypeError(f"values {sorted(statement.params)} given for parameters {sorted(processors)}")
-    params = {name: value if (proc := processors[name]) is None else proc(value)
-              for name, value in statement.params.items()}
-    cur = conn.cursor(row_factory=_aware_row)
-    await cur.execute(sql, {**constants, **params}, prepare=True)
-    return cur
-
-
-async def _result(cur: psycopg.AsyncCursor, statement: Statement):
+async def _result(cur: psycopg.AsyncClientCursor, statement: Statement):
     if statement.returns == ROW:
         return await cur.fetchone()
     if statement.returns == COUNT:
@@ -187,25 +267,42 @@ async def _result(cur: psycopg.AsyncCursor, statement: Statement):
     return None
 
 
-_PG = pg_psycopg.dialect()
+_PG = pg_psycopg.dialect(paramstyle="numeric_dollar")
 
 
-def _compiled(stmt) -> tuple[str, dict, dict]:
-    """A statement of agi.db.attempt_sql as psycopg SQL text, compiled once: the text, its constant
-    values, and a bind processor (or None) per value bound on each call (the ``p_*`` ones)."""
-    if isinstance(stmt, Mapping):
+class _Compiled:
+    """A statement of agi.db.attempt_sql compiled once for PostgreSQL: its PREPARE (named after its
+    text), the EXECUTE that runs it, its constant values and a bind processor (or None) per value
+    bound on each call (the ``p_*`` ones), in the order of its parameters."""
+
+    def __init__(self, stmt) -> None:
+        compiled = stmt.compile(dialect=_PG)
+        per_call = [name for name in compiled.binds if name.startswith("p_")]
+        state = compiled.construct_expanded_state({name: None for name in per_call})
+        self.name = "agi_" + hashlib.sha1(state.statement.encode()).hexdigest()[:20]
+        self.prepare = f"PREPARE {self.name} AS {state.statement}"
+        self.order = state.positiontup or []
+        self.execute = f"EXECUTE {self.name}" + (f"({', '.join(['%s'] * len(self.order))})" if self.order else "")
+        self.processors = {name: compiled.binds[name].type.bind_processor(_PG) for name in per_call}
+        self.constants = {k: v for k, v in state.parameters.items() if k not in self.processors}
+
+    def values(self, params: dict) -> list:
+        if self.processors.keys() != params.keys():
+            raise TypeError(f"values {sorted(params)} given for parameters {sorted(self.processors)}")
+        values = {**self.constants, **{name: value if (proc := self.processors[name]) is None else proc(value)
+                                       for name, value in params.items()}}
+        return [values[name] for name in self.order]
+
+
+def _compiled(stmt) -> _Compiled:
+    if isinstance(stmt, Mapping):  # the statement of each dialect
         stmt = stmt[_PG.name]
     return _compile(stmt)
 
 
 @functools.cache
-def _compile(stmt) -> tuple[str, dict, dict]:
-    compiled = stmt.compile(dialect=_PG)
-    per_call = [name for name in compiled.binds if name.startswith("p_")]
-    state = compiled.construct_expanded_state({name: None for name in per_call})
-    processors = {name: compiled.binds[name].type.bind_processor(_PG) for name in per_call}
-    constants = {k: v for k, v in state.parameters.items() if k not in processors}
-    return state.statement, constants, processors
+def _compile(stmt) -> _Compiled:
+    return _Compiled(stmt)
 
 
 @functools.lru_cache(maxsize=64)
@@ -213,11 +310,13 @@ def _row_class(names: tuple[str, ...]):
     return namedtuple("Row", names)
 
 
-def _aware_row(cursor: psycopg.AsyncCursor):
-    """Rows as named tuples; ``timestamp`` columns hold naive UTC (UTCDateTime): read back aware."""
-    if cursor.description is None:
+def _aware_row(cursor: psycopg.AsyncClientCursor):
+    """psycopg's row factory: named tuples; ``timestamp`` columns hold naive UTC (UTCDateTime), read
+    back aware."""
+    res = cursor.pgresult
+    if res is None or not res.nfields:
         return tuple
-    make = _row_class(tuple(d.name for d in cursor.description))._make
+    make = _row_class(tuple(res.fname(i).decode() for i in range(res.nfields)))._make
     return lambda values: make([v.replace(tzinfo=dt.timezone.utc) if type(v) is dt.datetime else v
                                 for v in values])
 
