@@ -235,15 +235,12 @@ async def _lockstep(db: _Connection, writes: list[Write]) -> list:
         if done:
             raise RuntimeError("an attempt write went on after the Step it said was its last")
         done = all(st.last for st in steps.values())
-        sent = [(i, s) for i, st in steps.items() for s in st.statements]
-        got = await db.send([s for _, s in sent], begin=opening, commit=explicit and done)
+        sent = [s for st in steps.values() for s in st.statements]
+        results = iter(await db.send(sent, begin=opening, commit=explicit and done))
         opening = False
-        results: dict[int, list] = {i: [] for i in steps}
-        for (i, _), result in zip(sent, got):
-            results[i].append(result)
         later: dict[int, Step] = {}
-        for i, result in results.items():
-            _advance(writes[i], result, i, later, outs)
+        for i, st in steps.items():
+            _advance(writes[i], [next(results) for _ in st.statements], i, later, outs)
         steps = later
     if explicit and not done:
         await db.send([], commit=True)
