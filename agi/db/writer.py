@@ -114,6 +114,7 @@ class PgAttemptWriter(AttemptWriter):
                 group.append(job)
         if later:
             self._waiting[kind] = later
+        group.sort(key=lambda job: job.attempt_id)  # rows locked in one order: groups never wait in a circle
         self._in_flight.add(kind)
         task = asyncio.get_running_loop().create_task(self._write_group(kind, group))
         self._tasks.add(task)
