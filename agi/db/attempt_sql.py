@@ -127,16 +127,22 @@ TO_IN_CALL = _move_live(ContactState.IN_CALL, ContactState.DIALING)
 TO_WAITING_AGENT = _move_live(ContactState.WAITING_AGENT, ContactState.DIALING, ContactState.IN_CALL)
 
 SET_IVR_KEYS = update(_a).where(_a.c.id == AID).values(ivr_keys=p(_a.c.ivr_keys))
-# the first report wins
-SET_ROUTING = (
-    update(_a).where(_a.c.id == AID, _a.c.routing.is_(None))
-    .values(routing=p(_a.c.routing), agent=_fill(_a.c.agent),
-            caller_abandoned=p(_a.c.caller_abandoned), queue_status=p(_a.c.queue_status))
-    .returning(*RULE_COLUMNS)
+# the first report wins; the _OPEN forms only while the attempt is open (else: zero rows, and the
+# write goes on with the plain form and the retry rule, which a final attempt needs)
+_OPEN = _a.c.result.is_(None)
+_ROUTING_VALUES = dict(routing=p(_a.c.routing), agent=_fill(_a.c.agent), caller_abandoned=p(_a.c.caller_abandoned),
+                       queue_status=p(_a.c.queue_status))
+SET_ROUTING = update(_a).where(_a.c.id == AID, _a.c.routing.is_(None)).values(**_ROUTING_VALUES).returning(*RULE_COLUMNS)
+SET_ROUTING_OPEN = (
+    update(_a).where(_a.c.id == AID, _a.c.routing.is_(None), _OPEN).values(**_ROUTING_VALUES).returning(*RULE_COLUMNS)
 )
 _DISPOSITION_VALUES = dict(disposition=p(_a.c.disposition), callback_at=p(_a.c.callback_at))
 SET_DISPOSITION = (
     update(_a).where(_a.c.id == AID, _a.c.disposition.is_(None))
+    .values(**_DISPOSITION_VALUES).returning(*RULE_COLUMNS)
+)
+SET_DISPOSITION_OPEN = (
+    update(_a).where(_a.c.id == AID, _a.c.disposition.is_(None), _OPEN)
     .values(**_DISPOSITION_VALUES).returning(*RULE_COLUMNS)
 )
 SET_DISPOSITION_OVERRIDE = update(_a).where(_a.c.id == AID).values(**_DISPOSITION_VALUES).returning(*RULE_COLUMNS)

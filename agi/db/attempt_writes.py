@@ -4,7 +4,10 @@ The outbound and hangup flows, the originator and the reconciler may all report 
 attempt, in any order and more than once; every write is keyed by the attempt id and
 idempotent. A write here is a generator that does no I/O: it yields a ``Step`` (statements
 that do not depend on one another's results), receives their results, decides in Python what
-follows (``agi.rules.retry``), and returns its answer. ``agi.db.attempts.run`` sends the
+follows (``agi.rules.retry``), and returns its answer. Guards that match zero rows are how a
+write finds out; no statement is meant to fail. A Step marked ``commit`` may end the transaction:
+the common case of a write is often one such Step (the person's choice while the call is on),
+and the rarer rest (the attempt was final already) goes on after it. ``agi.db.attempts.run`` sends the
 statements one by one over a SQLAlchemy connection; ``agi.db.writer`` sends each Step
 pipelined over psycopg and the Steps of calls writing together in one transaction. So the
 databases differ in how the statements travel, never in what they say.
@@ -40,10 +43,11 @@ class Statement:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """Statements sent together, in order; ``last``: the write sends nothing after them."""
+    """Statements sent together, in order. ``commit``: the transaction may end with them; what the
+    write did so far stands on its own (if it goes on, the rest may be a transaction of its own)."""
 
     statements: tuple[Statement, ...]
-    last: bool = False
+    commit: bool = False
 
 
 Write = Generator[Step, list, T]
@@ -53,8 +57,8 @@ def step(*statements: Statement) -> Step:
     return Step(statements)
 
 
-def last(*statements: Statement) -> Step:
-    return Step(statements, last=True)
+def commit(*statements: Statement) -> Step:
+    return Step(statements, commit=True)
 
 
 def _row(stmt, **params) -> Statement:
@@ -105,12 +109,12 @@ class AttemptInfo:
 # --- reads and DNC ------------------------------------------------------------------------
 
 def get_attempt(attempt_id: str) -> Write[AttemptInfo | None]:
-    [row] = yield last(_row(sql.GET_ATTEMPT, p_aid=attempt_id))
+    [row] = yield commit(_row(sql.GET_ATTEMPT, p_aid=attempt_id))
     return None if row is None else AttemptInfo.from_row(row)
 
 
 def is_dnc(number: str) -> Write[bool]:
-    [row] = yield last(_row(sql.IS_DNC, p_number=number))
+    [row] = yield commit(_row(sql.IS_DNC, p_number=number))
     return row is not None
 
 
@@ -120,7 +124,7 @@ def _add_dnc(number: str, source: str, now: dt.datetime) -> Statement:
 
 def add_dnc(number: str, source: str, now: dt.datetime) -> Write[bool]:
     """Put an E.164 number on the DNC list; True if it was not there yet (never overwrites)."""
-    [row] = yield last(_add_dnc(number, source, now))
+    [row] = yield commit(_add_dnc(number, source, now))
     return row is not None
 
 
@@ -134,7 +138,7 @@ def start_attempt(membership_id: int, *, campaign_id: int, contact_id: int, dial
     the person asking for one. Returns the attempt id (a uuid, sent as the Originate ChannelId).
     """
     attempt_id = attempt_id or new_attempt_id()
-    yield last(
+    yield commit(
         _do(sql.START_ATTEMPT, p_aid=attempt_id, p_campaign_id=campaign_id, p_contact_id=contact_id,
             p_membership=membership_id, p_dialer=dialer, p_number=number, p_attempt_no=attempt_no, p_queued_at=now),
         _do(sql.MAKE_CURRENT, p_membership=membership_id, p_aid=attempt_id, p_updated_at=now),
@@ -144,14 +148,14 @@ def start_attempt(membership_id: int, *, campaign_id: int, contact_id: int, dial
 
 def mark_originated(attempt_id: str, at: dt.datetime) -> Write[None]:
     """Originate was accepted (or the channel exists); first report wins."""
-    yield last(_do(sql.MARK_ORIGINATED, p_aid=attempt_id, p_at=at))
+    yield commit(_do(sql.MARK_ORIGINATED, p_aid=attempt_id, p_at=at))
 
 
 def mark_answered(attempt_id: str, at: dt.datetime, amd_status: str | None = None,
                   amd_cause: str | None = None) -> Write[AttemptInfo | None]:
     """The call was answered and reached the dialplan: membership -> in_call (while the attempt is
     open and its current one). Returns the attempt as it is now (None: no such attempt)."""
-    row, _ = yield last(
+    row, _ = yield commit(
         _row(sql.MARK_ANSWERED, p_aid=attempt_id, p_at=at, p_amd_status=amd_status, p_amd_cause=amd_cause),
         _do(sql.TO_IN_CALL, p_aid=attempt_id, p_updated_at=at),
     )
@@ -160,7 +164,7 @@ def mark_answered(attempt_id: str, at: dt.datetime, amd_status: str | None = Non
 
 def mark_waiting_agent(attempt_id: str, at: dt.datetime) -> Write[None]:
     """The person is in the agent queue: membership -> waiting_agent."""
-    yield last(_do(sql.TO_WAITING_AGENT, p_aid=attempt_id, p_updated_at=at))
+    yield commit(_do(sql.TO_WAITING_AGENT, p_aid=attempt_id, p_updated_at=at))
 
 
 def _keys(attempt_id: str, keys: str) -> Statement:
@@ -169,7 +173,7 @@ def _keys(attempt_id: str, keys: str) -> Statement:
 
 def set_ivr_keys(attempt_id: str, keys: str) -> Write[None]:
     """The keys the person pressed, in order (the column keeps the first 40)."""
-    yield last(_keys(attempt_id, keys))
+    yield commit(_keys(attempt_id, keys))
 
 
 def set_routing(attempt_id: str, routing: Routing, agent: str | None = None, caller_abandoned: bool = False, *,
@@ -177,8 +181,12 @@ def set_routing(attempt_id: str, routing: Routing, agent: str | None = None, cal
     """What routing did with a live answer, and QUEUESTATUS as the flow read it; the first report
     wins. True if set here. Arriving after the attempt is final, the retry rule runs again (a
     dropped call is retried)."""
-    [row] = yield step(_row(sql.SET_ROUTING, p_aid=attempt_id, p_routing=routing.value, p_agent=agent,
-                            p_caller_abandoned=bool(caller_abandoned), p_queue_status=queue_status))
+    values = dict(p_aid=attempt_id, p_routing=routing.value, p_agent=agent,
+                  p_caller_abandoned=bool(caller_abandoned), p_queue_status=queue_status)
+    [row] = yield commit(_row(sql.SET_ROUTING_OPEN, **values))  # the call is still on: that is all
+    if row is not None:
+        return True
+    [row] = yield step(_row(sql.SET_ROUTING, **values))
     if row is None:
         return False
     yield from _again(row, now)
@@ -195,11 +203,19 @@ def set_disposition(attempt_id: str, disposition: Disposition, callback_at: dt.d
     retry rule runs again while this is the contact's last attempt (an agent's call_back
     reschedules the contact). True if this call set it.
     """
-    chosen = _row(sql.SET_DISPOSITION_OVERRIDE if override else sql.SET_DISPOSITION, p_aid=attempt_id,
-                  p_disposition=disposition.value, p_callback_at=callback_at)
-    before = [] if keys is None else [_keys(attempt_id, keys)]
-    after = [_do(sql.TO_WAITING_AGENT, p_aid=attempt_id, p_updated_at=now)] if waiting_agent else []
-    row = (yield step(*before, chosen, *after))[len(before)]
+    values = dict(p_aid=attempt_id, p_disposition=disposition.value, p_callback_at=callback_at)
+    pressed = () if keys is None else (_keys(attempt_id, keys),)
+    waiting = (_do(sql.TO_WAITING_AGENT, p_aid=attempt_id, p_updated_at=now),) if waiting_agent else ()
+    if not override:  # while the call is on, the choice is all there is (an opt-out goes on the DNC list with it)
+        open_call = Step((*pressed, _row(sql.SET_DISPOSITION_OPEN, **values), *waiting),
+                         commit=disposition is not Disposition.OPT_OUT)
+        row = (yield open_call)[len(pressed)]
+        if row is not None:
+            yield from _again(row, now, also=_opt_out(row, disposition, now))
+            return True
+        pressed = waiting = ()  # written; what follows is for an attempt final already, or chosen
+    chosen = _row(sql.SET_DISPOSITION_OVERRIDE if override else sql.SET_DISPOSITION, **values)
+    row = (yield step(*pressed, chosen, *waiting))[len(pressed)]
     if row is None:
         return False
     yield from _again(row, now, also=_opt_out(row, disposition, now))
@@ -249,7 +265,7 @@ def finish_attempt(attempt_id: str, result: Result, *, ended_at: dt.datetime, no
     if chosen is not None:
         yield from _again(chosen, now, also=also, inputs=got["inputs"])
     elif also:
-        yield last(*also)
+        yield commit(*also)
     return False
 
 
@@ -283,7 +299,7 @@ def record_predial(membership_id: int, campaign_id: int, contact_id: int, result
                                                       **_membership_values(moved, result, attempt_id, now)}, COUNT))
     if count != 1:
         return None
-    yield last(_do(sql.PREDIAL_ATTEMPT, p_aid=attempt_id, p_campaign_id=campaign_id, p_contact_id=contact_id,
+    yield commit(_do(sql.PREDIAL_ATTEMPT, p_aid=attempt_id, p_campaign_id=campaign_id, p_contact_id=contact_id,
                    p_membership=membership_id, p_dialer=dialer, p_number=number, p_attempt_no=before + 1,
                    p_queued_at=now, p_ended_at=now, p_result=result.value, p_detail=detail))
     return attempt_id
@@ -297,7 +313,7 @@ def _again(row, now: dt.datetime, *, also: tuple[Statement, ...] = (), inputs=UN
     if row.result is not None and Result(row.result).dialed and row.membership_id is not None:
         yield from _rule(row, row.ended_at or now, now, counted_already=True, inputs=inputs, also=also)
     elif also:
-        yield last(*also)
+        yield commit(*also)
 
 
 def _rule(row, ended: dt.datetime, now: dt.datetime, *, counted_already: bool, inputs=UNREAD,
@@ -314,9 +330,9 @@ def _rule(row, ended: dt.datetime, now: dt.datetime, *, counted_already: bool, i
         inputs, service_errors, also = got[0], got[1] if needs_errors else service_errors, ()
     if inputs is None:  # no membership (or no campaign): nothing to move
         if also:
-            yield last(*also)
+            yield commit(*also)
         return
-    yield last(*also, rule_move(row, inputs, ended, now, counted_already=counted_already,
+    yield commit(*also, rule_move(row, inputs, ended, now, counted_already=counted_already,
                                 service_errors=service_errors or 0))
 
 

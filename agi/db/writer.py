@@ -223,27 +223,25 @@ class _Connection:
 async def _lockstep(db: _Connection, writes: list[Write]) -> list:
     """Run the writes side by side: the n-th Steps of all of them in one message, one round trip.
 
-    When every first Step is also the last, the message is one implicit transaction (all its
-    statements kept or dropped together); else BEGIN goes out with the first round and COMMIT
-    with the round whose Steps are all last (or on its own at the end)."""
+    A round whose Steps all may commit is one implicit transaction (the message's statements
+    kept or dropped together) or, inside an explicit one, goes out with its COMMIT; a round that
+    may not opens a transaction with BEGIN if none is open."""
     outs: list = [None] * len(writes)
     steps: dict[int, Step] = {}
     for i, write in enumerate(writes):
         _advance(write, None, i, steps, outs)
-    explicit = opening = not all(st.last for st in steps.values())
-    done = False
+    in_transaction = False
     while steps:
-        if done:
-            raise RuntimeError("an attempt write went on after the Step it said was its last")
-        done = all(st.last for st in steps.values())
+        done = all(st.commit for st in steps.values())
+        begin = not (done or in_transaction)
         sent = [s for st in steps.values() for s in st.statements]
-        results = iter(await db.send(sent, begin=opening, commit=explicit and done))
-        opening = False
+        results = iter(await db.send(sent, begin=begin, commit=done and in_transaction))
+        in_transaction = (in_transaction or begin) and not done
         later: dict[int, Step] = {}
         for i, st in steps.items():
             _advance(writes[i], [next(results) for _ in st.statements], i, later, outs)
         steps = later
-    if explicit and not done:
+    if in_transaction:
         await db.send([], commit=True)
     return outs
 
