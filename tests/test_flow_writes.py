@@ -93,6 +93,10 @@ SCENARIOS = {
     "machine_answer_is_final": (
         [("answer",), ("finish", Result.MACHINE_ANSWER, {}, True), ("finish", Result.FAX, {}, False)],
         (Result.MACHINE_ANSWER, None, ""), (ContactState.RETRY_SCHEDULED, 1, ENDED + 240 * MIN)),
+    "an_opt_out_after_another_choice_is_neither_written_nor_listed": (
+        [("answer",), ("choose", "2", Disposition.NOT_INTERESTED, {}, True),
+         ("choose", "9", Disposition.OPT_OUT, {}, False), ("finish", Result.LIVE_ANSWER, {}, True)],
+        (Result.LIVE_ANSWER, Disposition.NOT_INTERESTED, "9"), (ContactState.DONE, 1, None)),
     # the writes that need what another writer did mid-call: read in the write's transaction
     "a_retry_policy_edited_mid_call_is_the_one_applied": (
         [("answer",), ("policy", {"busy": 7}, 5), ("finish", Result.BUSY, dict(hangup_cause=17), True)],
@@ -337,6 +341,26 @@ async def test_two_writes_for_one_attempt_never_share_a_transaction(db_engine):
     assert groups == [1, 1, 1]  # the first at once; then one write of ``aid`` per transaction
     a, m, _ = await _state(db_engine, aid, mid)
     assert (a["result"], a["hangup_cause"], m["attempts"]) == (Result.BUSY, 19, 1)
+
+
+async def test_choices_arriving_together_one_wins_and_only_a_winning_opt_out_is_listed(db_engine):
+    ctx, other = FlowContext(db_engine), FlowContext(db_engine)
+    dialed = [await _dialed(db_engine, f"both{i}", 2025554200 + 10 * i) for i in range(6)]
+    try:
+        for aid, _ in dialed:
+            await _answer(ctx, aid)
+        chosen = await asyncio.gather(*(
+            call for aid, _ in dialed for call in (ctx.choose(aid, "9", Disposition.OPT_OUT, now=ENDED),
+                                                  other.choose(aid, "2", Disposition.NOT_INTERESTED, now=ENDED))))
+    finally:
+        await ctx.aclose()
+        await other.aclose()
+    for n, (aid, mid) in enumerate(dialed):
+        opt_out, not_interested = chosen[2 * n], chosen[2 * n + 1]
+        assert opt_out != not_interested  # exactly one of them
+        a, _, dnc = await _state(db_engine, aid, mid)
+        assert a["disposition"] == (Disposition.OPT_OUT if opt_out else Disposition.NOT_INTERESTED)
+        assert (dnc is not None) == opt_out
 
 
 async def test_a_person_choosing_to_talk_to_an_agent_waits_for_one(db_engine):

@@ -90,6 +90,19 @@ ADD_DNC = {
     for name, module in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 
+# An opt-out chosen while the call is on goes on the DNC list in the same step, just before the
+# choice: only if the choice will be this one (the attempt locked, open, without a choice yet:
+# what SET_DISPOSITION_OPEN, next, asks)
+_CHOOSABLE = (
+    select(_a.c.number, p(_dnc.c.source), p(_dnc.c.added_at))
+    .where(_a.c.id == AID, _a.c.number.is_not(None), _a.c.disposition.is_(None), _a.c.result.is_(None))
+    .with_for_update(key_share=True, of=_a)
+)
+OPT_OUT_WHILE_OPEN = {
+    name: module.insert(_dnc).from_select(["number", "source", "added_at"], _CHOOSABLE).on_conflict_do_nothing()
+    for name, module in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
 # --- the attempt's life -------------------------------------------------------------------
 
 _previous = _a.alias("previous")

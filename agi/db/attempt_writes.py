@@ -207,11 +207,10 @@ def set_disposition(attempt_id: str, disposition: Disposition, callback_at: dt.d
     pressed = () if keys is None else (_keys(attempt_id, keys),)
     waiting = (_do(sql.TO_WAITING_AGENT, p_aid=attempt_id, p_updated_at=now),) if waiting_agent else ()
     if not override:  # while the call is on, the choice is all there is (an opt-out goes on the DNC list with it)
-        open_call = Step((*pressed, _row(sql.SET_DISPOSITION_OPEN, **values), *waiting),
-                         commit=disposition is not Disposition.OPT_OUT)
-        row = (yield open_call)[len(pressed)]
+        dnc = (_do(sql.OPT_OUT_WHILE_OPEN, p_aid=attempt_id, p_source=DNC_SOURCE_OPT_OUT, p_added_at=now),
+               ) if disposition is Disposition.OPT_OUT else ()
+        row = (yield commit(*dnc, *pressed, _row(sql.SET_DISPOSITION_OPEN, **values), *waiting))[-1 - len(waiting)]
         if row is not None:
-            yield from _again(row, now, also=_opt_out(row, disposition, now))
             return True
         pressed = waiting = ()  # written; what follows is for an attempt final already, or chosen
     chosen = _row(sql.SET_DISPOSITION_OVERRIDE if override else sql.SET_DISPOSITION, **values)
