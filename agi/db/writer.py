@@ -3,10 +3,11 @@
 Every write is the one definition in ``agi.db.attempt_writes``; only how its statements travel
 differs. ``AttemptWriter`` (SQLite, or any database): each write in its own SQLAlchemy
 transaction, one statement after another. ``PgAttemptWriter`` (PostgreSQL): the same Core
-statements compiled once for psycopg and sent over connections borrowed from the engine's pool
-(one pool for the whole process): each Step of a write pipelined in one round trip, and the
-writes of calls reaching the same write together run side by side in one transaction (group
-commit), so a group of N calls costs the round trips of one.
+statements, each compiled once and prepared once per connection, over connections borrowed
+from the engine's pool (one pool for the whole process); each Step of a write is one message
+of EXECUTEs, one round trip, and the writes of calls reaching the same write together run side
+by side in one transaction (group commit), so a group of N calls costs the round trips of one.
+(psycopg's pipeline mode sends each statement on its own: about twice the CPU here.)
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class _Job:
 
 
 class PgAttemptWriter(AttemptWriter):
-    """Runs the attempt writes on PostgreSQL: pipelined, the writes of calls arriving together grouped.
+    """Runs the attempt writes on PostgreSQL: a Step per round trip, the writes of calls arriving together grouped.
 
     A write leaves at once when no group of its kind is in flight; those arriving meanwhile leave
     together as soon as it returns. At light load a call never waits for company; under load the
