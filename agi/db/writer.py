@@ -187,7 +187,7 @@ class _Connection:
 
     def __init__(self, sa: AsyncConnection, conn: psycopg.AsyncConnection) -> None:
         self.sa, self.conn = sa, conn
-        self.cur = psycopg.AsyncClientCursor(conn, row_factory=_aware_row)
+        self.cur = psycopg.AsyncClientCursor(conn)
         self.prepared: set[str] = set()
 
     @classmethod
@@ -215,8 +215,8 @@ class _Connection:
         if begin:
             self.cur.nextset()  # past BEGIN's
         results = []
-        for statement in statements:
-            results.append(await _result(self.cur, statement))
+        for c, statement in zip(compiled, statements):
+            results.append(await c.result(self.cur, statement.returns))
             self.cur.nextset()
         return results
 
@@ -254,16 +254,6 @@ def _advance(write: Write, results: list | None, i: int, steps: dict[int, Step],
         outs[i] = done.value
 
 
-async def _result(cur: psycopg.AsyncClientCursor, statement: Statement):
-    if statement.returns == ROW:
-        return await cur.fetchone()
-    if statement.returns == COUNT:
-        return cur.rowcount
-    if statement.returns == SCALAR:
-        return (await cur.fetchone())[0]
-    return None
-
-
 _PG = pg_psycopg.dialect(paramstyle="numeric_dollar")
 
 
@@ -282,6 +272,21 @@ class _Compiled:
         self.execute = f"EXECUTE {self.name}" + (f"({', '.join(['%s'] * len(self.order))})" if self.order else "")
         self.processors = {name: compiled.binds[name].type.bind_processor(_PG) for name in per_call}
         self.constants = {k: v for k, v in state.parameters.items() if k not in self.processors}
+        self._row = None  # its rows' named tuple, made from the first result
+
+    async def result(self, cur: psycopg.AsyncClientCursor, returns: str):
+        """What ``returns`` asks of the cursor's current result. Rows as named tuples; ``timestamp``
+        columns hold naive UTC (UTCDateTime): read back aware."""
+        if returns == COUNT:
+            return cur.rowcount
+        if returns not in (ROW, SCALAR):
+            return None
+        values = await cur.fetchone()
+        if values is None or returns == SCALAR:
+            return values if values is None else values[0]
+        if self._row is None:
+            self._row = namedtuple("Row", [d.name for d in cur.description])._make
+        return self._row([v.replace(tzinfo=dt.timezone.utc) if type(v) is dt.datetime else v for v in values])
 
     def values(self, params: dict) -> list:
         if self.processors.keys() != params.keys():
@@ -300,22 +305,6 @@ def _compiled(stmt) -> _Compiled:
 @functools.cache
 def _compile(stmt) -> _Compiled:
     return _Compiled(stmt)
-
-
-@functools.lru_cache(maxsize=64)
-def _row_class(names: tuple[str, ...]):
-    return namedtuple("Row", names)
-
-
-def _aware_row(cursor: psycopg.AsyncClientCursor):
-    """psycopg's row factory: named tuples; ``timestamp`` columns hold naive UTC (UTCDateTime), read
-    back aware."""
-    res = cursor.pgresult
-    if res is None or not res.nfields:
-        return tuple
-    make = _row_class(tuple(res.fname(i).decode() for i in range(res.nfields)))._make
-    return lambda values: make([v.replace(tzinfo=dt.timezone.utc) if type(v) is dt.datetime else v
-                                for v in values])
 
 
 def _settle(fut: asyncio.Future, value=None, *, exc: BaseException | None = None) -> None:
