@@ -54,6 +54,7 @@ class LocalStack:
         # the flows and the originator write times from one clock: the simulator's
         router = build_router(Settings(), self.engine,
                               clock=lambda: dt.datetime.fromtimestamp(self.sim.clock.now(), dt.timezone.utc))
+        self.router = router
         self.server = FastAGIServer(router, port=0, max_sessions=5000)
         await self.server.start()
         self.presence = AgiPresence(self.engine, f"127.0.0.1:{self.server.port}", lambda: self.server.sessions)
@@ -121,3 +122,4 @@ class LocalStack:
         await self.sim.stop()
         await self.presence.stop()
         await self.server.shutdown(5.0)
+        await self.router.aclose()  # the flows' last final writes land, the writer's connections go back

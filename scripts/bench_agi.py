@@ -326,7 +326,7 @@ def _instrument() -> None:
                 wrote.set(True)
         return wrapper
 
-    for name in ("choose", "set_routing", "finish", "write"):
+    for name in ("choose", "set_routing", "finish", "agent_disposition"):
         setattr(FlowContext, name, marks_a_write(getattr(FlowContext, name)))
     chmod.AGIChannel.__init__, chmod.AGIChannel.feed_line = __init__, feed_line
     chmod.AGIChannel.execute = timed_execute

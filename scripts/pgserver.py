@@ -76,10 +76,10 @@ class PgServer:
         )
         res = self._run(
             str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", opts,
-            "-l", str(self.tmp / "log"), "-w", "-t", "60", "start", check=False,
+            "-l", str(self.log_path), "-w", "-t", "60", "start", check=False,
         )
         if res.returncode != 0:
-            log = (self.tmp / "log").read_text() if (self.tmp / "log").exists() else ""
+            log = self.log_path.read_text() if self.log_path.exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {res.stderr}\n{log}")
         self._wait_ready()
         return self
@@ -93,6 +93,17 @@ class PgServer:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("PostgreSQL did not start listening in 30 s")
+
+    @property
+    def log_path(self) -> Path:
+        """The server's log (``pg_ctl -l``): every ERROR, with its statement, lands here."""
+        return self.tmp / "log"
+
+    def log_since(self, offset: int) -> str:
+        """What the server logged after ``offset`` (a size of ``log_path`` read before)."""
+        with self.log_path.open("rb") as fh:
+            fh.seek(offset)
+            return fh.read().decode("utf-8", "replace")
 
     @property
     def url(self) -> str:

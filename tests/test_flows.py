@@ -60,6 +60,7 @@ class Rig:
         await self.ami.close()
         await self.sim.stop()
         await self.server.shutdown(2.0)
+        await self.router.aclose()
 
     async def call(self, campaign_id: int, membership_id: int, number: str) -> str:
         async with self.engine.begin() as conn:

@@ -52,6 +52,7 @@ class Rig:
         await self.ami.close()
         await self.sim.stop()
         await self.server.shutdown(2.0)
+        await self.server.router.aclose()
 
     async def call(self, campaign_id: int, membership_id: int, **variables) -> str:
         async with self.engine.begin() as conn:

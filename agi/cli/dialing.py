@@ -187,7 +187,8 @@ def run(obj, dialer_name, lines, cps, template, agi_public, bind, metrics_bind) 
     async def both(stop: asyncio.Event) -> None:
         await check_database(settings.db_url)
         engine = make_engine(settings.db_url)
-        server = FastAGIServer(build_router(settings, engine), host=host, port=port,
+        router = build_router(settings, engine)
+        server = FastAGIServer(router, host=host, port=port,
                                allow=settings.agi_allow, max_sessions=settings.agi_max_sessions)
         await server.start()
         log.info("FastAGI listening on %s:%s", host, server.port)
@@ -200,6 +201,7 @@ def run(obj, dialer_name, lines, cps, template, agi_public, bind, metrics_bind) 
         finally:
             await presence.stop()
             await server.shutdown(30.0)
+            await router.aclose()  # the flows' last final writes land before the engine goes
             await engine.dispose()
 
     _run(both, settings.db_url)

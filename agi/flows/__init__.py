@@ -41,7 +41,7 @@ def build_router(settings: Settings, engine: AsyncEngine | None = None,
     router = Router()
     if own_engine:
         router.on_close(ctx.engine.dispose)  # `dialer serve` releases the pool on shutdown
-    router.on_close(ctx.aclose)  # the fast path's own connections (PostgreSQL)
+    router.on_close(ctx.aclose)  # the writes in flight land, the writer's connections go back (runs first)
     for path, flow in FLOWS.items():
         bound = functools.partial(flow, ctx)
         functools.update_wrapper(bound, flow)

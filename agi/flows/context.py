@@ -1,9 +1,9 @@
-"""What every call flow shares: the database, a short-lived cache of campaign settings, the attempt.
+"""What every call flow shares: the attempt's writes, a short-lived cache of campaign settings, the clock.
 
 Flows stay readable (``await ctx.finish(attempt.id, Result.FAX, ended_at=...)``) while every
-write goes through the idempotent, attempt-id-keyed functions of ``agi.db.attempts``; on
-PostgreSQL the per-call ones (find + answered, the final write, the hangup's bookkeeping) go
-through ``agi.db.fastpath``, the same writes over raw psycopg with prepared statements.
+write is one of the idempotent, attempt-id-keyed definitions of ``agi.db.attempt_writes``, run
+by the AttemptWriter chosen for the database at start-up (``agi.db.writer``). A flow never
+touches the engine: this is its whole database API.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agi.db import attempts as db
-from agi.db.fastpath import FastPath
+from agi.db import attempt_writes as writes
+from agi.db.attempt_writes import AttemptInfo
 from agi.db.models import Campaign
+from agi.db.writer import AttemptWriter
 from agi.fastagi import AGICall
 from agi.ids import attempt_id_from_uniqueid
 from agi.outcomes import Disposition, QueueStatus, Result, Routing, parse_key_map
@@ -81,28 +82,25 @@ class CampaignSettings:
 
 
 class FlowContext:
-    def __init__(self, engine: AsyncEngine, *, campaign_ttl: float = 5.0, fast_pool: int = 40,
+    def __init__(self, engine: AsyncEngine, *, campaign_ttl: float = 5.0,
                  clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.engine = engine
         self.now = clock  # the time every flow writes (the simulator's clock under `dialer demo`)
         self.campaign_ttl = campaign_ttl
         self._campaigns: dict[int, tuple[float, CampaignSettings]] = {}
         self._refreshing: dict[int, asyncio.Task] = {}
-        # PostgreSQL: the per-call writes over raw psycopg (None on SQLite: Core does them)
-        self.fast: FastPath | None = FastPath.for_engine(engine, fast_pool)
+        self.writer = AttemptWriter.for_engine(engine)  # pipelined and grouped on PostgreSQL
         self._finishing: dict[str, asyncio.Task] = {}  # attempt id -> its final write in flight
         self._broken_queues: dict[str, float] = {}  # queue -> when its broken routing was last logged
 
     async def aclose(self) -> None:
-        """Let final writes in flight land, then close the fast path's connections (the engine
-        is its owner's to dispose)."""
+        """Let the writes in flight land (the engine is its owner's to dispose)."""
         await asyncio.gather(*self._finishing.values(), return_exceptions=True)
         refreshing = list(self._refreshing.values())
         for task in refreshing:
             task.cancel()
         await asyncio.gather(*refreshing, return_exceptions=True)
-        if self.fast is not None:
-            await self.fast.close()
+        await self.writer.close()
 
     async def campaign(self, campaign_id: int) -> CampaignSettings:
         """The campaign's settings. Read from the database the first time; after that a call
@@ -144,59 +142,32 @@ class FlowContext:
     async def find_attempt(
         self, call: AGICall, *candidates: str, answered_at: dt.datetime | None = None,
         amd_status: str | None = None, amd_cause: str | None = None,
-    ) -> db.AttemptInfo | None:
+    ) -> AttemptInfo | None:
         """The attempt this call belongs to: by the given ids, the Uniqueid, then ATTEMPT_ID.
 
-        With ``answered_at`` the attempt found is marked answered in the same round trip
-        (``db.mark_answered``): the hot path's first write costs no separate lookup.
+        With ``answered_at`` the attempt found is marked answered in the same write
+        (``attempt_writes.mark_answered``): the hot path's first write costs no separate lookup.
         """
         ids = [attempt_id_from_uniqueid(c) for c in candidates if c] + [attempt_id_from_uniqueid(call.uniqueid)]
-        await self._after_own_writes(ids)
-        if self.fast is not None:
-            return await self._find_fast(call, ids, answered_at, amd_status, amd_cause)
-        if answered_at is None:
-            lookup, transaction = db.get_attempt, self.engine.connect
-        else:
-            async def lookup(conn, attempt_id: str) -> db.AttemptInfo | None:
-                return await db.mark_answered(conn, attempt_id, answered_at, amd_status, amd_cause)
-            transaction = self.engine.begin
-        async with transaction() as conn:
-            for attempt_id in dict.fromkeys(i for i in ids if i):
-                found = await lookup(conn, attempt_id)
-                if found:
-                    return found
-        var = await call.get_variable("ATTEMPT_ID")
-        if var and attempt_id_from_uniqueid(var) not in ids:
-            await self._after_own_writes([attempt_id_from_uniqueid(var)])
-            async with transaction() as conn:
-                return await lookup(conn, attempt_id_from_uniqueid(var))
-        return None
-
-    async def _find_fast(self, call: AGICall, ids, answered_at, amd_status, amd_cause):
-        fast = self.fast
-        assert fast is not None
-
-        async def lookup(attempt_id: str) -> db.AttemptInfo | None:
-            if answered_at is None:
-                return await fast.get_attempt(attempt_id)
-            return await fast.mark_answered(attempt_id, answered_at, amd_status, amd_cause)
-
         for attempt_id in dict.fromkeys(i for i in ids if i):
-            found = await lookup(attempt_id)
+            found = await self._lookup(attempt_id, answered_at, amd_status, amd_cause)
             if found:
                 return found
         var = await call.get_variable("ATTEMPT_ID")
         if var and attempt_id_from_uniqueid(var) not in ids:
-            await self._after_own_writes([attempt_id_from_uniqueid(var)])
-            return await lookup(attempt_id_from_uniqueid(var))
+            return await self._lookup(attempt_id_from_uniqueid(var), answered_at, amd_status, amd_cause)
         return None
 
-    async def _after_own_writes(self, ids) -> None:
-        """Read your own writes: a lookup waits for this process's final writes of the attempt
+    async def _lookup(self, attempt_id: str, answered_at: dt.datetime | None, amd_status: str | None,
+                      amd_cause: str | None) -> AttemptInfo | None:
+        """Read your own writes: the lookup waits for this process's final write of the attempt
         still in flight (``finish_behind``), so the h extension's flow sees what the call wrote."""
-        pending = [self._finishing[i] for i in ids if i in self._finishing]
-        if pending:
-            await asyncio.wait(pending)
+        pending = self._finishing.get(attempt_id)
+        if pending is not None:
+            await asyncio.wait([pending])
+        if answered_at is None:
+            return await self.writer.run(writes.get_attempt, attempt_id)
+        return await self.writer.run(writes.mark_answered, attempt_id, answered_at, amd_status, amd_cause)
 
     async def finish(
         self, attempt_id: str, result: Result, *, ended_at: dt.datetime, keys: str | None = None,
@@ -211,47 +182,32 @@ class FlowContext:
         like every bookkeeping field, the first one written stays."""
         if talk_seconds is None and answered_at is not None:
             talk_seconds = talk_time(answered_at, ended_at)
-        if self.fast is not None:
-            return await self.fast.finish(
-                attempt_id, result, ended_at=ended_at, keys=keys, disposition=disposition,
-                callback_at=callback_at, now=now, hangup_cause=hangup_cause, talk_seconds=talk_seconds,
-                detail=detail)
-        async with self.engine.begin() as conn:
-            if keys is not None:
-                await db.set_ivr_keys(conn, attempt_id, keys)
-            if disposition is not None:
-                await db.set_disposition(conn, attempt_id, disposition, callback_at, now=now)
-            return await db.finish_attempt(conn, attempt_id, result, ended_at=ended_at,
-                                           hangup_cause=hangup_cause, talk_seconds=talk_seconds, detail=detail)
+        return await self.writer.run(
+            writes.finish_attempt, attempt_id, result, ended_at=ended_at, now=now or self.now(), keys=keys,
+            disposition=disposition, callback_at=callback_at, hangup_cause=hangup_cause, talk_seconds=talk_seconds,
+            detail=detail)
 
     async def choose(self, attempt_id: str, keys: str, disposition: Disposition,
                      callback_at: dt.datetime | None = None, *, now: dt.datetime | None = None,
                      waiting_agent: bool = False) -> bool:
         """The person's keys and choice (first wins; opt-out on the DNC list), and with
         ``waiting_agent`` the contact waiting for an agent: one transaction. True if chosen here."""
-        now = now or self.now()
-        if self.fast is not None:
-            return await self.fast.choose(attempt_id, keys, disposition, callback_at, now=now,
-                                          waiting_agent=waiting_agent)
-        async with self.engine.begin() as conn:
-            await db.set_ivr_keys(conn, attempt_id, keys)
-            chosen = await db.set_disposition(conn, attempt_id, disposition, callback_at, now=now)
-            if waiting_agent:
-                await db.mark_waiting_agent(conn, attempt_id, now)
-            return chosen
+        return await self.writer.run(writes.set_disposition, attempt_id, disposition, callback_at,
+                                     now=now or self.now(), keys=keys, waiting_agent=waiting_agent)
+
+    async def agent_disposition(self, attempt_id: str, disposition: Disposition,
+                                callback_at: dt.datetime | None = None) -> bool:
+        """What the agent keyed in wrap-up: it overrides the person's key press (and moves the
+        contact again if the call is over). True if written."""
+        return await self.writer.run(writes.set_disposition, attempt_id, disposition, callback_at, override=True,
+                                     now=self.now())
 
     async def set_routing(self, attempt_id: str, routing: Routing, agent: str | None = None,
                           caller_abandoned: bool = False, *, queue_status: str | None = None,
                           now: dt.datetime | None = None) -> bool:
-        """What the agent queue did with the call, and QUEUESTATUS as read (db.set_routing: the
-        first report wins)."""
-        now = now or self.now()
-        if self.fast is not None:
-            return await self.fast.set_routing(attempt_id, routing, agent, caller_abandoned,
-                                               queue_status=queue_status, now=now)
-        async with self.engine.begin() as conn:
-            return await db.set_routing(conn, attempt_id, routing, agent, caller_abandoned,
-                                        queue_status=queue_status, now=now)
+        """What the agent queue did with the call, and QUEUESTATUS as read (the first report wins)."""
+        return await self.writer.run(writes.set_routing, attempt_id, routing, agent, caller_abandoned,
+                                     queue_status=queue_status, now=now or self.now())
 
     def log_broken_queue(self, queue: str, status: str) -> None:
         """Say once per queue (again after ``BROKEN_QUEUE_LOG_EVERY_S``), not once per call, that
@@ -287,11 +243,6 @@ class FlowContext:
             await call.hangup()
         finally:
             await final
-
-    async def write(self, fn, *args, **kwargs):
-        """Run one attempts-module write in its own transaction."""
-        async with self.engine.begin() as conn:
-            return await fn(conn, *args, **kwargs)
 
 
 async def unknown_call(call: AGICall) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from agi.fastagi import AGICall
+from agi.flows.call_state import answered_result, detection, queue_outcome, record_routing
 from agi.flows.context import FlowContext, log
-from agi.flows.outbound import answered_result, detection, queue_outcome, record_routing
 from agi.outcomes import Disposition, Result, Routing
 
 

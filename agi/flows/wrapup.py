@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from agi.db import attempts as db
 from agi.fastagi import AGICall
 from agi.flows.context import FlowContext, unknown_call
 from agi.outcomes import DEFAULT_KEY_MAP, Disposition
@@ -35,5 +34,5 @@ async def wrapup(ctx: FlowContext, call: AGICall) -> None:
             callback_at = now + dt.timedelta(hours=int(hours))
         else:  # no hours keyed: the campaign's own call-back delay, as for a key press
             callback_at = (await ctx.campaign(attempt.campaign_id)).callback_at(now)
-    await ctx.write(db.set_disposition, attempt.id, disposition, callback_at, override=True, now=ctx.now())
+    await ctx.agent_disposition(attempt.id, disposition, callback_at)
     await call.hangup()
