@@ -46,7 +46,7 @@ CHANGES = {
 }
 # read-only commands, long-running processes, and the schema's own commands (db: the migrations)
 READS = {
-    "audit", "campaign list", "campaign show", "pacing simulate", "contacts export", "contacts list", "db upgrade", "db downgrade",
+    "audit", "campaign list", "campaign show", "pacing simulate", "top", "status", "contacts export", "contacts list", "db upgrade", "db downgrade",
     "db current", "db check", "demo", "dialers list", "dnc list", "dnc check", "keys list", "originate",
     "report summary", "report calls", "run", "serve", "sim", "users list", "web", "webhooks list",
     "webhooks deliveries",
