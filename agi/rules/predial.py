@@ -13,7 +13,7 @@ import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
 from agi.outcomes import PHONE_FIELD_ANY, PHONE_FIELDS, Result
-from agi.rules.numbering import UNKNOWN_ZONE, read_number
+from agi.rules.numbering import UNKNOWN_ZONE, PhoneNumber, read_number
 
 # phone_field "any": the first non-empty of these (a general number first, then the mobile)
 ANY_PHONE_ORDER = ("phone", "cell", "home", "work")
@@ -113,6 +113,7 @@ def check_contact(
     dnc_flag: bool,
     policy: DialPolicy,
     on_dnc_list: Callable[[str], bool] = lambda number: False,
+    read: Callable[[str | None, str], PhoneNumber | None] = read_number,
 ) -> Dialable | Result:
     """The Dialable, or the pre-dial Result that stops the contact. Checks, first match wins:
 
@@ -124,14 +125,14 @@ def check_contact(
 
     An explicit do-not-call instruction always wins, even on a contact without a phone; the
     list is keyed by E.164, so it needs a valid number. The number is read once
-    (agi.rules.numbering).
+    (agi.rules.numbering; ``read``: a caller reading each number once for several checks).
     """
     if dnc_flag:
         return Result.DNC
     raw = chosen_phone(phones, policy.phone_field)
     if raw is None:
         return Result.NO_PHONE
-    number = read_number(raw, policy.default_region)
+    number = read(raw, policy.default_region)
     if number is None or not number.valid:
         return Result.INVALID_NUMBER
     if on_dnc_list(number.e164):
