@@ -28,6 +28,11 @@ from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 more number', '2 more numbers'."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def register(main: click.Group) -> None:
     main.add_command(demo)
 
@@ -87,7 +92,7 @@ async def _demo(contacts: int, speed: float, mode: str, agents: int, lines: int,
         skipped = sum(report.predial.values())
         console.print(f"[bold]{campaign.name}[/]: {report.rows} contacts imported, {report.imported} dialable, "
                       f"{skipped} stopped at import (no phone, DNC, invalid, forbidden country); "
-                      f"{len(after)} more numbers put on the DNC list after the import.")
+                      f"{_count(len(after), 'more number')} put on the DNC list after the import.")
         console.print(f"Pacing {mode}, {agents} simulated agents, {lines} lines, simulated time x{speed:g}.")
 
         plan = ScenarioPlan.mix(seed=seed)

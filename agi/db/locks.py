@@ -90,3 +90,27 @@ async def _file_lock(path: Path, what: str, on_wait: OnWait) -> AsyncIterator[No
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def sqlite_file_lock(url: str, what: str, on_wait: OnWait = lambda message: None):
+    """The SQLite side of ``exclusive`` for synchronous callers (the migrations); nothing on PostgreSQL,
+    whose migrations take their advisory lock in migrations/env.py."""
+    url = normalize_url(url)
+    path = _sqlite_path(url) if make_url(url).get_backend_name() == "sqlite" else None
+    if path is None or not path.parent.is_dir():
+        yield
+        return
+    fd = os.open(path.with_name(path.name + f".{what}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait(waiting_message(what))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
