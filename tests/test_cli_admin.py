@@ -90,7 +90,7 @@ def test_campaign_create_and_show_round_trip_every_option(db_engine, db_url):
     "args, message",
     [
         (["--ring-timeout", "10"], "at least 15 s"),
-        (["--keys", "1=maybe"], "unknown Disposition"),
+        (["--keys", "1=maybe"], "unknown disposition"),
         (["--keys", "12=interested"], "single DTMF digit"),
         (["--countries", "US,XX"], "unknown country code"),
         (["--window", "07:00-21:00"], "outside 08:00-21:00"),

@@ -36,7 +36,7 @@ def contacts() -> None:
                    "are matched by name (case-insensitive) or kept as custom fields.")
 @click.option("--id-field", metavar="COLUMN",
               help="The column holding your CRM's id, the contact's identity. Default: a column named id "
-                   "(or external_id, contact_id, customer_id) when the file has one.")
+                   "(or external_id, contact_id, customer_id, crm_id) when the file has one.")
 @click.option("--update/--no-update", default=True, show_default=True,
               help="A row matched by its id updates the fields it changes (the report says what changed).")
 @click.option("--delimiter", default=None,

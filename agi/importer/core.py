@@ -9,9 +9,13 @@ given a connection, everything happens in the caller's transaction (the API, tes
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import queue
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -53,8 +57,21 @@ async def find_campaign(conn: AsyncConnection, ref: Campaign | int | str):
     return row
 
 
+@dataclass
+class Prepared:
+    """A batch read and keyed, ready for the database: its rows (identity keys set), the numbers its
+    rows dial, the reader's reports of its lines, and each number as read once."""
+
+    rows: list[Row]
+    issues: list[RowIssue] = field(default_factory=list)  # the reader's (malformed rows, warnings)
+    numbers: list[str] = field(default_factory=list)
+    read: Callable = None  # type: ignore[assignment]
+    line: int = 0  # the file's last line read with this batch
+    bytes_read: int = 0
+
+
 class Batches:
-    """One import's running state: the campaign's rules, the report, and the batch step."""
+    """One import's running state: the campaign's rules, the report, and the batch steps."""
 
     def __init__(self, camp, report: ImportReport, *, update: bool = True, run_id: int | None = None,
                  issues_to_db: bool = False, want_ids: bool = False) -> None:
@@ -66,43 +83,46 @@ class Batches:
         self.run_id = run_id
         self.issues_to_db = issues_to_db
         self.want_ids = want_ids
-        self.pending_issues: list[RowIssue] = []  # the reader's, for the next batch (file imports)
 
-    def reader_issue(self, issue: RowIssue) -> None:
-        self.report.add_issue(issue)
-        if self.issues_to_db:
-            self.report.issues.pop()
-            self.pending_issues.append(issue)
-
-    async def step(self, conn: AsyncConnection, rows: list[Row], now: dt.datetime | None = None) -> None:
-        """One batch: read what is stored, plan, write; counts into the report."""
-        now = now or utcnow()
+    def prepare(self, rows: list[Row], issues: list[RowIssue] | None = None) -> Prepared:
+        """The batch's CPU work that needs no database (a file's reader thread runs it)."""
         read = _memo_reader()
         region = self.policy.default_region
+        numbers = []
         for r in rows:
             r.dedupe_key = dedupe_key(r.external_id, r.first_name, r.last_name, r.phones, r.custom, region, read)
+            number = _dialed(r.phones, self.policy, read)
+            if number:
+                numbers.append(number)
+        return Prepared(rows, list(issues or ()), numbers, read)
+
+    async def step(self, conn: AsyncConnection, batch: Prepared, now: dt.datetime | None = None) -> None:
+        """One batch: read what is stored, plan, write; counts into the report."""
+        now = now or utcnow()
+        rows, read = batch.rows, batch.read
         stored = await store.stored_contacts(conn, sorted({r.dedupe_key for r in rows}))
         members = await store.members_of(conn, self.camp.id, (s.id for s in stored.values()))
-        numbers = [_dialed(phones, self.policy, read) for phones in
-                   [r.phones for r in rows] + [s.phones for s in stored.values()]]
-        listed = await store.listed_numbers(conn, filter(None, numbers))
+        numbers = batch.numbers + [n for n in (_dialed(s.phones, self.policy, read) for s in stored.values()) if n]
+        listed = await store.listed_numbers(conn, numbers)
         plan = plan_batch(rows, Context(self.policy, listed, stored, members, self.run_id, self.update, read))
-        writer = store.Writer(conn, self.camp.id, self.retry, self.run_id, now)
         found = plan.issues
-        plan.issues = self.pending_issues + found if self.issues_to_db else []
-        self.pending_issues = []
-        ids = await writer.write(plan, stored)
-        self._count(rows, plan, found, ids)
+        plan.issues = batch.issues + found if self.issues_to_db else []
+        ids = await store.Writer(conn, self.camp.id, self.retry, self.run_id, now).write(plan, stored)
+        self._count(batch, plan, found, ids)
 
-    def _count(self, rows: list[Row], plan, found: list[RowIssue], ids: dict[str, int]) -> None:
+    def _count(self, batch: Prepared, plan, found: list[RowIssue], ids: dict[str, int]) -> None:
         report = self.report
-        report.rows += len(rows)
+        report.rows += len(batch.rows)
+        for issue in batch.issues:
+            report.add_issue(issue)
         for name, n in plan.counts.items():
             if name.startswith("predial."):
                 report.predial[name[len("predial."):]] += n
             else:
                 setattr(report, name, getattr(report, name) + n)
-        if not self.issues_to_db:
+        if self.issues_to_db:
+            del report.issues[:]
+        else:
             report.issues.extend(found)
         if self.want_ids:
             for line, key in plan.line_keys:
@@ -155,10 +175,10 @@ async def import_records(
             continue
         rows.append(row)
         if len(rows) >= BATCH:
-            await batches.step(conn, rows)
+            await batches.step(conn, batches.prepare(rows))
             rows = []
     if rows:
-        await batches.step(conn, rows)
+        await batches.step(conn, batches.prepare(rows))
     report.issues.sort(key=lambda i: i.line)
     return report
 
@@ -204,14 +224,53 @@ def _check_phone_field(camp, phone_field: str | None, source: CsvSource) -> None
         )
 
 
-def _batched(source: CsvSource, batches: Batches, skip_to: int) -> Iterator[list[Row]]:
+def _batched(source: CsvSource, batches: Batches, skip_to: int) -> Iterator[Prepared]:
+    """The file's rows in prepared batches, each with the reader's reports of its lines."""
     rows: list[Row] = []
-    for row in source.rows(batches.reader_issue, skip_to=skip_to):
+    issues: list[RowIssue] = []
+    for row in source.rows(issues.append, skip_to=skip_to):
         rows.append(row)
         if len(rows) >= BATCH:
-            yield rows
+            yield _done(batches.prepare(rows, issues), source)  # (prepare copies the issues)
             rows = []
-    yield rows  # the last (maybe empty: the reader's last issues still go with it)
+            issues.clear()
+    yield _done(batches.prepare(rows, issues), source)  # the last (maybe no rows: its lines' reports still go)
+
+
+def _done(batch: Prepared, source: CsvSource) -> Prepared:
+    batch.line, batch.bytes_read = source.line, source.bytes_read()
+    return batch
+
+
+_END = object()
+
+
+async def _read_ahead(batches: Iterator[Prepared]) -> AsyncIterator[Prepared]:
+    """The batches, read and prepared by a thread one or two ahead: the file's parsing goes on
+    while the database works on the batch before."""
+    handoff: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if stop.is_set():
+                    return
+                handoff.put(batch)
+            handoff.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            handoff.put(exc)
+
+    threading.Thread(target=produce, name="import-reader", daemon=True).start()
+    try:
+        while (item := await asyncio.to_thread(handoff.get)) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while not handoff.empty():  # unblock a reader waiting to hand over
+            handoff.get_nowait()
 
 
 async def import_contacts(
@@ -250,9 +309,9 @@ async def _in_transaction(conn, campaign, source, path, options, phone_field, up
     run = await runs.open_run(conn, camp.id, str(path), runs.fingerprint(path, options), now, resume=False)
     report = ImportReport(campaign=camp.name, run_id=run.id)
     batches = Batches(camp, report, update=update, run_id=run.id)
-    for rows in _batched(source, batches, 0):
-        await batches.step(conn, rows, now)
-        progress(report.rows, source.bytes_read(), source.size)
+    for batch in _batched(source, batches, 0):
+        await batches.step(conn, batch, now)
+        progress(report.rows, batch.bytes_read, source.size)
     await runs.advance(conn, run.id, 0, report.counts(), now, finished=True)
     report.issues.sort(key=lambda i: i.line)
     return report
@@ -268,37 +327,36 @@ async def _committed(engine, campaign, source, path, options, phone_field, updat
         report.merge_counts(run.counts or {})
         report.resumed_at = run.line_done
     batches = Batches(camp, report, update=update, run_id=run.id, issues_to_db=True)
-    for rows in _batched(source, batches, run.line_done):
-        line_done = source.line
-        await _commit_batch(engine, batches, rows, run.id, line_done)
-        progress(report.rows, source.bytes_read(), source.size)
+    line = run.line_done
+    async for batch in _read_ahead(_batched(source, batches, run.line_done)):
+        await _commit_batch(engine, batches, batch, run.id)
+        line = batch.line
+        progress(report.rows, batch.bytes_read, source.size)
     async with engine.begin() as conn:
-        await runs.advance(conn, run.id, source.line, report.counts(), utcnow(), finished=True)
+        await runs.advance(conn, run.id, line, report.counts(), utcnow(), finished=True)
     return report
 
 
-async def _commit_batch(engine: AsyncEngine, batches: Batches, rows: list[Row], run_id: int, line_done: int) -> None:
+async def _commit_batch(engine: AsyncEngine, batches: Batches, batch: Prepared, run_id: int) -> None:
     """One batch and the run's progress in one transaction; once more if a concurrent writer (the
     API) stored one of its contacts meanwhile."""
-    saved = (batches.report.counts(), list(batches.pending_issues))
+    saved = batches.report.counts()
     for attempt in (1, 2):
         try:
             async with engine.begin() as conn:
-                await batches.step(conn, rows)
-                await runs.advance(conn, run_id, line_done, batches.report.counts(), utcnow())
+                await batches.step(conn, batch)
+                await runs.advance(conn, run_id, batch.line, batches.report.counts(), utcnow())
             return
         except IntegrityError:
             if attempt == 2:
                 raise
-            _restore(batches, *saved)
+            _restore(batches.report, saved)
 
 
-def _restore(batches: Batches, counts: dict, pending: list[RowIssue]) -> None:
-    report = batches.report
+def _restore(report: ImportReport, counts: dict) -> None:
     for name, value in counts.items():
         if name == "predial":
             report.predial.clear()
             report.predial.update(value)
-        elif name != "first_not_utf8":
+        else:
             setattr(report, name, value)
-    batches.pending_issues = pending

@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
@@ -36,6 +37,9 @@ DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "|"}
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 SNIFF_BYTES = 64 * 1024
 ENCODING_HINT = "--encoding cp1252"  # what Excel on Windows writes; any Python codec name works
+
+
+_SUSPECT = re.compile("[\x00\udc80-\udcff]")  # a NUL, or a byte the encoding could not read
 
 
 def _bad_bytes(value: str) -> str | None:
@@ -181,6 +185,8 @@ class CsvSource:
             yield row
 
     def _malformed(self, record: list[str]) -> str | None:
+        if not _SUSPECT.search("".join(record)):
+            return None
         for i, value in enumerate(record):
             name = self.header[i] if i < len(self.header) else f"field {i + 1}"
             if "\x00" in value:

@@ -45,7 +45,7 @@ class ImportReport:
     contact_ids: dict[int, int] = field(default_factory=dict)  # line -> contact (written or found)
 
     def add_issue(self, issue: RowIssue) -> None:
-        """Count a reported row that needs no database (malformed, warning) and keep it."""
+        """Count a reported row the reader found (malformed, warning) and keep it."""
         if issue.reason == MALFORMED:
             self.malformed += 1
             self.rows += 1

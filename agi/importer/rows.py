@@ -23,7 +23,7 @@ from agi.rules.numbering import PhoneNumber, read_number
 # Contact fields a CSV column can fill, with the header names recognised by default
 # (compared lower-case, spaces and hyphens as underscores).
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
-    "external_id": ("id", "external_id", "contact_id", "customer_id"),
+    "external_id": ("id", "external_id", "contact_id", "customer_id", "crm_id"),
     "first_name": ("first_name", "firstname", "first", "given_name"),
     "last_name": ("last_name", "lastname", "last", "surname", "family_name", "name", "full_name"),
     "home": ("home", "home_phone", "homephone"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable, Sequence
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import ARRAY, any_, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agi.db.attempts import record_predial
@@ -42,12 +42,19 @@ def is_postgres(conn: AsyncConnection) -> bool:
 # --- reads --------------------------------------------------------------------------------------
 
 
+def _among(conn: AsyncConnection, column, values: list):
+    """``column IN values``: on PostgreSQL one array parameter (``= ANY``), not thousands of them."""
+    if is_postgres(conn):
+        return column == any_(bindparam(f"{column.name}_values", values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 async def stored_contacts(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, Stored]:
     if not keys:
         return {}
     cols = [_ct.c.id, _ct.c.dedupe_key, _ct.c.dnc, _ct.c.external_id, _ct.c.first_name, _ct.c.last_name,
             _ct.c.custom, *(_ct.c[p] for p in PHONE_FIELDS)]
-    rows = (await conn.execute(select(*cols).where(_ct.c.dedupe_key.in_(list(keys))))).all()
+    rows = (await conn.execute(select(*cols).where(_among(conn, _ct.c.dedupe_key, list(keys))))).all()
     return {r.dedupe_key: Stored(id=r.id, dnc=bool(r.dnc), external_id=r.external_id, first_name=r.first_name or "",
                                  last_name=r.last_name or "", phones={p: getattr(r, p) for p in PHONE_FIELDS},
                                  custom=dict(r.custom or {}))
@@ -60,7 +67,7 @@ async def members_of(conn: AsyncConnection, campaign_id: int, contact_ids: Itera
         return {}
     rows = (await conn.execute(
         select(_cc.c.id, _cc.c.contact_id, _cc.c.state, _cc.c.import_run_id, _cc.c.import_line)
-        .where(_cc.c.campaign_id == campaign_id, _cc.c.contact_id.in_(ids)))).all()
+        .where(_cc.c.campaign_id == campaign_id, _among(conn, _cc.c.contact_id, ids)))).all()
     return {r.contact_id: Member(r.id, r.state, r.import_run_id, r.import_line) for r in rows}
 
 
@@ -68,7 +75,7 @@ async def listed_numbers(conn: AsyncConnection, numbers: Iterable[str]) -> froze
     wanted = sorted(set(numbers))
     if not wanted:
         return frozenset()
-    return frozenset((await conn.execute(select(_dnc.c.number).where(_dnc.c.number.in_(wanted)))).scalars())
+    return frozenset((await conn.execute(select(_dnc.c.number).where(_among(conn, _dnc.c.number, wanted)))).scalars())
 
 
 # --- writes -------------------------------------------------------------------------------------
