@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable, Sequence
 
-from sqlalchemy import ARRAY, any_, bindparam, insert, select, text, update
+from sqlalchemy import ARRAY, String, any_, bindparam, cast, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agi.db.attempts import record_predial
@@ -43,9 +43,11 @@ def is_postgres(conn: AsyncConnection) -> bool:
 
 
 def _among(conn: AsyncConnection, column, values: list):
-    """``column IN values``: on PostgreSQL one array parameter (``= ANY``), not thousands of them."""
+    """``column IN values``: on PostgreSQL one text parameter split into an array by the server
+    (``= ANY``), not thousands of parameters (nor a Python dump of an array)."""
     if is_postgres(conn):
-        return column == any_(bindparam(f"{column.name}_values", values, type_=ARRAY(column.type)))
+        joined = bindparam(f"{column.name}_values", "\x1f".join(map(str, values)), type_=String)
+        return column == any_(cast(func.string_to_array(joined, "\x1f"), ARRAY(column.type)))
     return column.in_(values)
 
 

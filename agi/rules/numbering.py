@@ -151,43 +151,59 @@ _ORDERED_TYPES = (
 class _Desc:
     """One PhoneNumberDesc: its possible lengths (None: any) and its pattern, compiled once."""
 
-    __slots__ = ("lengths", "pattern")
+    __slots__ = ("lengths", "pattern", "text")
 
     def __init__(self, desc) -> None:
-        text = desc.national_number_pattern if desc is not None else None
-        self.pattern = re.compile(text) if text else None
+        self.text = desc.national_number_pattern if desc is not None else None
+        self.pattern = re.compile(self.text) if self.text else None
         self.lengths = frozenset(desc.possible_length) if desc is not None and desc.possible_length else None
 
+    def fits(self, length: int) -> bool:
+        return self.pattern is not None and (self.lengths is None or length in self.lengths)
+
     def matches(self, nsn: str) -> bool:
-        if self.pattern is None or (self.lengths is not None and len(nsn) not in self.lengths):
-            return False
-        return self.pattern.fullmatch(nsn) is not None
+        return self.fits(len(nsn)) and self.pattern.fullmatch(nsn) is not None
 
 
 class _Types:
-    """phonenumbers' _number_type_helper for one region's metadata, its patterns compiled once."""
+    """phonenumbers' _number_type_helper for one region's metadata, its patterns compiled once.
+
+    The types are tried in phonenumbers' order; for each length of number one alternation of the
+    patterns that length fits is compiled (a full match takes the first alternative that matches
+    the whole number, as the one-by-one tests would)."""
 
     def __init__(self, metadata) -> None:
         self.leading_digits = re.compile(metadata.leading_digits) if metadata.leading_digits is not None else None
         self.general = _Desc(metadata.general_desc)
         self.ordered = [(_Desc(getattr(metadata, name)), kind) for name, kind in _ORDERED_TYPES]
-        self.fixed = _Desc(metadata.fixed_line)
+        self.ordered.append((_Desc(metadata.fixed_line), PhoneNumberType.FIXED_LINE))
         self.mobile = _Desc(metadata.mobile)
+        if not metadata.same_mobile_and_fixed_line_pattern:
+            self.ordered.append((self.mobile, PhoneNumberType.MOBILE))
         self.same_mobile_and_fixed = metadata.same_mobile_and_fixed_line_pattern
+        self._by_length: dict[int, tuple] = {}
+
+    def _alternation(self, length: int) -> tuple:
+        fitting = [(desc, kind) for desc, kind in self.ordered if desc.fits(length)]
+        if not fitting:
+            return None, ()
+        pattern = re.compile("|".join(f"(?P<t{i}>{desc.text})" for i, (desc, _) in enumerate(fitting)))
+        return pattern, tuple(kind for _, kind in fitting)
 
     def kind(self, nsn: str):
         if not self.general.matches(nsn):
             return PhoneNumberType.UNKNOWN
-        for desc, kind in self.ordered:
-            if desc.matches(nsn):
-                return kind
-        if self.fixed.matches(nsn):
-            if self.same_mobile_and_fixed or self.mobile.matches(nsn):
-                return PhoneNumberType.FIXED_LINE_OR_MOBILE
-            return PhoneNumberType.FIXED_LINE
-        if not self.same_mobile_and_fixed and self.mobile.matches(nsn):
-            return PhoneNumberType.MOBILE
-        return PhoneNumberType.UNKNOWN
+        got = self._by_length.get(len(nsn))
+        if got is None:
+            got = self._by_length[len(nsn)] = self._alternation(len(nsn))
+        pattern, kinds = got
+        match = pattern.fullmatch(nsn) if pattern is not None else None
+        if match is None:
+            return PhoneNumberType.UNKNOWN
+        kind = kinds[int(match.lastgroup[1:])]
+        if kind is PhoneNumberType.FIXED_LINE and (self.same_mobile_and_fixed or self.mobile.matches(nsn)):
+            return PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return kind
 
 
 @lru_cache(maxsize=None)
