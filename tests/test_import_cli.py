@@ -176,3 +176,20 @@ async def test_help_texts_hold_no_internal_references():
     for group in (["campaign", "assign"], ["dialers"], ["campaign", "create"], ["contacts", "import"]):
         code, out = await run_dialer(*group, "--help", env={})
         assert code == 0 and "seed 0" not in out, (group, out)
+
+
+async def test_two_migrations_at_once_both_succeed_and_the_second_says_it_waits(db_url):
+    from agi.db.locks import sqlite_file_lock
+
+    procs = []
+    with sqlite_file_lock(db_url, "migration"):  # a migration running (SQLite: PostgreSQL's waits in env.py)
+        for _ in range(2):
+            procs.append(await asyncio.create_subprocess_exec(
+                *DIALER, "db", "upgrade", env=clean_env({"DIALER_DB_URL": db_url}),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT))
+        if db_url.startswith("sqlite"):
+            line = await asyncio.wait_for(procs[0].stdout.readline(), 30)
+            assert b"another migration is running on this database; waiting" in line
+    outs = [(await asyncio.wait_for(p.communicate(), 120))[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert not any("check the database URL" in o.lower() or "Check the database URL" in o for o in outs)
