@@ -113,35 +113,53 @@ def plan_batch(rows: list[Row], ctx: Context) -> Plan:
 
 
 def _existing(plan: Plan, ctx: Context, row: Row, stored: Stored) -> None:
-    updating = ctx.update and bool(row.external_id)
-    changes = field_changes(stored, row, ctx) if updating else {}
+    changes = field_changes(stored, row, ctx) if ctx.update and row.external_id else {}
     if changes:
-        plan.updates[stored.id] = {name: new for name, (_old, new) in changes.items()}
-        plan.counts["updated"] += 1
-        plan.issues.append(RowIssue(row.line, UPDATED, "; ".join(
-            f"{name}: {_show(old)} -> {_show(new)}" for name, (old, new) in changes.items())))
-    phones = {p: (row.phones.get(p) if p in changes else stored.phones.get(p)) for p in PHONE_FIELDS}
+        _updated(plan, row, stored, changes)
+    phones = _phones_after(stored, row, changes)
     flag = stored.dnc or row.dnc
     newly_dnc = row.dnc and not stored.dnc
     if newly_dnc:
-        plan.mark_dnc[stored.id] = row.line
-        plan.counts["marked_dnc"] += 1
-        plan.issues.append(RowIssue(row.line, MARKED_DNC, f"contact {stored.id} is do-not-call from now on, in "
-                                                          "every campaign it is in"))
+        _mark_dnc(plan, row, stored)
     member = ctx.members.get(stored.id)
     if member is None:
         _join(plan, ctx, row.line, row.dedupe_key, phones, flag)
-        return
-    if not newly_dnc and not changes:
+    elif not newly_dnc and not changes:
         plan.counts["duplicates"] += 1
         earlier = member.run_id is not None and member.run_id == ctx.run_id
         plan.issues.append(RowIssue(row.line, DUPLICATE, f"same contact as line {member.line}" if earlier
                                     else f"contact {stored.id} is already in the campaign"))
+    elif changes and not flag:
+        _renumber(plan, ctx, member, phones)
+
+
+def _phones_after(stored: Stored, row: Row, changes: dict) -> dict:
+    """The contact's phones once this row's changes are in."""
+    return {p: (row.phones.get(p) if p in changes else stored.phones.get(p)) for p in PHONE_FIELDS}
+
+
+def _mark_dnc(plan: Plan, row: Row, stored: Stored) -> None:
+    plan.mark_dnc[stored.id] = row.line
+    plan.counts["marked_dnc"] += 1
+    plan.issues.append(RowIssue(row.line, MARKED_DNC, f"contact {stored.id} is do-not-call from now on, in "
+                                                      "every campaign it is in"))
+
+
+def _renumber(plan: Plan, ctx: Context, member: Member, phones: dict) -> None:
+    """A waiting membership whose contact's phones changed gets the new number when it is dialable;
+    otherwise the check right before dialing decides (as the API's change of a contact does)."""
+    if member.state not in WAITING:
         return
-    if changes and not flag and member.state in WAITING:
-        verdict = check_contact(phones, False, ctx.policy, ctx.listed.__contains__, read=ctx.read)
-        if isinstance(verdict, Dialable):
-            plan.renumber.append((member.id, verdict))
+    verdict = check_contact(phones, False, ctx.policy, ctx.listed.__contains__, read=ctx.read)
+    if isinstance(verdict, Dialable):
+        plan.renumber.append((member.id, verdict))
+
+
+def _updated(plan: Plan, row: Row, stored: Stored, changes: dict[str, tuple]) -> None:
+    plan.updates[stored.id] = {name: new for name, (_old, new) in changes.items()}
+    plan.counts["updated"] += 1
+    plan.issues.append(RowIssue(row.line, UPDATED, "; ".join(
+        f"{name}: {_show(old)} -> {_show(new)}" for name, (old, new) in changes.items())))
 
 
 def field_changes(stored: Stored, row: Row, ctx: Context) -> dict[str, tuple]:

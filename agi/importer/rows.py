@@ -110,18 +110,9 @@ def map_header(header: list[str], explicit: dict[str, str], id_field: str | None
     """For each column: ('field', name) for a contact field, ('custom', key) or ('ignore', '').
 
     ``id_field`` names the column holding the external id (``--id-field``; default: a column
-    called id, external_id, contact_id or customer_id when there is one)."""
+    called id, external_id, contact_id, customer_id or crm_id when there is one)."""
     keys = [column_key(h) for h in header]
-    explicit = dict(explicit)
-    if id_field:
-        if column_key(id_field) not in keys:
-            raise AdminError(f"--id-field {id_field!r} is not a column of the file's header ({', '.join(header)})")
-        explicit[column_key(id_field)] = "external_id"
-    unknown = [c for c in explicit if c not in keys]
-    if unknown:
-        raise AdminError(
-            f"--map names column(s) {', '.join(unknown)} not in the file's header ({', '.join(header)})"
-        )
+    explicit = _with_id_field(explicit, keys, header, id_field)
     out: list[tuple[str, str]] = []
     taken: dict[str, str] = {}
     claimed = {"external_id"} if id_field else set()  # --id-field: no other column is the id
@@ -144,6 +135,21 @@ def map_header(header: list[str], explicit: dict[str, str], id_field: str | None
             taken[target] = raw
             out.append(("field", target))
     return out
+
+
+def _with_id_field(explicit: dict[str, str], keys: list[str], header: list[str], id_field: str | None) -> dict:
+    """The explicit mapping with --id-field's column as the external id; columns it names must exist."""
+    explicit = dict(explicit)
+    if id_field:
+        if column_key(id_field) not in keys:
+            raise AdminError(f"--id-field {id_field!r} is not a column of the file's header ({', '.join(header)})")
+        explicit[column_key(id_field)] = "external_id"
+    unknown = [c for c in explicit if c not in keys]
+    if unknown:
+        raise AdminError(
+            f"--map names column(s) {', '.join(unknown)} not in the file's header ({', '.join(header)})"
+        )
+    return explicit
 
 
 # --- a row ------------------------------------------------------------------------------------
