@@ -245,6 +245,16 @@ def _done(batch: Prepared, source: CsvSource) -> Prepared:
 _END = object()
 
 
+async def _next(handoff: queue.Queue):
+    """The next item, waited for in short slices: a cancelled import (Ctrl-C) leaves no thread
+    blocked for good."""
+    while True:
+        try:
+            return await asyncio.to_thread(handoff.get, True, 0.5)
+        except queue.Empty:
+            continue
+
+
 async def _read_ahead(batches: Iterator[Prepared]) -> AsyncIterator[Prepared]:
     """The batches, read and prepared by a thread one or two ahead: the file's parsing goes on
     while the database works on the batch before."""
@@ -263,7 +273,7 @@ async def _read_ahead(batches: Iterator[Prepared]) -> AsyncIterator[Prepared]:
 
     threading.Thread(target=produce, name="import-reader", daemon=True).start()
     try:
-        while (item := await asyncio.to_thread(handoff.get)) is not _END:
+        while (item := await _next(handoff)) is not _END:
             if isinstance(item, BaseException):
                 raise item
             yield item

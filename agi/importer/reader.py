@@ -94,6 +94,14 @@ class CsvSource:
             self._binary: BinaryIO = open(self.path, "rb")
         except OSError as exc:
             raise AdminError(f"cannot read {path}: {exc.strerror}") from None
+        try:
+            self._open(delimiter, encoding, explicit_map, id_field)
+        except BaseException:
+            self._binary.close()
+            raise
+
+    def _open(self, delimiter: str | None, encoding: str, explicit_map: dict[str, str] | None,
+              id_field: str | None) -> None:
         self.size = self.path.stat().st_size
         head = self._binary.read(SNIFF_BYTES)
         self.encoding, skip = _encoding_of(head, encoding or "auto")

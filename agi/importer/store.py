@@ -8,9 +8,10 @@ so nothing is read back row by row); SQLite takes multi-row INSERTs. Both write 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Iterable, Sequence
 
-from sqlalchemy import ARRAY, String, any_, bindparam, cast, func, insert, select, text, update
+from sqlalchemy import ARRAY, String, any_, bindparam, cast, func, insert, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agi.db.attempts import record_predial
@@ -43,12 +44,15 @@ def is_postgres(conn: AsyncConnection) -> bool:
 
 
 def _among(conn: AsyncConnection, column, values: list):
-    """``column IN values``: on PostgreSQL one text parameter split into an array by the server
-    (``= ANY``), not thousands of parameters (nor a Python dump of an array)."""
+    """``column IN values`` with one parameter, whatever the count: on PostgreSQL a text split into
+    an array by the server (``= ANY``), on SQLite a JSON array (``json_each``). One statement text
+    for every batch: thousands of parameters would cost their rendering, and each count would be
+    another statement kept in the driver's cache (memory growing with the file on SQLite)."""
     if is_postgres(conn):
         joined = bindparam(f"{column.name}_values", "\x1f".join(map(str, values)), type_=String)
         return column == any_(cast(func.string_to_array(joined, "\x1f"), ARRAY(column.type)))
-    return column.in_(values)
+    array = bindparam(f"{column.name}_values", json.dumps(list(values)), type_=String)
+    return column.in_(select(literal_column("value")).select_from(func.json_each(array)).scalar_subquery())
 
 
 async def stored_contacts(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, Stored]:
@@ -131,10 +135,11 @@ class Writer:
                         [(i, *v[:-1], _json(v[-1]), self.naive_now) for i, v in zip(ids, values)])
             return {v[0]: i for i, v in zip(ids, values)}
         names = CONTACT_COLUMNS[1:-1]
-        result = await self.conn.execute(
-            insert(_ct).returning(_ct.c.id, _ct.c.dedupe_key),
-            [{**dict(zip(names, v)), "created_at": self.now} for v in values])
-        return {key: cid for cid, key in result.all()}
+        await self.conn.execute(insert(_ct), [{**dict(zip(names, v)), "created_at": self.now} for v in values])
+        keys = [v[0] for v in values]
+        found = await self.conn.execute(select(_ct.c.id, _ct.c.dedupe_key).where(_among(self.conn, _ct.c.dedupe_key,
+                                                                                         keys)))
+        return {key: cid for cid, key in found.all()}
 
     async def _memberships(self, plan: Plan, ids: dict[str, int]) -> None:
         members, attempts = [], []
@@ -163,10 +168,15 @@ class Writer:
                  self.run_id, m[8]) for i, m in zip(ids, members)])
             return {m[0]: i for i, m in zip(ids, members)}
         names = MEMBER_COLUMNS[2:10]
-        result = await self.conn.execute(insert(_cc).returning(_cc.c.id, _cc.c.contact_id), [
+        await self.conn.execute(insert(_cc), [
             {"campaign_id": self.campaign_id, **dict(zip(names, m[:8])), "updated_at": self.now,
              "import_run_id": self.run_id, "import_line": m[8]} for m in members])
-        return {contact_id: mid for mid, contact_id in result.all()}
+        wanted = [m[0] for m in members if m[7] is not None]  # only pre-dial attempts need the membership
+        if not wanted:
+            return {}
+        found = await self.conn.execute(select(_cc.c.id, _cc.c.contact_id).where(
+            _cc.c.campaign_id == self.campaign_id, _among(self.conn, _cc.c.contact_id, wanted)))
+        return {contact_id: mid for mid, contact_id in found.all()}
 
     async def _insert_attempts(self, attempts: list[list], membership_of: dict[int, int]) -> None:
         rows = [(a[0], self.campaign_id, a[1], membership_of[a[1]], a[2], 1, self.naive_now, self.naive_now, a[3],
@@ -209,8 +219,6 @@ def _naive(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def _json(value: dict) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
