@@ -3,6 +3,7 @@ on SQLite and PostgreSQL: DNC precedence, valid numbers, identity and updates, m
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,23 @@ async def test_the_delimiter_is_detected_from_the_header(db_engine, tmp_path, de
     text = delimiter.join(["id", "name", "phone"]) + "\n" + delimiter.join(["C1", "Lee, Ann", "202-555-0143"]) + "\n"
     report = await run(db_engine, "c", write(tmp_path, "a.csv", "\ufeff" + text))
     assert report.imported == 1 and not report.issues
+
+
+async def test_the_upgrade_gives_contacts_without_an_id_their_new_identity(db_url, tmp_path):
+    from sqlalchemy import insert
+
+    from agi.db import migrate
+    from agi.db.engine import make_engine
+
+    await asyncio.to_thread(migrate.upgrade, db_url, "0004")
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:  # as the round-1 importer keyed it: raw digits, no custom fields
+            await conn.execute(insert(_ct).values(dedupe_key="old-key", first_name="", last_name="Ann",
+                                                  phone="(202) 555-0143", dnc=False, custom={}))
+        await asyncio.to_thread(migrate.upgrade, db_url)
+        await campaign(engine, "c")
+        report = await run(engine, "c", write(tmp_path, "a.csv", "name,phone\nAnn,+1 202 555 0143\n"))
+        assert (report.new_contacts, await count(engine, Contact)) == (0, 1)
+    finally:
+        await engine.dispose()
