@@ -7,6 +7,8 @@ database as the enum values (stable lower_snake_case).
 
 from __future__ import annotations
 
+import re
+
 from enum import StrEnum
 
 
@@ -22,6 +24,11 @@ class _Coded(StrEnum):
         raise NotImplementedError
 
     @classmethod
+    def noun(cls) -> str:
+        """The class as words a person reads: CampaignMode -> "campaign mode"."""
+        return re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()
+
+    @classmethod
     def parse(cls, text: str):
         """Accept a code or a label, any case; raise ValueError naming the choices."""
         key = text.strip().lower().replace("-", "_").replace(" ", "_")
@@ -29,7 +36,7 @@ class _Coded(StrEnum):
             if key == member.value or text.strip().lower() == member.label.lower():
                 return member
         choices = ", ".join(m.value for m in cls)
-        raise ValueError(f"unknown {cls.__name__} {text!r}; choose one of: {choices}")
+        raise ValueError(f"unknown {cls.noun()} {text!r}; choose one of: {choices}")
 
 
 class Result(_Coded):

@@ -137,9 +137,12 @@ class Campaign(Base):
 
 class Contact(Base):
     __tablename__ = "contacts"
+    # the CRM's id: lookups by it (the API's ?external_id=, the import's identity)
+    __table_args__ = (Index("ix_contacts_external_id", "external_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # identity for idempotent re-import: the CSV's id column, else derived from name + phones
+    # identity for idempotent re-import (agi.importer.rows.dedupe_key): the external id when there
+    # is one, else the normalised name, numbers and other fields
     dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
     external_id: Mapped[str | None] = mapped_column(String(120))
     first_name: Mapped[str] = mapped_column(String(120), default="")
@@ -179,6 +182,10 @@ class CampaignContact(Base):
     # and a released claim go back where it was
     claimed_from: Mapped[str | None] = mapped_column(String(20))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # the file import that added it and the row's line (a repeated row names the first one);
+    # no foreign key: SQLite would copy this table to add one
+    import_run_id: Mapped[int | None] = mapped_column(Integer)
+    import_line: Mapped[int | None] = mapped_column(Integer)
 
 
 # The claim query's index: due contacts of a campaign in claim order. Partial, so it holds
@@ -243,6 +250,38 @@ class Attempt(Base):
     callback: Mapped[bool] = mapped_column(Boolean, default=False)
     charged: Mapped[bool] = mapped_column(Boolean, default=False)
     detail: Mapped[str | None] = mapped_column(Text)  # why, when the code alone does not say
+
+
+class ImportRun(Base):
+    """One import of a contacts file into a campaign, committed batch by batch: an interrupted one
+    (Ctrl-C, kill) is found again by the file's fingerprint and goes on after ``line_done``."""
+
+    __tablename__ = "import_runs"
+    __table_args__ = (Index("ix_import_runs_campaign_fingerprint", "campaign_id", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(500))  # the file as named
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the file's size, ends and options
+    line_done: Mapped[int] = mapped_column(Integer, default=0)  # rows up to this line are committed
+    counts: Mapped[dict | None] = mapped_column(JSON)  # agi.importer.report.ImportReport.counts()
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ImportIssue(Base):
+    """A reported row of an import run (its line, reason and detail): the report of a long or
+    resumed import is read back from here, never held in memory."""
+
+    __tablename__ = "import_issues"
+    __table_args__ = (Index("ix_import_issues_run_line", "run_id", "line"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[str] = mapped_column(Text)
 
 
 class DncEntry(Base):
