@@ -161,16 +161,20 @@ async def due_to_call(conn: AsyncConnection, agent_ids: list[int], now: dt.datet
         (_ac.c.call_at.is_not(None)) | and_(_ac.c.bcw_until.is_not(None), _ac.c.bcw_until <= now)))).all()
 
 
-async def start_calling(conn: AsyncConnection, call_id: int, attempt_id: str, membership_id: int,
-                        now: dt.datetime) -> bool:
-    """bcw -> calling with its attempt (committed before the Originate); contact -> dialing."""
+async def to_dialing(conn: AsyncConnection, call_id: int, membership_id: int, now: dt.datetime) -> bool:
+    """bcw -> calling (the click or the countdown, taken once); contact -> dialing."""
     res = await conn.execute(update(_ac).where(_ac.c.id == call_id, _ac.c.state == BCW)
-                             .values(state=CALLING, attempt_id=attempt_id, call_at=func.coalesce(_ac.c.call_at, literal(now, _ac.c.call_at.type))))
+                             .values(state=CALLING, call_at=func.coalesce(_ac.c.call_at, literal(now, _ac.c.call_at.type))))
     if res.rowcount != 1:
         return False
     await _move_contact(conn, membership_id, ContactState.DIALING.value,
                         (ContactState.BCW.value, ContactState.OPERATOR_ASSIGNED.value), now)
     return True
+
+
+async def set_attempt(conn: AsyncConnection, call_id: int, attempt_id: str) -> None:
+    """The call's attempt, committed before its Originate."""
+    await conn.execute(update(_ac).where(_ac.c.id == call_id).values(attempt_id=attempt_id))
 
 
 async def call_failed(conn: AsyncConnection, attempt_id: str, now: dt.datetime) -> None:
@@ -278,3 +282,26 @@ async def attempt_of_call(conn: AsyncConnection, agent_id: int, call_id: int) ->
     return (await conn.execute(select(_ac.c.attempt_id).where(_ac.c.id == call_id,
                                                                _ac.c.agent_id == agent_id))).scalar()
 
+
+
+async def busy_agents(conn: AsyncConnection, agent_ids: list[int]) -> set[int]:
+    """Those of the agents with a call or offer open (no new offer for them)."""
+    if not agent_ids:
+        return set()
+    return set((await conn.execute(select(_ac.c.agent_id).where(
+        _ac.c.agent_id.in_(agent_ids), _ac.c.state.in_(OPEN)))).scalars())
+
+
+async def next_rejected(conn: AsyncConnection, campaign_id: int, agent_id: int):
+    """A contact another agent refused, waiting for one who has not (membership id, contact id)."""
+    refused_here = select(_ac.c.id).where(_ac.c.membership_id == _cc.c.id, _ac.c.agent_id == agent_id,
+                                          _ac.c.state == REJECTED).exists()
+    return (await conn.execute(select(_cc.c.id, _cc.c.contact_id).where(
+        _cc.c.campaign_id == campaign_id, _cc.c.state == ContactState.REJECTED_BY_OPERATOR.value, ~refused_here)
+        .order_by(_cc.c.id).limit(1))).first()
+
+
+async def close_offer(conn: AsyncConnection, call_id: int, now: dt.datetime) -> None:
+    """An offer that was not dialed after all (a pre-dial result, outside the calling window)."""
+    await conn.execute(update(_ac).where(_ac.c.id == call_id, _ac.c.state.in_(BEFORE_CALL + (CALLING,)))
+                       .values(state=DONE, done_at=now))

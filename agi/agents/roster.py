@@ -31,6 +31,7 @@ AGENT_STATES = (READY, PAUSED, LOGGED_OUT)
 # tech/resource of an Asterisk device: PJSIP/agent1, SIP/100, Local/agent1@agents/n
 INTERFACE = re.compile(r"[A-Za-z0-9]+/[A-Za-z0-9_.@+/-]{1,110}")
 PAUSE_REASONS = ("break", "lunch", "training", "meeting", "other")
+PHONE_UNANSWERED = "phone_unanswered"  # the originator's own pause: the agent's phone rang out
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ async def request(conn: AsyncConnection, agent_id: int, wanted: str, reason: str
     """The console asks to be ``wanted`` (ready, paused, logged_out); returns the request's number."""
     if wanted not in AGENT_STATES:
         raise ValueError(f"unknown agent state {wanted!r}: one of {', '.join(AGENT_STATES)}")
-    if wanted == PAUSED and reason not in PAUSE_REASONS:
+    if wanted == PAUSED and reason not in PAUSE_REASONS + (PHONE_UNANSWERED,):
         raise ValueError(f"a pause needs a reason: one of {', '.join(PAUSE_REASONS)}")
     await conn.execute(update(_ag).where(_ag.c.id == agent_id).values(
         wanted=wanted, wanted_reason=reason if wanted == PAUSED else None, wanted_seq=_ag.c.wanted_seq + 1))
