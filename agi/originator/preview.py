@@ -85,20 +85,24 @@ class PreviewLoop:
             return
         wall = self.clock.wall()
         async with self.engine.begin() as conn:
-            busy = await desk.busy_agents(conn, [a.id for a in agents])
-            for agent in agents:
-                if agent.state != roster.READY or agent.id in busy:
-                    continue
-                for run in runs:
-                    if run.id in agent.campaigns and await self._offer(conn, run, agent, wall):
-                        break
+            await self._offer_to_free(conn, runs, agents, wall)
             due = await desk.due_to_call(conn, [a.id for a in agents], wall)
         by_id = {a.id: a for a in agents}
         by_run = {r.id: r for r in runs}
         for row in due:
-            run = by_run.get(row.campaign_id)
-            if run is not None and row.agent_id in by_id:
-                await self._start(run, by_id[row.agent_id], row)
+            if row.campaign_id in by_run and row.agent_id in by_id:
+                await self._start(by_run[row.campaign_id], by_id[row.agent_id], row)
+
+    async def _offer_to_free(self, conn: AsyncConnection, runs: list[CampaignRun], agents: list[roster.AgentRow],
+                             wall: dt.datetime) -> None:
+        """One offer to each ready agent with nothing open, from the first of their campaigns with a contact."""
+        busy = await desk.busy_agents(conn, [a.id for a in agents])
+        for agent in agents:
+            if agent.state != roster.READY or agent.id in busy:
+                continue
+            for run in runs:
+                if run.id in agent.campaigns and await self._offer(conn, run, agent, wall):
+                    break
 
     async def _offer(self, conn: AsyncConnection, run: CampaignRun, agent: roster.AgentRow, wall: dt.datetime) -> bool:
         refused = None if run.row.on_reject == "skip" else await desk.next_rejected(conn, run.id, agent.id)
