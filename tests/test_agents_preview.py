@@ -151,3 +151,16 @@ async def test_preview_skip_setting_skips_a_refused_contact(db_engine):
         assert await contact_state(db_engine, members[0]) == ContactState.SKIPPED.value
         second = await until(offered)
         assert second.membership_id == members[1]
+
+
+async def test_a_campaign_with_contacts_in_front_of_agents_has_work_left(db_engine):
+    from agi.originator import store
+
+    async with db_engine.begin() as conn:
+        camp, members = await seed_campaign(conn, 1, name="wl")
+        for state in (ContactState.OPERATOR_ASSIGNED, ContactState.BCW, ContactState.REJECTED_BY_OPERATOR,
+                      ContactState.ACW):
+            await conn.execute(update(CampaignContact.__table__).values(state=state.value))
+            assert await store.work_left(conn, camp), state
+        await conn.execute(update(CampaignContact.__table__).values(state=ContactState.DONE.value))
+        assert not await store.work_left(conn, camp)
