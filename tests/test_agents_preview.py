@@ -40,7 +40,7 @@ async def preview_campaign(engine, *, on_reject: str = "next_agent", bcw: int = 
         camp, members = await seed_campaign(conn, 3, name="pv", first_number=2025550100)
         await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == camp).values(
             mode="preview", window_start=dt.time(0), window_end=dt.time(0), bcw_seconds=bcw, on_reject=on_reject,
-            acw_seconds=60, retry_rules={"busy": 5}))
+            acw_seconds=60, retry_rules={"busy": 5, "service_error": 1}))
         await add_user(conn, "ann", "agent", "a-long-password")
     return camp, members
 
@@ -164,3 +164,66 @@ async def test_a_campaign_with_contacts_in_front_of_agents_has_work_left(db_engi
             assert await store.work_left(conn, camp), state
         await conn.execute(update(CampaignContact.__table__).values(state=ContactState.DONE.value))
         assert not await store.work_left(conn, camp)
+
+
+async def test_an_agents_phone_that_does_not_answer_leaves_a_service_error_and_pauses_the_agent(db_engine):
+    camp, members = await preview_campaign(db_engine)
+    async with LocalStack(db_engine, plan=ScenarioPlan.from_dict({"table": PLAN, "default": "human"}),
+                          speed=20.0) as stack:
+        stack.sim.add_phone("PJSIP/agent1", answers=False)
+        async with db_engine.begin() as conn:
+            await roster.set_agent(conn, "ann", "PJSIP/agent1", ["pv"], dialer="local")
+            agent = await roster.agent_of(conn, "ann")
+            await roster.request(conn, agent.id, roster.READY)
+        await stack.assign(camp)
+        stack.start()
+
+        async def offered():
+            async with db_engine.connect() as conn:
+                row = await desk.open_call(conn, agent.id)
+            return row if row is not None and row.state == desk.OFFERED else None
+
+        first = await until(offered)
+        async with db_engine.begin() as conn:
+            await desk.mark_seen(conn, agent.id, first.id, dt.datetime.now(dt.timezone.utc))
+            await desk.ask_call(conn, agent.id, first.id, dt.datetime.now(dt.timezone.utc))
+
+        async def paused():
+            async with db_engine.connect() as conn:
+                a = await roster.agent_of(conn, "ann")
+            return a if a.state == roster.PAUSED and not a.pending else None
+
+        a = await until(paused)
+        assert a.pause_reason == roster.PHONE_UNANSWERED
+        async with db_engine.connect() as conn:
+            att = (await conn.execute(select(Attempt).where(Attempt.membership_id == members[0]))).one()
+        assert att.result == Result.SERVICE_ERROR.value and "did not answer" in att.detail
+        assert await contact_state(db_engine, members[0]) == ContactState.RETRY_SCHEDULED.value
+
+
+async def test_after_call_work_that_runs_out_puts_the_contact_back_without_a_disposition(db_engine):
+    from agi.db import attempts as db
+    from agi.db.models import AgentCall
+
+    now = dt.datetime.now(dt.timezone.utc)
+    camp, members = await preview_campaign(db_engine)
+    async with db_engine.begin() as conn:
+        await roster.set_agent(conn, "ann", "PJSIP/agent1", ["pv"])
+        agent = await roster.agent_of(conn, "ann")
+        contact = (await conn.execute(select(CampaignContact.contact_id).where(
+            CampaignContact.id == members[0]))).scalar_one()
+        aid = await db.start_attempt(conn, members[0], campaign_id=camp, contact_id=contact, dialer="d",
+                                     number="+12025550100", attempt_no=1, now=now)
+        await db.mark_answered(conn, aid, now)
+        await db.finish_attempt(conn, aid, Result.LIVE_ANSWER, ended_at=now)
+        await conn.execute(AgentCall.__table__.insert().values(
+            agent_id=agent.id, campaign_id=camp, contact_id=contact, membership_id=members[0], attempt_id=aid,
+            kind="queue", state=desk.CONNECTED, offered_at=now))
+        assert await desk.completed(conn, aid, now)  # acw_seconds 60
+        await desk.settle_acw(conn, [agent.id], now)
+    assert await contact_state(db_engine, members[0]) == ContactState.ACW.value
+    async with db_engine.begin() as conn:
+        await desk.settle_acw(conn, [agent.id], now + dt.timedelta(seconds=61))
+        state = (await conn.execute(select(AgentCall.state).where(AgentCall.attempt_id == aid))).scalar_one()
+    assert state == desk.DONE
+    assert await contact_state(db_engine, members[0]) == ContactState.DONE.value

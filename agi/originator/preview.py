@@ -57,6 +57,7 @@ class PreviewCall:
     dialstatus: str | None = None
     cause: int | None = None
     answered_at: float | None = None
+    agent_up: bool = False  # the agent answered (OriginateResponse Success)
     cause_in: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -176,25 +177,33 @@ class PreviewLoop:
                 caller_id=row.caller_id or None, channel_id=attempt_id, variables=variables,
                 action_id=f"orig-{attempt_id}")
         except AMIError as exc:
-            await self._unreached(agent, attempt_id, f"Originate to the agent's phone failed: {exc}")
+            await self._unreached(agent.id, agent.user, attempt_id, f"Originate to the agent's phone failed: {exc}")
             return
         if not result.success:
-            await self._unreached(agent, attempt_id, f"the agent's phone {agent.interface} did not answer "
-                                                     f"(Reason {result.reason})")
+            await self._unreached(agent.id, agent.user, attempt_id, f"the agent's phone {agent.interface} did not "
+                                                                    f"answer (Reason {result.reason})")
             return
+        call = self.calls.get(attempt_id)
+        if call is not None:
+            call.agent_up = True
         async with self.engine.begin() as conn:
             await db.mark_originated(conn, attempt_id, as_dt(self.clock.now()))
 
-    async def _unreached(self, agent: roster.AgentRow, attempt_id: str, why: str) -> None:
-        """The person was never dialed: a service error (not charged, retried); the agent is paused."""
+    async def _unreached(self, agent_id: int, user: str, attempt_id: str, why: str) -> None:
+        """The person was never dialed: a service error (not charged, retried); the agent is paused.
+
+        The agent channel's Hangup and the failed OriginateResponse may come in either order; the
+        first to arrive decides, the other finds the call gone."""
+        if attempt_id not in self.calls:
+            return
+        self._forget(attempt_id)
         self.stats["failed"] += 1
-        log.warning("attempt %s: %s; agent %s paused", attempt_id, why, agent.user, extra=attempt_extra(attempt_id))
+        log.warning("attempt %s: %s; agent %s paused", attempt_id, why, user, extra=attempt_extra(attempt_id))
         async with self.engine.begin() as conn:
             await db.finish_attempt(conn, attempt_id, Result.SERVICE_ERROR, ended_at=as_dt(self.clock.now()),
                                     detail=why)
             await desk.call_failed(conn, attempt_id, self.clock.wall())
-            await roster.request(conn, agent.id, roster.PAUSED, roster.PHONE_UNANSWERED)
-        self._forget(attempt_id)
+            await roster.request(conn, agent_id, roster.PAUSED, roster.PHONE_UNANSWERED)
 
     def _forget(self, attempt_id: str) -> None:
         call = self.calls.pop(attempt_id, None)
@@ -244,6 +253,10 @@ class PreviewLoop:
 
     async def _ended(self, call: PreviewCall) -> None:
         """The agent's channel is gone: the attempt's final result, then after-call work."""
+        if call.dialstatus is None and call.answered_at is None and not call.agent_up:
+            await self._unreached(call.agent_id, call.interface, call.attempt_id,
+                                  f"the agent's phone {call.interface} did not answer")
+            return
         if call.dialstatus in CAUSE_DECIDES and call.cause is None:
             try:
                 await asyncio.wait_for(call.cause_in.wait(), CAUSE_GRACE_S)
