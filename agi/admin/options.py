@@ -94,7 +94,14 @@ def _positive(option: str, maximum: float | None = None) -> Callable[[str], floa
 
 
 SETTING_OPTIONS: tuple[SettingOption, ...] = (
-    SettingOption("--mode", "MODE", "broadcast | progressive | predictive.", t.mode, "mode"),
+    SettingOption("--mode", "MODE", "broadcast | progressive | predictive | preview (agents call one contact "
+                  "at a time from the console).", t.mode, "mode"),
+    SettingOption("--bcw-seconds", "SECONDS", "Preview: before-call work, seconds the agent reads the contact "
+                  "before the call starts (0: the agent clicks Call).", _at_least("--bcw-seconds", 0), "bcw_seconds"),
+    SettingOption("--on-reject", "next_agent|skip", "Preview: a contact an agent refuses goes to another agent "
+                  "(next_agent) or is skipped.", t.choice(("next_agent", "skip"), "--on-reject"), "on_reject"),
+    SettingOption("--acw-seconds", "SECONDS", "After-call work countdown in the agent console (set it to the "
+                  "queue's wrapuptime).", _at_least("--acw-seconds", 0), "acw_seconds"),
     SettingOption("--phone-field", "FIELD",
                   "Phone to dial: home, work, cell, phone, or any (the first one filled of phone, cell, home, work).",
                   t.choice(PHONE_FIELD_CHOICES, "phone field"), "phone_field"),

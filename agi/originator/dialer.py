@@ -8,6 +8,8 @@ Each part can be read and tested alone, and each is given what it works with:
 - settle.py     -- Originate once, settle the response, resolve an Originate whose reply was lost
 - feedback.py   -- what answered calls became (AMD, agent queue), for the pacing history
 - reconciler.py -- at start and every 30 s: attempts whose call is gone get a result
+- agents_ami.py -- the console's agents: ready/paused over AMI, AgentConnect/AgentComplete recorded
+- preview.py    -- preview campaigns: a contact offered to one agent, the agent's phone rung first
 - calls.py      -- the calls in progress, from the AMI events; clock.py -- the times
 - publish.py    -- the live figures stored with each heartbeat (and shown as metrics)
 
@@ -33,12 +35,14 @@ from agi.db import live_stats
 from agi.metrics import db_write
 from agi.originator import store
 from agi.originator.agent_poll import AgentPoll
+from agi.originator.agents_ami import AgentDesk
 from agi.originator.calls import CallTracker
 from agi.originator.campaigns import AgiServers, CampaignRun, Campaigns
 from agi.originator.clock import Clock
 from agi.originator.dial import DialLoop
 from agi.originator.feedback import Feedback
 from agi.originator.limits import RateLimiter
+from agi.originator.preview import PreviewLoop
 from agi.originator.publish import Publisher
 from agi.originator.reconciler import Reconciler
 from agi.originator.settle import Settler
@@ -52,6 +56,7 @@ REFRESH_S = 1.0
 DROP_COUNTS_S = 2.0
 RECONCILE_S = 30.0
 AGENT_TIME_FLUSH_S = 5.0  # between two writes of the measured agent time
+AGENTS_S = 0.5  # between two reads of the console's agents (their requests, after-call work)
 DRAIN_POLL_S = 0.1
 
 
@@ -91,7 +96,8 @@ class Originator:
         self.dialing = True
         self._every = {"heartbeat": self.clock.every(HEARTBEAT_S), "refresh": self.clock.every(REFRESH_S),
                        "drops": self.clock.every(DROP_COUNTS_S), "reconcile": self.clock.every(RECONCILE_S),
-                       "agent_time": self.clock.every(AGENT_TIME_FLUSH_S, at_once=False)}
+                       "agent_time": self.clock.every(AGENT_TIME_FLUSH_S, at_once=False),
+                       "agents": self.clock.every(AGENTS_S)}
 
     @property
     def agi_alive(self) -> bool:
@@ -115,6 +121,11 @@ class Originator:
         self.ami.on_event("AgentConnect", self.feedback.on_agent_connect)
         self.ami.on_event("AgentComplete", self.feedback.on_agent_complete)
         self.ami.on_event("OriginateResponse", self.settler.on_late_originate_response)
+        self.ami.on_event("AgentConnect", self.agent_desk.on_agent_connect)
+        self.ami.on_event("AgentComplete", self.agent_desk.on_agent_complete)
+        self.ami.on_event("DialBegin", self.preview.on_dial_begin)
+        self.ami.on_event("DialEnd", self.preview.on_dial_end)
+        self.ami.on_event("Hangup", self.preview.on_hangup)
         self.ami.on_connect = self.settler.on_reconnect
         await self.reconciler.reconcile(startup=True)
 
@@ -146,6 +157,9 @@ class Originator:
         self.reconciler = Reconciler(engine, ami, clock, tracker, self.stats, dialer_name=self.name)
         self.publisher = Publisher(ami, clock, tracker, runs, self.lifecycle, self.agi_servers,
                                    dialer_lines=dialer.lines)
+        self.agent_desk = AgentDesk(engine, ami, clock, dialer_id=dialer.id, dialer_name=self.name)
+        self.preview = PreviewLoop(engine, ami, clock, tracker, self.stats, dialer=dialer,
+                                   agi_address=self.agi_address, spawn=self.settler.spawn)
 
     async def run(self, stop: asyncio.Event, drain_deadline: float = 60.0) -> None:
         """Dial until ``stop`` is set, then let calls in progress finish (up to the deadline, real seconds)."""
@@ -191,8 +205,9 @@ class Originator:
         if not (self.dialing and self.ami.connected):
             return
         for run in list(self.campaigns.values()):
-            if may_dial(run.state):
+            if may_dial(run.state) and not PreviewLoop.is_preview(run):
                 await self.dial_loop.dial(run)
+        await self.preview.step(list(self.campaigns.values()), self.agent_desk.agents)
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -210,6 +225,8 @@ class Originator:
         if every["agent_time"].due():
             await self.agent_poll.flush()
         await self.feedback.poll_verdicts()
+        if every["agents"].due():
+            await self.agent_desk.tick()
 
     async def _heartbeat(self) -> None:
         """Ours, with the live figures; and other dialers' that stopped beating: their campaigns
