@@ -36,7 +36,9 @@ def test_live_answer_outcomes_and_states_match_spec():
         "opt_out", "interested", "not_interested", "call_back", "no_key", "wrong_key"}
     assert {s.value for s in ContactState} == {
         "pending", "dialing", "in_call", "waiting_agent", "done", "retry_scheduled",
-        "skipped", "cancelled", "deleted"}
+        "skipped", "cancelled", "deleted",
+        # the agent-facing states of seed 004 (preview and after-call work)
+        "operator_assigned", "bcw", "rejected_by_operator", "acw"}
     assert {s.value for s in CampaignState} == {
         "unscheduled", "scheduled", "running", "paused_no_agents", "stopped",
         "stopped_by_admin", "stopped_by_dialer", "completed",
