@@ -7,7 +7,8 @@ audit row commit together. Details never hold a secret (``redact``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection

@@ -11,7 +11,8 @@ leave alone (agi.db.attempts).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection

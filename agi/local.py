@@ -9,7 +9,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -48,7 +48,7 @@ class LocalStack:
         self._stop = asyncio.Event()
         self._task: asyncio.Task | None = None
 
-    async def __aenter__(self) -> "LocalStack":
+    async def __aenter__(self) -> LocalStack:
         self.sim = Simulator(speed=self.speed, plan=self.plan, queues=self.queues, ami_port=0,
                              ami_secret=self.ami_secret, ami_read=self.AMI_READ)
         # the flows and the originator write times from one clock: the simulator's

@@ -317,7 +317,7 @@ SUMMARY_ROWS: tuple[tuple[tuple[str, str], ...], ...] = (
 PHONE_FIELDS = ("home", "work", "cell", "phone")
 
 
-def parse_outcomes(text: str) -> list["Result | Routing | Disposition"]:
+def parse_outcomes(text: str) -> list[Result | Routing | Disposition]:
     """'no_answer,busy,dropped' -> the Result, Routing or Disposition each code or label names.
 
     Raises ValueError naming the unknown one and every code there is.
@@ -401,7 +401,7 @@ class CallClass(_Coded):
 
 
 def call_class(result: str | None, routing: str | None, queue_status: str | None, callback: bool,
-               length_class: "CallClass | None" = None) -> "CallClass | None":
+               length_class: CallClass | None = None) -> CallClass | None:
     """An attempt's class in the call log. ``length_class`` is its target/repeat class by talk time
     (agi.rules.target, over the number's history); a broken routing says more than the length."""
     if routing_broken(routing, queue_status):

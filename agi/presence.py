@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import os
 import socket
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 

@@ -63,7 +63,7 @@ class Settings:
     }
 
     @classmethod
-    def load(cls, config: str | Path | None = None, env: dict | None = None) -> "Settings":
+    def load(cls, config: str | Path | None = None, env: dict | None = None) -> Settings:
         """Defaults < TOML file (flat keys or a [dialer] table) < environment."""
         env = os.environ if env is None else env
         values: dict = {}

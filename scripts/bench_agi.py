@@ -277,7 +277,8 @@ def our_router():
 # Server-side timing of the full flow (filled inside the server process by _instrument())
 SERVER_CMD: list[float] = []  # a reply line handed to the channel -> the next command written
 SERVER_CMD_DB: list[float] = []  # the same, for the commands the flow sent after waiting on a database write
-SERVER_FIRST: list[float] = []  # the agi_* block complete -> the first command written (attempt lookup + answered write)
+# the agi_* block complete -> the first command written (attempt lookup + answered write)
+SERVER_FIRST: list[float] = []
 
 
 def _instrument() -> None:
@@ -388,7 +389,7 @@ class ServerProcess:
         self.mode = mode
         self.env = env
 
-    async def __aenter__(self) -> "ServerProcess":
+    async def __aenter__(self) -> ServerProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--serve", self.mode,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -474,7 +475,7 @@ class FullFlowDB:
         self._ids: list[str] = []
         self._next = 0
 
-    async def __aenter__(self) -> "FullFlowDB":
+    async def __aenter__(self) -> FullFlowDB:
         sys.path.insert(0, str(ROOT / "scripts"))
         from pgserver import PgServer
 
@@ -507,8 +508,9 @@ class FullFlowDB:
                 camp = (await conn.execute(select(Campaign.__table__.c.id).where(
                     Campaign.__table__.c.name == "bench"))).scalar()
                 if camp is None:
-                    camp = (await conn.execute(insert(Campaign.__table__).values(name="bench", queue_name="bench-agents").returning(
-                        Campaign.__table__.c.id))).scalar_one()
+                    camp = (await conn.execute(
+                        insert(Campaign.__table__).values(name="bench", queue_name="bench-agents")
+                        .returning(Campaign.__table__.c.id))).scalar_one()
                 await conn.execute(insert(Contact.__table__), [
                     {"dedupe_key": f"bench-{base + i}", "phone": f"+1202{base + i:07d}"} for i in range(n)])
                 contacts = (await conn.execute(select(Contact.__table__.c.id, Contact.__table__.c.phone).where(
@@ -609,7 +611,7 @@ class FullFlowDB:
         return sum(int(f[11]) + int(f[12]) for f in pids) / tick
 
 
-async def full_calls(srv: "ServerProcess", ids: list[str], concurrency: int) -> tuple[Samples, float]:
+async def full_calls(srv: ServerProcess, ids: list[str], concurrency: int) -> tuple[Samples, float]:
     it = iter(ids)
     return await run_calls(len(ids), concurrency, lambda i, s: tcp_call(
         srv.port, "outbound", next(it), s, replies=full_reply_for, expect=len(FULL_FLOW_COMMANDS)))
@@ -813,7 +815,8 @@ async def main(args: argparse.Namespace) -> None:
         have_uvloop = True
     except ImportError:
         have_uvloop = False
-    console.print(f"bench_agi: {args.calls} calls ({args.full_calls} full-flow), {args.concurrency} concurrent; pyst2 {args.pyst2_calls} calls, "
+    console.print(f"bench_agi: {args.calls} calls ({args.full_calls} full-flow), {args.concurrency} concurrent; "
+                  f"pyst2 {args.pyst2_calls} calls, "
                   f"{args.pyst2_concurrency} concurrent; idle {args.idle} sessions")
     console.print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
                   f"client loop: {type(asyncio.get_running_loop()).__module__}; figures are per server process")

@@ -17,7 +17,6 @@ import random
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +63,8 @@ async def seed_attempts(engine, campaign_id: int, rng: random.Random) -> int:
             rows.append({
                 "id": new_attempt_id(), "campaign_id": campaign_id, "contact_id": m.contact_id,
                 "membership_id": m.id, "dialer": "d1", "number": m.number, "attempt_no": n + 1,
-                "queued_at": queued, "originated_at": queued, "answered_at": queued + dt.timedelta(seconds=9) if live else None,
+                "queued_at": queued, "originated_at": queued,
+                "answered_at": queued + dt.timedelta(seconds=9) if live else None,
                 "ended_at": queued + dt.timedelta(seconds=40), "result": result.value, "charged": result.charged,
                 "routing": ("dropped" if rng.random() < 0.03 else "agent_connected") if live else None,
                 "disposition": None, "caller_abandoned": False, "ivr_keys": "", "callback": False,

@@ -61,7 +61,7 @@ class PgServer:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         return subprocess.run(cmd, check=check, capture_output=True, text=True)
 
-    def start(self) -> "PgServer":
+    def start(self) -> PgServer:
         if self.as_root:
             shutil.chown(self.tmp, "postgres", "postgres")
         os.chmod(self.tmp, 0o700)

@@ -50,7 +50,7 @@ class WebServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "WebServer":
+    def __enter__(self) -> WebServer:
         options = WebOptions(webhooks=False, rate=0, session_secret="browser-tests", console_poll_s=self.poll_s)
 
         def serve() -> None:

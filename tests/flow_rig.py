@@ -26,7 +26,7 @@ class Rig:
         self.server = FastAGIServer(self.router, port=0)
         self.plan, self.queues, self.speed, self.dialplan = plan, queues or {}, speed, dialplan
 
-    async def __aenter__(self) -> "Rig":
+    async def __aenter__(self) -> Rig:
         await self.server.start()
         self.sim = Simulator(agi_port=self.server.port, speed=self.speed, plan=self.plan, queues=self.queues,
                              ami_port=0, dialplan=self.dialplan)

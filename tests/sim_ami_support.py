@@ -87,7 +87,7 @@ class AmiReplayer:
                 return
             try:
                 raw = await asyncio.wait_for(reader.readline(), min(left, 0.3))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if self.quiet is not None and self.quiet():
                     return
                 continue

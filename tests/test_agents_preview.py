@@ -5,9 +5,7 @@ work, the disposition), then one whose line is busy; every seed 004 state is pas
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import time
 
 from sqlalchemy import select, update
 
@@ -18,21 +16,11 @@ from agi.local import LocalStack
 from agi.outcomes import ContactState, Disposition, Result, Routing
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
+from tests.waiting import until
 
 PLAN = {"+12025550100": {"base": "human", "callee": {"hangup_after_bridge": 6}},
         "+12025550101": {"base": "human", "callee": {"hangup_after_bridge": 6}},
         "+12025550102": "busy"}
-
-
-async def until(what, timeout: float = 30.0, every: float = 0.05):
-    """Poll ``what()`` (a coroutine function) until it returns something truthy."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = await what()
-        if got:
-            return got
-        await asyncio.sleep(every)
-    raise TimeoutError(f"{what.__name__} did not happen in {timeout} s")
 
 
 async def preview_campaign(engine, *, on_reject: str = "next_agent", bcw: int = 0) -> tuple[int, list[int]]:

@@ -26,6 +26,7 @@ from agi.outcomes import CampaignState
 from agi.sim.scenarios import ScenarioPlan
 from agi.sim.simulator import Simulator
 from db_seed import seed_campaign
+from tests.waiting import until
 
 DIALER = [str(Path(sys.executable).parent / "dialer")]
 ALL_DAY = dict(window_start=dt.time(0, 0), window_end=dt.time(0, 0))
@@ -45,15 +46,6 @@ async def state_on(engine, cid: int, dialer: str) -> str:
     async with engine.connect() as conn:
         return (await conn.execute(select(dc.c.state).join(d, d.c.id == dc.c.dialer_id).where(
             dc.c.campaign_id == cid, d.c.name == dialer))).scalar_one()
-
-
-async def until(predicate, timeout: float, what: str) -> None:
-    try:
-        async with asyncio.timeout(timeout):
-            while not await predicate():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for: {what}") from None
 
 
 def paused_lines(caplog) -> list[str]:

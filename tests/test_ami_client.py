@@ -22,18 +22,9 @@ from agi.outcomes import Result
 from agi.rules.classify import classify_failure
 from agi.settings import Secret
 from test_ami_client_peer import TracePeer, originate_script
+from tests.waiting import until
 
 USER, SECRET = "dialer", "dialer-secret"  # the capture rig's manager.conf user
-
-
-async def until(cond, timeout: float = 5.0, what: str = "condition") -> None:
-    """Wait for cond() (a liveness bound, not a speed claim)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -61,7 +52,7 @@ async def client(peer):
 def originate_kwargs(script) -> dict:
     """The client call that reproduces the trace's Originate."""
     sent = script.sent
-    variables = dict(v.split("=", 1) for v in [l.split(": ", 1)[1] for l in sent.lines if l.startswith("Variable: ")])
+    variables = dict(v.split("=", 1) for v in [ln.split(": ", 1)[1] for ln in sent.lines if ln.startswith("Variable: ")])
     return dict(
         channel=sent.get("Channel"),
         context=sent.get("Context"),
@@ -185,7 +176,7 @@ async def test_originate_resolves_with_its_originate_response(peer, client, trac
     sent = peer.actions("Originate")[0]
     assert sent["Async"] == "true"
     assert sent["ChannelId"] == script.channel_id
-    assert sent["Variable"] == [l.split(": ", 1)[1] for l in script.sent.lines if l.startswith("Variable: ")]
+    assert sent["Variable"] == [ln.split(": ", 1)[1] for ln in script.sent.lines if ln.startswith("Variable: ")]
     assert sent["CallerID"] == '"Acme Campaign" <15550001111>'
 
 

@@ -165,7 +165,7 @@ class TracePeer:
             script = originate_script(path.name)
             self.scripts[script.channel_id] = script
 
-    async def start(self) -> "TracePeer":
+    async def start(self) -> TracePeer:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self

@@ -25,6 +25,7 @@ from agi.sim.scenarios import ScenarioPlan
 from agi.sim.simulator import Simulator
 
 from tests.conftest import ROOT
+from tests.waiting import until
 
 USER, SECRET = "dialer", "sim-secret"
 SPEED = 50.0  # simulated seconds per wall second: a 25 s ring timeout takes 0.5 s
@@ -56,15 +57,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-async def until(cond, timeout: float = 5.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

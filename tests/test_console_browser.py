@@ -46,7 +46,7 @@ async def wait_for(driver, css: str, text: str | None = None, timeout: float = 4
         found = await run(driver.find_elements, By.CSS_SELECTOR, css)
         for el in found:
             try:
-                if text is None or text in await run(lambda: el.text):
+                if text is None or text in await run(lambda el=el: el.text):
                     return el
             except Exception:  # noqa: BLE001 - the panel was replaced meanwhile: look again
                 continue

@@ -374,7 +374,7 @@ async def test_repeated_service_errors_back_off_then_stop(db_engine):
         cid, (m,) = await _seed(conn, 1)
         contact = (await conn.execute(_select(_CC.__table__.c.contact_id))).scalar_one()
     gaps = []
-    for n in range(12):
+    for _ in range(12):
         async with db_engine.begin() as conn:
             a = await _db.start_attempt(conn, m, campaign_id=cid, contact_id=contact, dialer="d",
                                         number="+12025550000", attempt_no=1, now=_T0)

@@ -59,7 +59,7 @@ def test_latin1_caller_name_is_decoded_not_fatal():
 
 
 def test_utf8_caller_name_is_decoded_as_utf8():
-    data = HEADER.replace(b"Acme Campaign", "José Müller".encode("utf-8"))
+    data = HEADER.replace(b"Acme Campaign", "José Müller".encode())
     assert feed_all(data).request().calleridname == "José Müller"
 
 

@@ -15,7 +15,7 @@ from agi.contacts import update_contact
 from agi.db.engine import make_sessionmaker
 from agi.db.models import Attempt, CampaignContact, Contact
 from agi.errors import AdminError
-from agi.outcomes import ContactState, Result
+from agi.outcomes import Result
 
 _cc = CampaignContact.__table__
 _ct = Contact.__table__

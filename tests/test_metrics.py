@@ -29,6 +29,7 @@ from agi.metrics.http import MetricsServer
 from agi.outcomes import DIAL_RESULTS, CampaignState
 from db_seed import seed_campaign
 from test_fastagi_server import Flows, asterisk
+from tests.waiting import until
 
 DIALER = str(Path(sys.executable).parent / "dialer")
 _a = Attempt.__table__
@@ -61,15 +62,6 @@ def samples(text: str) -> dict[tuple[str, tuple], float]:
 
 def total(found: dict, name: str, **labels: str) -> float:
     return sum(v for (n, ls), v in found.items() if n == name and all((k, v2) in ls for k, v2 in labels.items()))
-
-
-async def wait_for(predicate, timeout: float, what: str, *procs) -> None:
-    end = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        for p, log in procs:
-            assert p.poll() is None, log.read_text()[-3000:]
-        await asyncio.sleep(0.25)
 
 
 @pytest.mark.slow
@@ -112,7 +104,7 @@ async def test_a_scrape_during_a_simulated_campaign_adds_up_to_the_attempts_tabl
             except OSError:
                 return False
 
-        await wait_for(dialing, 60, "a scrape mid-campaign showing Originates sent", *procs)
+        await until(dialing, 60, "a scrape mid-campaign showing Originates sent", *procs)
         mid = samples((await asyncio.to_thread(get, metrics_port, "/metrics"))[1])
         assert total(mid, "dialer_ami_connected", dialer="box") == 1
         assert ("dialer_lines_allowed", (("campaign", "spring"), ("dialer", "box"))) in mid
@@ -128,7 +120,7 @@ async def test_a_scrape_during_a_simulated_campaign_adds_up_to_the_attempts_tabl
                     cc.c.campaign_id == cid, cc.c.state.in_(open_states)))).scalar()
             return open_ == 0 and pending == 0
 
-        await wait_for(settled, 180, "the campaign worked through its contacts", *procs)
+        await until(settled, 180, "the campaign worked through its contacts", *procs)
         status, text = await asyncio.to_thread(get, metrics_port, "/metrics")
         assert status == 200
         end_ = samples(text)

@@ -16,6 +16,7 @@ from agi.outcomes import CampaignState, ContactState
 from agi.sim.queues import Member, QueueConfig
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
+from tests.waiting import until
 
 ALL_DAY = dict(window_start=dt.time(0, 0), window_end=dt.time(0, 0))
 
@@ -25,12 +26,6 @@ async def dialer_state(engine, campaign_id: int, dialer: str) -> str:
     async with engine.connect() as conn:
         return (await conn.execute(select(dc.c.state).join(d, d.c.id == dc.c.dialer_id).where(
             dc.c.campaign_id == campaign_id, d.c.name == dialer))).scalar_one()
-
-
-async def until(predicate, timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.05)
 
 
 async def test_agent_campaign_pauses_with_no_free_agent_and_resumes_by_itself(db_engine):

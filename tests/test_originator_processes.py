@@ -27,6 +27,7 @@ from agi.settings import Settings
 from agi.sim.scenarios import ScenarioPlan
 from agi.sim.simulator import Simulator
 from db_seed import seed_campaign
+from tests.waiting import until
 
 DIALER = [str(Path(sys.executable).parent / "dialer")]
 ALL_DAY = dict(window_start=dt.time(0, 0), window_end=dt.time(0, 0))
@@ -72,12 +73,6 @@ async def open_count(engine, cid: int) -> int:
                                         ContactState.IN_CALL.value, ContactState.WAITING_AGENT.value))
 
 
-async def wait_for(predicate, timeout: float, what: str):
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.1)
-
-
 @pytest.fixture
 def pg_engine(db_engine):
     if db_engine.dialect.name != "postgresql":
@@ -108,7 +103,7 @@ async def test_originator_killed_with_sigkill_and_restarted_leaves_nothing_dangl
         assert dangling_at_kill, "the kill should catch calls in progress"
         await asyncio.sleep(1.0)
         proc = await spawn_originator(url, "box1", sim.ami_port, server.port)
-        await wait_for(lambda: _settled(pg_engine, cid), 120, "campaign settles after the restart")
+        await until(lambda: _settled(pg_engine, cid), 120, "campaign settles after the restart")
         proc.send_signal(signal.SIGTERM)  # graceful: stops dialing, lets calls finish, exits 0
         assert await asyncio.wait_for(proc.wait(), 60) == 0
     finally:
@@ -195,7 +190,7 @@ async def test_dialer_run_serves_fastagi_and_dials_then_stops_on_sigterm(db_engi
     proc = await asyncio.create_subprocess_exec(*DIALER, "run", "--dialer", "solo", "--bind", f"127.0.0.1:{agi_port}",
                                                 env=env, stderr=asyncio.subprocess.PIPE)
     try:
-        await wait_for(lambda: _settled(db_engine, cid), 60, "all 8 calls answered and finished")
+        await until(lambda: _settled(db_engine, cid), 60, "all 8 calls answered and finished")
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 60) == 0
     finally:

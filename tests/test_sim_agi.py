@@ -41,7 +41,7 @@ class Peer:
             env[key] = value
         await self.conns.put(Conn(env, reader, writer))
 
-    async def next(self) -> "Conn":
+    async def next(self) -> Conn:
         return await asyncio.wait_for(self.conns.get(), timeout=10)
 
     async def close(self) -> None:

@@ -13,6 +13,7 @@ from agi.sim.scenarios import ScenarioPlan
 from agi.sim.simulator import Simulator
 from tests.conftest import TRACES
 from tests.sim_ami_support import AmiReplayer, ami_connections, normalise
+from tests.waiting import until
 
 RIG_USER, RIG_SECRET = "dialer", "dialer-secret"  # manager.conf of the capture rig
 
@@ -213,6 +214,11 @@ async def test_login_ping_badsecret_transcript_is_reproduced():
         await sim.stop()
 
 
+def until_soon(cond):
+    """The queue's state, polled closely (its moments are short at the simulator's speed)."""
+    return until(cond, 10.0, "the queue to get there", every=0.01)
+
+
 def _rig_queues() -> list[QueueConfig]:
     # queues.conf of the capture rig: sales with one static member, empty with none (joinempty=no)
     return [QueueConfig("sales", members=[Member("Local/agent1@agents/n", "Agent One")]),
@@ -334,29 +340,22 @@ async def test_queue_summary_transcript_with_calls_in_the_queue():
                      f"Priority: 1\r\nAsync: true\r\nChannelId: {channel_id}\r\n"
                      f"CallerID: \"Acme Campaign\" <15550001111>\r\n\r\n".encode())
 
-    async def until(cond, limit: float = 10.0) -> None:
-        for _ in range(int(limit / 0.01)):
-            if cond():
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError("the queue never got there")
-
     async def before_send(pending: list[str]) -> None:
         if "ActionID: qs-b-all" in pending:  # (b): bridged to the member ~1.5 s ago
             stage["now"] = "b"
             originate("68847a01-a67e-4127-9a0b-cedbd51ccc3c")
-            await until(lambda: member.busy)
+            await until_soon(lambda: member.busy)
             await asyncio.sleep(1.5 / speed)
         elif "ActionID: qs-d-all" in pending:  # (d): a caller waits ~2 s, the member rings
-            await until(lambda: not member.busy and not sales.entries)
+            await until_soon(lambda: not member.busy and not sales.entries)
             member.answers = False
             stage["now"] = "d"
             originate("2b7964ed-ff99-49ea-a667-6ad59e504919")
-            await until(lambda: bool(sales.entries))
+            await until_soon(lambda: bool(sales.entries))
             joined = sales.entries[0].joined
-            await until(lambda: sim.clock.now() - joined >= 2.3)
+            await until_soon(lambda: sim.clock.now() - joined >= 2.3)
         elif "ActionID: pause-1" in pending:  # (c): after (d) timed out
-            await until(lambda: not sales.entries and not member.ringing)
+            await until_soon(lambda: not sales.entries and not member.ringing)
 
     try:
         trace = ami_connections(TRACES / "ami-queuesummary.txt")[0]
@@ -472,25 +471,18 @@ async def test_core_show_channels_with_queue_calls_matches_the_transcript():
                      f"Priority: 1\r\nAsync: true\r\nChannelId: {channel_id}\r\n"
                      f"CallerID: \"Acme Campaign\" <15550001111>\r\n\r\n".encode())
 
-    async def until(cond, limit: float = 10.0) -> None:
-        for _ in range(int(limit / 0.01)):
-            if cond():
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"the queue never got there: {list(sim.channels)} {member}")
-
     async def before_send(pending: list[str]) -> None:
         if "ActionID: csc-b" in pending:  # (b): bridged to the member for ~1.5 s
             stage["now"] = "b"
             originate("68847a01-a67e-4127-9a0b-cedbd51ccc3c")
-            await until(lambda: member.busy)
+            await until_soon(lambda: member.busy)
             await asyncio.sleep(1.5 / speed)
         elif "ActionID: csc-d" in pending:  # (d): the caller waits ~2 s, the member rings
-            await until(lambda: not member.busy and not sales.entries and len(sim.channels) == 0)
+            await until_soon(lambda: not member.busy and not sales.entries and len(sim.channels) == 0)
             member.answers, member.mode = False, ""
             stage["now"] = "d"
             originate("2b7964ed-ff99-49ea-a667-6ad59e504919")
-            await until(lambda: bool(sales.entries) and member.ringing)
+            await until_soon(lambda: bool(sales.entries) and member.ringing)
             await asyncio.sleep(2.3 / speed)
 
     try:

@@ -205,14 +205,14 @@ async def test_stalled_ami_holds_replies_back_then_delivers_them_in_order():
         while True:  # drain FullyBooted / SuccessfulAuth
             try:
                 await asyncio.wait_for(reader.readline(), 0.1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         sim.faults.stall_ami(0.5)
         writer.write(b"Action: Ping\r\nActionID: p1\r\n\r\nAction: Ping\r\nActionID: p2\r\n\r\n")
         await writer.drain()
         try:
             early = await asyncio.wait_for(reader.readline(), 0.2)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             early = None
         assert early is None  # nothing while stalled
         text = b""

@@ -222,7 +222,7 @@ class ScriptedAgi:
                 if not data:
                     break
                 got.append(data.decode("utf-8", "surrogateescape").removesuffix("\n"))
-        except (asyncio.TimeoutError, ConnectionError):
+        except (TimeoutError, ConnectionError):
             pass
         finally:
             writer.close()

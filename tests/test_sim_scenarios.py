@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from agi.cli import main
 from agi.sim.callee import KeyPress
-from agi.sim.dialplan import PROJECT_DIALPLAN, Dialplan
+from agi.sim.dialplan import PROJECT_DIALPLAN
 from agi.sim.expressions import evaluate, substitute
 from agi.sim.scenarios import SCENARIOS, Network, ScenarioPlan, scenario
 from agi.sim.originate import number_of, parse_callerid

@@ -9,7 +9,6 @@ a real terminal (tmux): launched, a frame captured, q quits.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import os
@@ -42,6 +41,7 @@ from agi.outcomes import CampaignState
 from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
+from tests.waiting import until
 
 DIALER = str(Path(sys.executable).parent / "dialer")
 _a, _cc, _cl = Attempt.__table__, CampaignContact.__table__, CampaignLive.__table__
@@ -159,13 +159,6 @@ async def last_beat(engine) -> dt.datetime | None:
 
 async def beat_after(engine, beat: dt.datetime | None) -> bool:
     return await last_beat(engine) != beat
-
-
-async def until(predicate, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
 
 
 @pytest.mark.slow

@@ -5,7 +5,8 @@ message that says what to do. Scheduling, start and stop are in agi.admin.lifecy
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession

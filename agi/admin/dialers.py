@@ -4,7 +4,7 @@ commands set until each dialer's next tick recomputes it (agi/rules/lifecycle.py
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession

@@ -153,4 +153,5 @@ async def stop_campaign(session: AsyncSession, ref: str, admin: bool = False) ->
         )
         cancelled = res.rowcount or 0
     await session.flush()
-    return {"campaign": c.name, "state": c.state, "was": was, "cancelled": cancelled, "changed": was != c.state or cancelled > 0}
+    return {"campaign": c.name, "state": c.state, "was": was, "cancelled": cancelled,
+            "changed": was != c.state or cancelled > 0}

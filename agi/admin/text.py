@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import phonenumbers
 

@@ -132,7 +132,8 @@ async def ask_call(conn: AsyncConnection, agent_id: int, call_id: int, now: dt.d
     """The agent clicked Call: the originator dials on its next tick."""
     res = await conn.execute(update(_ac).where(_ac.c.id == call_id, _ac.c.agent_id == agent_id,
                                                _ac.c.state.in_(BEFORE_CALL), _ac.c.call_at.is_(None))
-                             .values(state=BCW, call_at=now, seen_at=func.coalesce(_ac.c.seen_at, literal(now, _ac.c.seen_at.type))))
+                             .values(state=BCW, call_at=now,
+                                     seen_at=func.coalesce(_ac.c.seen_at, literal(now, _ac.c.seen_at.type))))
     return res.rowcount == 1
 
 
@@ -164,7 +165,8 @@ async def due_to_call(conn: AsyncConnection, agent_ids: list[int], now: dt.datet
 async def to_dialing(conn: AsyncConnection, call_id: int, membership_id: int, now: dt.datetime) -> bool:
     """bcw -> calling (the click or the countdown, taken once); contact -> dialing."""
     res = await conn.execute(update(_ac).where(_ac.c.id == call_id, _ac.c.state == BCW)
-                             .values(state=CALLING, call_at=func.coalesce(_ac.c.call_at, literal(now, _ac.c.call_at.type))))
+                             .values(state=CALLING,
+                                     call_at=func.coalesce(_ac.c.call_at, literal(now, _ac.c.call_at.type))))
     if res.rowcount != 1:
         return False
     await _move_contact(conn, membership_id, ContactState.DIALING.value,

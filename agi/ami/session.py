@@ -107,7 +107,7 @@ class Session:
         (close(), or `fatal` after a refused login)."""
         try:
             await asyncio.wait_for(self._up.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return self.connected
 
@@ -169,7 +169,7 @@ class Session:
         task = self._manager.connect()
         try:
             _transport, proto = await asyncio.wait_for(asyncio.shield(task), self.action_timeout)
-        except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
+        except (TimeoutError, asyncio.CancelledError) as exc:
             task.cancel()
             task.add_done_callback(_abort_if_connected)  # it may have connected meanwhile
             if isinstance(exc, asyncio.CancelledError):

@@ -16,7 +16,7 @@ class Role(str, enum.Enum):
     ADMIN = "admin"
 
     @classmethod
-    def parse(cls, text: str) -> "Role":
+    def parse(cls, text: str) -> Role:
         try:
             return cls(str(text).strip().lower())
         except ValueError:

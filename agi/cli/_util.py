@@ -10,7 +10,8 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import click
 from rich.console import Console

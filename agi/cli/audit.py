@@ -12,7 +12,8 @@ import functools
 import getpass
 import os
 import socket
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import click
 

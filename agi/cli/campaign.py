@@ -149,7 +149,8 @@ def set_(obj, campaign_ref: str, new_name: str | None, as_json: bool, **kwargs) 
 @click.option("--start", metavar="DATE", help="Start: YYYY-MM-DD, 'YYYY-MM-DD HH:MM' (in --tz) or 'now'.")
 @click.option("--stop", metavar="DATE", help="Stop: YYYY-MM-DD (the whole day included) or 'YYYY-MM-DD HH:MM'.")
 @click.option("--days", metavar="DAYS", help="Days to call: mon-fri, mon,wed,fri, all (default all).")
-@click.option("--hours", metavar="HH:MM-HH:MM", help="Daily hours in --tz, e.g. 09:00-17:00 or 09:00-12:00,13:00-17:00.")
+@click.option("--hours", metavar="HH:MM-HH:MM",
+              help="Daily hours in --tz, e.g. 09:00-17:00 or 09:00-12:00,13:00-17:00.")
 @click.option("--tz", metavar="ZONE", help="Time zone of the dates and hours (IANA, e.g. America/New_York).")
 @json_option
 @click.pass_obj

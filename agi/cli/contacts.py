@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from agi import importer, reports
 from agi.cli._util import console, json_option, print_json, print_table, run_conn, run_db
-from agi.outcomes import ContactState, Result
+from agi.outcomes import ContactState
 from agi.rules.predial import PHONE_FIELD_CHOICES
 
 

@@ -109,7 +109,7 @@ def check(obj, as_json: bool) -> None:
             for d in diffs:
                 click.echo(f"  {d!r}", err=True)
         raise click.ClickException(
-            f"{len(diffs)} difference(s) between agi/db/models.py and the migrations: "
+            f"{len(diffs)} difference(s) between the models (agi/db/models/) and the migrations: "
             "write a migration (alembic revision --autogenerate) or fix the models"
         )
     if not (as_json or getattr(obj, "json", False)):

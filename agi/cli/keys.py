@@ -17,7 +17,8 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--user", required=True, help="The user the key acts as (`dialer users list`).")
 @click.option("--name", required=True, help="What the key is for, e.g. crm-sync.")
-@click.option("--role", type=click.Choice([r.value for r in Role]), help="Role of the key (default and at most the user's).")
+@click.option("--role", type=click.Choice([r.value for r in Role]),
+              help="Role of the key (default and at most the user's).")
 @click.option("--campaigns", metavar="C1,C2", help="Only these campaigns (names or ids); others answer 404.")
 @json_option
 @click.pass_obj

@@ -31,7 +31,8 @@ def openapi_text(app) -> str:
               help="Address to listen on. Loopback by default: put a TLS reverse proxy (nginx) in front "
                    "for other hosts (README).")
 @click.option("--rate-limit", type=click.FloatRange(min=0), default=20.0, show_default=True, metavar="N",
-              envvar="DIALER_WEB_RATE_LIMIT", help="Requests per second per API key (bursts of twice that; 0: no limit).")
+              envvar="DIALER_WEB_RATE_LIMIT",
+              help="Requests per second per API key (bursts of twice that; 0: no limit).")
 @click.option("--max-body", type=click.IntRange(min=1024), default=DEFAULT_MAX_BODY, show_default=True,
               metavar="BYTES", envvar="DIALER_WEB_MAX_BODY", help="Largest request body accepted (413 above).")
 @click.option("--webhooks/--no-webhooks", default=True, show_default=True,

@@ -47,7 +47,8 @@ def list_(obj, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    print_table(f"Webhooks ({len(rows)})", ["id", "campaign", "url", "pending", "delivered", "failed", "scanned to (UTC)"],
+    print_table(f"Webhooks ({len(rows)})",
+                ["id", "campaign", "url", "pending", "delivered", "failed", "scanned to (UTC)"],
                 [[r["id"], r["campaign"], r["url"], r["pending"], r["delivered"], r["failed"], r["cursor_at"]]
                  for r in rows])
 

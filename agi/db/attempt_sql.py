@@ -145,7 +145,8 @@ SET_IVR_KEYS = update(_a).where(_a.c.id == AID).values(ivr_keys=p(_a.c.ivr_keys)
 _OPEN = _a.c.result.is_(None)
 _ROUTING_VALUES = dict(routing=p(_a.c.routing), agent=_fill(_a.c.agent), caller_abandoned=p(_a.c.caller_abandoned),
                        queue_status=p(_a.c.queue_status))
-SET_ROUTING = update(_a).where(_a.c.id == AID, _a.c.routing.is_(None)).values(**_ROUTING_VALUES).returning(*RULE_COLUMNS)
+SET_ROUTING = (update(_a).where(_a.c.id == AID, _a.c.routing.is_(None)).values(**_ROUTING_VALUES)
+               .returning(*RULE_COLUMNS))
 SET_ROUTING_OPEN = (
     update(_a).where(_a.c.id == AID, _a.c.routing.is_(None), _OPEN).values(**_ROUTING_VALUES).returning(*RULE_COLUMNS)
 )

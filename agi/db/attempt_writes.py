@@ -94,7 +94,7 @@ class AttemptInfo:
         return self.result is not None
 
     @classmethod
-    def from_row(cls, row) -> "AttemptInfo":
+    def from_row(cls, row) -> AttemptInfo:
         return cls(
             id=row.id, campaign_id=row.campaign_id, contact_id=row.contact_id, membership_id=row.membership_id,
             dialer=row.dialer, number=row.number, attempt_no=row.attempt_no,

@@ -13,7 +13,7 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import make_url

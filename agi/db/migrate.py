@@ -11,7 +11,8 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
+from collections.abc import Callable
 
 # Alembic announces each autogenerate plugin at INFO as it loads: noise in the CLI's log
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -40,7 +40,7 @@ class AttemptWriter:
         self.engine = engine
 
     @staticmethod
-    def for_engine(engine: AsyncEngine) -> "AttemptWriter":
+    def for_engine(engine: AsyncEngine) -> AttemptWriter:
         """The writer for ``engine``'s database: pipelined and grouped on PostgreSQL."""
         return PgAttemptWriter(engine) if engine.dialect.name == "postgresql" else AttemptWriter(engine)
 
@@ -172,7 +172,7 @@ class PgAttemptWriter(AttemptWriter):
             return out
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _keep(self, db: "_Connection") -> None:
+    async def _keep(self, db: _Connection) -> None:
         """A connection whose write failed: rolled back if a transaction is still open, kept."""
         try:
             if db.conn.info.transaction_status != TransactionStatus.IDLE:
@@ -194,7 +194,7 @@ class _Connection:
         self.prepared: set[str] = set()
 
     @classmethod
-    async def borrow(cls, engine: AsyncEngine) -> "_Connection":
+    async def borrow(cls, engine: AsyncEngine) -> _Connection:
         sa = await engine.connect()
         await sa.execution_options(isolation_level="AUTOCOMMIT")
         db = cls(sa, (await sa.get_raw_connection()).driver_connection)

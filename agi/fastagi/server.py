@@ -140,7 +140,7 @@ class FastAGIServer:
         for task in list(self._tasks):
             task.cancel()
 
-    async def __aenter__(self) -> "FastAGIServer":
+    async def __aenter__(self) -> FastAGIServer:
         await self.start()
         return self
 
@@ -185,7 +185,7 @@ class FastAGIServer:
             return False
         return True
 
-    def _start(self, proto: "_Connection") -> None:
+    def _start(self, proto: _Connection) -> None:
         self.stats["accepted"] += 1
         task = asyncio.get_running_loop().create_task(self._session(proto))
         self._tasks.add(task)
@@ -196,7 +196,7 @@ class FastAGIServer:
         self._tasks.discard(task)
         AGI_SESSIONS_ACTIVE.dec()
 
-    async def _session(self, proto: "_Connection") -> None:
+    async def _session(self, proto: _Connection) -> None:
         where = f"{proto.peer[0]}:{proto.peer[1]}"
         try:
             async with asyncio.timeout(self.header_timeout):

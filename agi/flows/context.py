@@ -63,7 +63,7 @@ class CampaignSettings:
     drop_timeout: int
 
     @classmethod
-    def from_row(cls, c) -> "CampaignSettings":
+    def from_row(cls, c) -> CampaignSettings:
         return cls(
             id=c.id, name=c.name, message=c.message, voicemail_message=c.voicemail_message,
             drop_message=c.drop_message, optout_message=c.optout_message,

@@ -15,7 +15,8 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -85,7 +85,8 @@ async def waiting_with(conn: AsyncConnection, numbers: list[str]) -> int:
                                .where(_cc.c.number.in_(numbers), _cc.c.state.in_(WAITING)))).scalar_one()
 
 
-async def import_dnc(conn: AsyncConnection, path: str | Path, region: str = "US", source: str = "import") -> DncImportReport:
+async def import_dnc(conn: AsyncConnection, path: str | Path, region: str = "US",
+                     source: str = "import") -> DncImportReport:
     """Add every valid number of ``path`` to the DNC list (batched; already listed ones are kept)."""
     report = DncImportReport()
     batch: dict[str, int] = {}  # a number repeated in a later batch is found listed by then

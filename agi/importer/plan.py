@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from agi.importer.rows import DUPLICATE, MARKED_DNC, UPDATED, Row, RowIssue, phone_key
 from agi.outcomes import PHONE_FIELDS, ContactState, Result

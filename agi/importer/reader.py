@@ -20,7 +20,8 @@ import csv
 import io
 import re
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
+from collections.abc import Callable, Iterator
 
 from agi.errors import AdminError
 from agi.importer.rows import (
@@ -165,7 +166,8 @@ class CsvSource:
                 f"import it with {ENCODING_HINT} (what Excel on Windows writes) or the file's own encoding; "
                 "nothing was imported")
         if any("\x00" in h for h in header):
-            raise AdminError(f"line {line} (the header) holds a NUL byte: is this a text (CSV) file? Nothing was imported")
+            raise AdminError(f"line {line} (the header) holds a NUL byte: is this a text (CSV) file? "
+                             "Nothing was imported")
         return [h.strip() for h in header]
 
     def rows(self, issue: Callable[[RowIssue], None], *, skip_to: int = 0) -> Iterator[Row]:

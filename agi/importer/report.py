@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from agi.importer.rows import DUPLICATE, MALFORMED, MARKED_DNC, UPDATED, WARNING, RowIssue
 from agi.outcomes import PREDIAL_RESULTS, Result

@@ -14,7 +14,8 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from agi.errors import AdminError
 from agi.outcomes import PHONE_FIELDS

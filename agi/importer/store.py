@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import ARRAY, String, any_, bindparam, cast, func, insert, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection

@@ -31,7 +31,7 @@ def _gauge(name: str, doc: str, *labels: str) -> GaugeMetricFamily:
 class OriginatorCollector:
     """The originator of this process, read at scrape time."""
 
-    def __init__(self, originator: "Originator") -> None:
+    def __init__(self, originator: Originator) -> None:
         self.originator = originator
 
     def collect(self) -> Iterator[Metric]:

@@ -38,8 +38,8 @@ READ_TIMEOUT_S = 5.0  # a client has this long to send its request
 MAX_REQUEST_BYTES = 8192
 
 
-def own_checks(database: live.DatabaseView, originator: "Originator | None",
-               agi_server: "FastAGIServer | None") -> list[health.Check]:
+def own_checks(database: live.DatabaseView, originator: Originator | None,
+               agi_server: FastAGIServer | None) -> list[health.Check]:
     """This process's checks: the database as `dialer status` judges it, and its own parts."""
     checks = [health.database(database.reachable, database.revision, database.head, database.error)]
     if originator is not None:
@@ -57,8 +57,8 @@ def own_checks(database: live.DatabaseView, originator: "Originator | None",
 class MetricsServer:
     """``await MetricsServer(engine, "127.0.0.1:9120", originator=..., agi_server=...).start()``."""
 
-    def __init__(self, engine: AsyncEngine, bind: str, *, originator: "Originator | None" = None,
-                 agi_server: "FastAGIServer | None" = None) -> None:
+    def __init__(self, engine: AsyncEngine, bind: str, *, originator: Originator | None = None,
+                 agi_server: FastAGIServer | None = None) -> None:
         self.engine = engine
         self.host, self._port = parse_hostport(bind, 9120)
         self.host = self.host.strip("[]")

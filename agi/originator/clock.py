@@ -19,7 +19,7 @@ import datetime as dt
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 
 def as_dt(seconds: float) -> dt.datetime:

@@ -57,7 +57,7 @@ class Profile:
     ratio: float = 1.0
     days: int = 1
 
-    def scaled(self, **changes) -> "Profile":
+    def scaled(self, **changes) -> Profile:
         return replace(self, **changes)
 
 

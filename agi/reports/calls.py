@@ -169,7 +169,8 @@ async def _length_classes(conn: AsyncConnection, rows) -> dict[str, CallClass]:
     out: dict[str, CallClass] = {}
     for campaign_id in sorted({c for c, _n in wanted}):
         settings = (
-            await conn.execute(select(Campaign.target_seconds, Campaign.sales_cycle_days).where(Campaign.id == campaign_id))
+            await conn.execute(select(Campaign.target_seconds, Campaign.sales_cycle_days)
+                               .where(Campaign.id == campaign_id))
         ).one()
         numbers = sorted(n for c, n in wanted if c == campaign_id)
         history = []

@@ -8,7 +8,7 @@ classified only once ``cause_known`` says so, or after a grace the caller waits.
 
 from __future__ import annotations
 
-from typing import Collection, Iterable
+from collections.abc import Collection, Iterable
 
 from agi.outcomes import Result
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumberType
@@ -135,7 +135,7 @@ def _prefix_zones(digits: str):
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _country_zones(country_code: int) -> tuple[str, ...]:
     return tuple(_prefix_zones(f"{country_code}0") or ())
 
@@ -206,7 +206,7 @@ class _Types:
         return kind
 
 
-@lru_cache(maxsize=None)
+@cache
 def _types(country_code: int, region: str) -> _Types | None:
     if region == REGION_CODE_FOR_NON_GEO_ENTITY:
         metadata = PhoneMetadata.metadata_for_nongeo_region(country_code, None)

@@ -165,7 +165,7 @@ def line_limited(state: PacingState) -> bool:
     return state.mode is not CampaignMode.BROADCAST and state.lines_free <= 0 and state.agents_available > 0
 
 
-def drop_budget_spent(state: PacingState, tuning: "PredictiveTuning | None" = None) -> bool:
+def drop_budget_spent(state: PacingState, tuning: PredictiveTuning | None = None) -> bool:
     """At or over the drop cap as measured (the raw rate once the cap allows a few drops, before
     that the rate smoothed by the prior; the raw rate alone in a window shorter than a day): no
     over-dialing at all, in any mode."""
@@ -181,7 +181,7 @@ def drop_budget_spent(state: PacingState, tuning: "PredictiveTuning | None" = No
     return prior > 0 and drop_budget_used(state, prior) >= 1.0
 
 
-def drop_headroom(state: PacingState, tuning: "PredictiveTuning | None" = None) -> float:
+def drop_headroom(state: PacingState, tuning: PredictiveTuning | None = None) -> float:
     """Drops the cap still allows (the raw count once it allows a few, before that with a prior of
     ``headroom_prior_lives`` live answers at the target rate)."""
     tuning = tuning or DEFAULT_TUNING

@@ -7,7 +7,8 @@ Pure: the DNC list is consulted through a callable the caller supplies (a set's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
@@ -80,7 +81,7 @@ class DialPolicy:
         )
 
     @classmethod
-    def from_campaign(cls, campaign: Any) -> "DialPolicy":
+    def from_campaign(cls, campaign: Any) -> DialPolicy:
         """From the ORM Campaign (or any object with phone_field, default_region, allowed_countries)."""
         return cls(
             phone_field=campaign.phone_field or "phone",

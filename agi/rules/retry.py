@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Mapping
+from collections.abc import Mapping
 
 from agi.outcomes import ContactState, Disposition, Result, Routing
 
@@ -45,7 +45,7 @@ class RetryPolicy:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
     @classmethod
-    def from_campaign(cls, rules: Mapping[str, float] | None, max_attempts: int) -> "RetryPolicy":
+    def from_campaign(cls, rules: Mapping[str, float] | None, max_attempts: int) -> RetryPolicy:
         """A campaign's stored rules replace the defaults entirely when given."""
         minutes = dict(DEFAULT_RETRY_MINUTES) if rules is None else dict(rules)
         return cls(minutes=minutes, max_attempts=max_attempts)

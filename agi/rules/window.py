@@ -19,7 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agi.rules.compliance import CALLING_HOURS
@@ -66,7 +67,8 @@ def parse_schedule(raw: Mapping[str, Sequence[Sequence[str]]] | None) -> Schedul
             start = parse_clock(pair[0], f"schedule {key} start", allow_24=False)
             end = parse_clock(pair[1], f"schedule {key} end", allow_24=True)
             if start == end:
-                raise ValueError(f"schedule {key}: {pair!r} starts and ends at once; write 00:00-24:00 for the whole day")
+                raise ValueError(f"schedule {key}: {pair!r} starts and ends at once; "
+                                 "write 00:00-24:00 for the whole day")
             days[WEEKDAYS.index(day)].append((start, end))
     return tuple(tuple(sorted(spans)) for spans in days)
 
@@ -87,7 +89,8 @@ def parse_clock(text: Any, what: str = "time", allow_24: bool = False) -> dt.tim
     if allow_24 and (h, mi, s) == (24, 0, 0):
         return _DAY
     if not (h < 24 and mi < 60 and s < 60):
-        raise ValueError(f"{what} {text!r} is not a time of day between 00:00 and 23:59" + (" (or 24:00)" if allow_24 else ""))
+        raise ValueError(f"{what} {text!r} is not a time of day between 00:00 and 23:59"
+                         + (" (or 24:00)" if allow_24 else ""))
     return dt.timedelta(hours=h, minutes=mi, seconds=s)
 
 
@@ -149,7 +152,7 @@ class CallingWindow:
                 object.__setattr__(self, name, _utc(value, name))
 
     @classmethod
-    def from_campaign(cls, campaign: Any) -> "CallingWindow":
+    def from_campaign(cls, campaign: Any) -> CallingWindow:
         """From the ORM Campaign (window_start/end, schedule, schedule_tz, start_at, stop_at)."""
         return cls(
             start=DEFAULT_WINDOW_START if campaign.window_start is None else campaign.window_start,
@@ -269,7 +272,8 @@ def _offset_segments(zone: ZoneInfo, a: dt.datetime, b: dt.datetime):
     return [s for s in segments if s[0] < s[1]]
 
 
-def _zone_intervals(zone: ZoneInfo, a: dt.datetime, b: dt.datetime, spans_for_day) -> list[tuple[dt.datetime, dt.datetime]]:
+def _zone_intervals(zone: ZoneInfo, a: dt.datetime, b: dt.datetime,
+                    spans_for_day) -> list[tuple[dt.datetime, dt.datetime]]:
     """UTC intervals within [a, b) whose wall-clock time in ``zone`` lies in spans_for_day(local date)."""
     out: list[tuple[dt.datetime, dt.datetime]] = []
     for seg_a, seg_b, off in _offset_segments(zone, a, b):

@@ -98,7 +98,7 @@ async def _ring_agent(call: Call, phone: Phone) -> None:
 class PhoneRunner(DialplanRunner):
     """The dialplan on the agent's channel, with ``Dial()`` to the person (the scenario plan's fate)."""
 
-    def __init__(self, sim: "Simulator", phone: Phone, *, scenario: Any) -> None:
+    def __init__(self, sim: Simulator, phone: Phone, *, scenario: Any) -> None:
         super().__init__(sim.dialplan, scenario=scenario, agi=sim.run_agi,
                          defaults={"DIALER_AGI": f"{sim.agi_host}:{sim.agi_port}"})
         self.sim = sim
@@ -115,7 +115,7 @@ class PhoneRunner(DialplanRunner):
             chan.request_hangup(16, soft=True)  # Dial returned -1: the person hung up
 
 
-async def dial_person(sim: "Simulator", caller: Channel, dest: str, timeout: float, phone: Phone) -> tuple[str, int]:
+async def dial_person(sim: Simulator, caller: Channel, dest: str, timeout: float, phone: Phone) -> tuple[str, int]:
     """Ring ``dest`` from ``caller`` (the agent's channel): (DIALSTATUS, the person's hang-up cause)."""
     number = number_of(dest)
     try:
@@ -156,7 +156,7 @@ async def dial_person(sim: "Simulator", caller: Channel, dest: str, timeout: flo
     return await _talk(sim, caller, person, scenario.callee, phone)
 
 
-async def _talk(sim: "Simulator", caller: Channel, person: Channel, callee: Callee, phone: Phone) -> tuple[str, int]:
+async def _talk(sim: Simulator, caller: Channel, person: Channel, callee: Callee, phone: Phone) -> tuple[str, int]:
     person.newstate(UP)
     person.answered_at = sim.clock.now()
     caller.emit("DialEnd", person.header("Dest") + [("DialStatus", "ANSWER")])
@@ -184,12 +184,12 @@ async def _talk(sim: "Simulator", caller: Channel, person: Channel, callee: Call
     return "ANSWER", cause
 
 
-async def _wait(sim: "Simulator", chan: Channel, seconds: float) -> bool:
+async def _wait(sim: Simulator, chan: Channel, seconds: float) -> bool:
     """Sleep simulated ``seconds``; True if ``chan`` got a hang-up request meanwhile."""
     if chan.hangup_requested.is_set():
         return True
     try:
         await asyncio.wait_for(chan.hangup_requested.wait(), sim.clock.real(seconds))
         return True
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False

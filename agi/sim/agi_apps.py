@@ -4,7 +4,8 @@ queues are agi.sim.queues). Each returns the application's result, which EXEC re
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 from agi.sim.line import set_var
 from agi.sim.queues import QueueSystem
@@ -14,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from agi.sim.agi_session import AgiSession
 
 
-async def _app_playback(s: "AgiSession", data: str) -> int:
+async def _app_playback(s: AgiSession, data: str) -> int:
     name = data.split(",")[0]
     if s.dead or sound_samples(name) is None:
         set_var(s.line, "PLAYBACKSTATUS", "FAILED")
@@ -26,7 +27,7 @@ async def _app_playback(s: "AgiSession", data: str) -> int:
     return 0
 
 
-async def _app_wait(s: "AgiSession", data: str) -> int:
+async def _app_wait(s: AgiSession, data: str) -> int:
     try:
         seconds = float(data or 0)
     except ValueError:
@@ -40,7 +41,7 @@ async def _app_wait(s: "AgiSession", data: str) -> int:
     return 0
 
 
-async def _app_wait_for_silence(s: "AgiSession", data: str) -> int:
+async def _app_wait_for_silence(s: AgiSession, data: str) -> int:
     """WaitForSilence(ms,iterations,timeout): WAITSTATUS=SILENCE or TIMEOUT (app_waitforsilence.c)."""
     parts = (data.split(",") + ["", "", ""])[:3]
     ms = int(parts[0] or 1000)
@@ -65,22 +66,22 @@ async def _app_wait_for_silence(s: "AgiSession", data: str) -> int:
     return 0
 
 
-async def _app_noop(s: "AgiSession", data: str) -> int:
+async def _app_noop(s: AgiSession, data: str) -> int:
     return 0
 
 
-async def _app_answer(s: "AgiSession", data: str) -> int:
+async def _app_answer(s: AgiSession, data: str) -> int:
     return -1 if s.dead else 0
 
 
-async def _app_hangup(s: "AgiSession", data: str) -> int:
+async def _app_hangup(s: AgiSession, data: str) -> int:
     if not s.dead:
         s.result.server_hung_up = True
         s.line.hangup(int(data) if data.isdigit() else 16)
     return -1
 
 
-async def _app_set(s: "AgiSession", data: str) -> int:
+async def _app_set(s: AgiSession, data: str) -> int:
     name, _, value = data.partition("=")
     if name:
         set_var(s.line, name.strip(), value)
@@ -91,7 +92,7 @@ DIAL_RING_SECONDS = 1.0
 DIAL_TALK_SECONDS = 4.3  # agi-session-human-*: EXEC Dial Local/agent@agents,20 lasted ~5.35 s
 
 
-async def _app_dial(s: "AgiSession", data: str) -> int:
+async def _app_dial(s: AgiSession, data: str) -> int:
     """Dial(dest,timeout): the far party answers after a ring, talks, hangs up (result -1, DIALSTATUS)."""
     if s.dead:
         return -1
@@ -118,13 +119,13 @@ async def _app_dial(s: "AgiSession", data: str) -> int:
     return -1  # app_dial returns -1 when the called party hangs up: read DIALSTATUS (docs/outcomes.md)
 
 
-async def _app_queue(s: "AgiSession", data: str) -> int:
+async def _app_queue(s: AgiSession, data: str) -> int:
     if s.queues is None:  # no queue configured: every queue is unknown
         s.queues = QueueSystem()
     return await s.queues.run_caller(s, data)
 
 
-APPS: dict[str, Callable[["AgiSession", str], Awaitable[int]]] = {
+APPS: dict[str, Callable[[AgiSession, str], Awaitable[int]]] = {
     "playback": _app_playback,
     "background": _app_playback,
     "wait": _app_wait,

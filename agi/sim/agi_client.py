@@ -29,7 +29,7 @@ SUCCESS, FAILURE, HANGUP = "SUCCESS", "FAILURE", "HANGUP"  # AGISTATUS values
 
 
 def agi_env(
-    line: "SimLine", request: str, script: str, args: list[str], *, context: str, extension: str, priority: int
+    line: SimLine, request: str, script: str, args: list[str], *, context: str, extension: str, priority: int
 ) -> list[str]:
     """The ``agi_*`` lines Asterisk 22 sends, in its order (res_agi.c setup_env)."""
     tech = line.name.split("/", 1)[0]
@@ -69,7 +69,7 @@ def _thread_id() -> int:
 
 
 async def run_agi(
-    line: "SimLine",
+    line: SimLine,
     host: str,
     port: int,
     script: str,
@@ -80,7 +80,7 @@ async def run_agi(
     priority: int,
     faults: Any = None,
     exit_on_hangup: bool = False,
-    queues: "QueueSystem | None" = None,
+    queues: QueueSystem | None = None,
     server_timeout: float = 30.0,
     request: str | None = None,
     switch: Any = None,
@@ -106,7 +106,7 @@ async def run_agi(
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port), timeout=max(CONNECT_TIMEOUT, 0.5)
         )
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         result.error = f"cannot connect to FastAGI server {host}:{port}: {exc or 'timeout'}"
         set_var(line, "AGISTATUS", FAILURE)
         return result

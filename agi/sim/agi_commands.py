@@ -6,7 +6,8 @@ Applications run by EXEC are agi.sim.agi_apps, variables and functions agi.sim.a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 from agi.sim.agi_apps import APPS
 from agi.sim.agi_functions import lookup, substitute
@@ -98,7 +99,7 @@ FAILURE_RC = 2  # res_agi.c RESULT_FAILURE
 @dataclass(frozen=True)
 class _Spec:
     words: tuple[str, ...]
-    handler: Callable[["AgiSession", list[str]], Awaitable[int]]
+    handler: Callable[[AgiSession, list[str]], Awaitable[int]]
     dead_ok: bool
 
 
@@ -125,13 +126,13 @@ def find_command(argv: list[str]) -> _Spec | None:
 
 # ---- commands (res_agi.c handle_*) ------------------------------------------------------------
 @_command("ANSWER")
-async def _answer(s: "AgiSession", argv: list[str]) -> int:
+async def _answer(s: AgiSession, argv: list[str]) -> int:
     s.send("200 result=0")
     return 0
 
 
 @_command("HANGUP")
-async def _hangup(s: "AgiSession", argv: list[str]) -> int:
+async def _hangup(s: AgiSession, argv: list[str]) -> int:
     if len(argv) > 2:
         return USAGE_RC
     s.result.server_hung_up = True
@@ -141,13 +142,13 @@ async def _hangup(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("NOOP", dead_ok=True)
-async def _noop(s: "AgiSession", argv: list[str]) -> int:
+async def _noop(s: AgiSession, argv: list[str]) -> int:
     s.send("200 result=0")
     return 0
 
 
 @_command("VERBOSE", dead_ok=True)
-async def _verbose(s: "AgiSession", argv: list[str]) -> int:
+async def _verbose(s: AgiSession, argv: list[str]) -> int:
     if len(argv) < 2:
         return USAGE_RC
     s.send("200 result=1")
@@ -155,7 +156,7 @@ async def _verbose(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("CHANNEL", "STATUS")
-async def _channel_status(s: "AgiSession", argv: list[str]) -> int:
+async def _channel_status(s: AgiSession, argv: list[str]) -> int:
     if len(argv) > 3:
         return USAGE_RC
     s.send(f"200 result={getattr(s.line, 'state', 6)}")  # 6 = AST_STATE_UP
@@ -163,7 +164,7 @@ async def _channel_status(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("SET", "VARIABLE", dead_ok=True)
-async def _set_variable(s: "AgiSession", argv: list[str]) -> int:
+async def _set_variable(s: AgiSession, argv: list[str]) -> int:
     if len(argv) != 4:
         return USAGE_RC
     set_var(s.line, argv[2], argv[3])
@@ -172,7 +173,7 @@ async def _set_variable(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("GET", "VARIABLE", dead_ok=True)
-async def _get_variable(s: "AgiSession", argv: list[str]) -> int:
+async def _get_variable(s: AgiSession, argv: list[str]) -> int:
     if len(argv) != 3:
         return USAGE_RC
     value = lookup(s, argv[2])
@@ -181,7 +182,7 @@ async def _get_variable(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("GET", "FULL", "VARIABLE", dead_ok=True)
-async def _get_full_variable(s: "AgiSession", argv: list[str]) -> int:
+async def _get_full_variable(s: AgiSession, argv: list[str]) -> int:
     if len(argv) not in (4, 5):
         return USAGE_RC
     s.send(f"200 result=1 ({substitute(s, argv[3])})")
@@ -189,7 +190,7 @@ async def _get_full_variable(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("STREAM", "FILE")
-async def _stream_file(s: "AgiSession", argv: list[str]) -> int:
+async def _stream_file(s: AgiSession, argv: list[str]) -> int:
     if len(argv) not in (4, 5):
         return USAGE_RC
     played = await s.play(argv[2], argv[3])
@@ -203,7 +204,7 @@ async def _stream_file(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("CONTROL", "STREAM", "FILE")
-async def _control_stream_file(s: "AgiSession", argv: list[str]) -> int:
+async def _control_stream_file(s: AgiSession, argv: list[str]) -> int:
     if len(argv) < 4:
         return USAGE_RC
     played = await s.play(argv[3], argv[4] if len(argv) > 4 else "")
@@ -213,7 +214,7 @@ async def _control_stream_file(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("GET", "OPTION")
-async def _get_option(s: "AgiSession", argv: list[str]) -> int:
+async def _get_option(s: AgiSession, argv: list[str]) -> int:
     if len(argv) not in (4, 5):
         return USAGE_RC
     played = await s.play(argv[2], argv[3])
@@ -234,7 +235,7 @@ async def _get_option(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("GET", "DATA")
-async def _get_data(s: "AgiSession", argv: list[str]) -> int:
+async def _get_data(s: AgiSession, argv: list[str]) -> int:
     if len(argv) < 3:
         return USAGE_RC
     timeout = int(argv[3]) / 1000 if len(argv) >= 4 and argv[3].lstrip("-").isdigit() else 0.0
@@ -264,7 +265,7 @@ async def _get_data(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("WAIT", "FOR", "DIGIT")
-async def _wait_for_digit(s: "AgiSession", argv: list[str]) -> int:
+async def _wait_for_digit(s: AgiSession, argv: list[str]) -> int:
     if len(argv) != 4:
         return USAGE_RC
     try:
@@ -284,7 +285,7 @@ async def _wait_for_digit(s: "AgiSession", argv: list[str]) -> int:
 @_command("SAY", "NUMBER")
 @_command("SAY", "ALPHA")
 @_command("SAY", "PHONETIC")
-async def _say(s: "AgiSession", argv: list[str]) -> int:
+async def _say(s: AgiSession, argv: list[str]) -> int:
     if len(argv) < 4:
         return USAGE_RC
     played = await s.play("say-" + argv[2], argv[3])
@@ -301,7 +302,7 @@ async def _say(s: "AgiSession", argv: list[str]) -> int:
 @_command("SEND", "TEXT")
 @_command("RECEIVE", "CHAR")
 @_command("TDD", "MODE")
-async def _plain_ok(s: "AgiSession", argv: list[str]) -> int:
+async def _plain_ok(s: AgiSession, argv: list[str]) -> int:
     if len(argv) < 3:
         return USAGE_RC
     s.send("200 result=0")
@@ -309,7 +310,7 @@ async def _plain_ok(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("SET", "CALLERID")
-async def _set_callerid(s: "AgiSession", argv: list[str]) -> int:
+async def _set_callerid(s: AgiSession, argv: list[str]) -> int:
     if len(argv) != 3:
         return USAGE_RC
     s.send("200 result=1")
@@ -320,7 +321,7 @@ _DATABASE: dict[tuple[str, str], str] = {}
 
 
 @_command("DATABASE", "GET", dead_ok=True)
-async def _db_get(s: "AgiSession", argv: list[str]) -> int:
+async def _db_get(s: AgiSession, argv: list[str]) -> int:
     if len(argv) != 4:
         return USAGE_RC
     value = _DATABASE.get((argv[2], argv[3]))
@@ -329,7 +330,7 @@ async def _db_get(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("DATABASE", "PUT", dead_ok=True)
-async def _db_put(s: "AgiSession", argv: list[str]) -> int:
+async def _db_put(s: AgiSession, argv: list[str]) -> int:
     if len(argv) != 5:
         return USAGE_RC
     _DATABASE[(argv[2], argv[3])] = argv[4]
@@ -338,7 +339,7 @@ async def _db_put(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("DATABASE", "DEL", dead_ok=True)
-async def _db_del(s: "AgiSession", argv: list[str]) -> int:
+async def _db_del(s: AgiSession, argv: list[str]) -> int:
     if len(argv) != 4:
         return USAGE_RC
     s.send(f"200 result={1 if _DATABASE.pop((argv[2], argv[3]), None) is not None else 0}")
@@ -346,7 +347,7 @@ async def _db_del(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("GOSUB", dead_ok=True)
-async def _gosub(s: "AgiSession", argv: list[str]) -> int:
+async def _gosub(s: AgiSession, argv: list[str]) -> int:
     if len(argv) < 4:
         return USAGE_RC
     s.send("100 result=0 Trying...")  # app_stack.c handle_gosub: sent before the routine runs
@@ -355,7 +356,7 @@ async def _gosub(s: "AgiSession", argv: list[str]) -> int:
 
 
 @_command("EXEC", dead_ok=True)
-async def _exec(s: "AgiSession", argv: list[str]) -> int:
+async def _exec(s: AgiSession, argv: list[str]) -> int:
     if len(argv) < 2:
         return USAGE_RC
     app, data = argv[1], argv[2] if len(argv) > 2 else ""

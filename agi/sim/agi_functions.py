@@ -10,7 +10,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from agi.sim.agi_session import AgiSession
 
 
-def lookup(s: "AgiSession", name: str) -> str | None:
+def lookup(s: AgiSession, name: str) -> str | None:
     """GET VARIABLE: a dialplan function when the name ends in ')', else a variable or builtin."""
     line = s.line
     if name.endswith(")"):
@@ -30,7 +30,7 @@ def lookup(s: "AgiSession", name: str) -> str | None:
     return builtin() if builtin else None
 
 
-def _function(s: "AgiSession", expr: str) -> str | None:
+def _function(s: AgiSession, expr: str) -> str | None:
     line = s.line
     fname, _, arg = expr[:-1].partition("(")
     fname, arg = fname.upper(), arg.strip()
@@ -74,7 +74,7 @@ def _function(s: "AgiSession", expr: str) -> str | None:
     return None
 
 
-def substitute(s: "AgiSession", text: str) -> str:
+def substitute(s: AgiSession, text: str) -> str:
     """${...} substitution of GET FULL VARIABLE (variables, builtins, the functions above)."""
     out = []
     i = 0

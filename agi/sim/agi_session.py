@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
 
 from agi.sim.agi_commands import FAILURE_RC, USAGE, USAGE_RC, find_command, parse_args
 from agi.sim.callee import far_end
@@ -57,19 +58,19 @@ class AgiSession:
 
     def __init__(
         self,
-        line: "SimLine",
+        line: SimLine,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         result: AgiSessionResult,
         *,
-        queues: "QueueSystem | None",
+        queues: QueueSystem | None,
         exit_on_hangup: bool,
         server_timeout: float,
         faults: Any,
         host: str,
         port: int,
         switch: Any = None,
-        run_agi: Callable[..., Awaitable["AgiSessionResult"]] | None = None,
+        run_agi: Callable[..., Awaitable[AgiSessionResult]] | None = None,
     ) -> None:
         self.line = line
         self.switch = switch  # the simulated switch: creates the channels EXEC Dial rings (may be None)
@@ -215,7 +216,7 @@ class AgiSession:
         try:
             await asyncio.wait_for(ev.wait(), timeout=self.clock.real(delay))
             return False
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return not is_dead(self.line)
 
     def _dtmf_events(self, key: str) -> None:
@@ -229,7 +230,7 @@ class AgiSession:
         ``accept`` are heard by nobody (lost), as ``ast_waitstream`` ignores them.
         """
         self.far.listen_from(self.clock.now())
-        for t, key in self.far.lost[len(self.result.lost_keys):]:
+        for _t, key in self.far.lost[len(self.result.lost_keys):]:
             self.result.lost_keys.append(key)
             self._dtmf_events(key)
         while True:

@@ -155,7 +155,7 @@ class FarEnd:
 
     def next_key(self) -> tuple[float, str] | None:
         """The next key press not yet delivered or lost, as (simulated time, key)."""
-        for t, i, key in self._schedule():
+        for t, _i, key in self._schedule():
             if t >= self.cursor:
                 return t, key
         return None
@@ -169,7 +169,7 @@ class FarEnd:
         (self.used if used else self.lost).append((t, key))
 
     # ---- prompts and hang-ups -------------------------------------------------------------
-    def prompt_started(self, line: "SimLine", now: float) -> int:
+    def prompt_started(self, line: SimLine, now: float) -> int:
         """A prompt starts playing to the person; returns its index."""
         self.prompts.append(now)
         index = len(self.prompts) - 1
@@ -178,7 +178,7 @@ class FarEnd:
             self.hang_up_at(line, now + hp[1])
         return index
 
-    def hang_up_at(self, line: "SimLine", when: float) -> None:
+    def hang_up_at(self, line: SimLine, when: float) -> None:
         """The far end puts the phone down at simulated time ``when`` (earliest request wins)."""
 
         async def later() -> None:
@@ -195,10 +195,10 @@ class FarEnd:
                 task.cancel()
 
 
-_FAR_ENDS: "WeakKeyDictionary[Any, FarEnd]" = WeakKeyDictionary()
+_FAR_ENDS: WeakKeyDictionary[Any, FarEnd] = WeakKeyDictionary()
 
 
-def far_end(line: "SimLine") -> FarEnd:
+def far_end(line: SimLine) -> FarEnd:
     """The running far end of ``line`` (created on first use).
 
     Answer time: ``line.answered_at`` when the channel has it, else the moment of first use minus
@@ -220,12 +220,12 @@ def far_end(line: "SimLine") -> FarEnd:
     return fe
 
 
-def _is_dead(line: "SimLine") -> bool:
+def _is_dead(line: SimLine) -> bool:
     ev = getattr(line, "hangup_requested", None)
     return line.hungup.is_set() or (ev is not None and ev.is_set())
 
 
-def far_end_hangup(line: "SimLine", cause: int) -> None:
+def far_end_hangup(line: SimLine, cause: int) -> None:
     """The far end hangs up: ``HangupRequest`` on a switch channel, else the protocol's hangup()."""
     request = getattr(line, "request_hangup", None)
     if request is not None:

@@ -7,7 +7,8 @@ channel header fields in the order Asterisk 22 prints them (see tests/traces/).
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 if TYPE_CHECKING:  # pragma: no cover
     from agi.sim.clock import Clock
@@ -97,14 +98,14 @@ class Channel:
         name: str,
         uniqueid: str,
         linkedid: str,
-        clock: "Clock",
+        clock: Clock,
         sink: Callable[[str, Fields], None],
         context: str,
         exten: str,
         priority: int = 1,
         state: int = DOWN,
         callee: Any = None,
-        record: "CallRecord | None" = None,
+        record: CallRecord | None = None,
         faults: Any = None,
     ) -> None:
         self.name = name
@@ -136,9 +137,9 @@ class Channel:
         self.application = ""  # current app, for CoreShowChannels
         self.appdata = ""
         self.bridge_id = ""
-        self.bridge: "Bridge | None" = None
-        self.peer: "Channel | None" = None  # the other half of a Local pair made for a queue member
-        self.far_leg: "Channel | None" = None  # ;1 of a Local pair: its ;2 half (the far end's side)
+        self.bridge: Bridge | None = None
+        self.peer: Channel | None = None  # the other half of a Local pair made for a queue member
+        self.far_leg: Channel | None = None  # ;1 of a Local pair: its ;2 half (the far end's side)
         self.faxdetect = False
         self.final_priority: int | None = None  # where the h extension left the channel
         self.playing = False  # a Playback is under way (PLAYBACKSTATUS comes when it ends or is cut)

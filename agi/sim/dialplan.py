@@ -32,7 +32,7 @@ class Dialplan:
     globals: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, text: str) -> "Dialplan":
+    def parse(cls, text: str) -> Dialplan:
         dp = cls()
         context: str | None = None
         last: tuple[str, int] | None = None
@@ -86,7 +86,7 @@ class Dialplan:
         return dp
 
     @classmethod
-    def from_trace_header(cls, header_lines: list[str]) -> "Dialplan":
+    def from_trace_header(cls, header_lines: list[str]) -> Dialplan:
         """The '#   ...' dialplan lines of a trace header (after '# Dialplan')."""
         out, on = [], False
         for h in header_lines:

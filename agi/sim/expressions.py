@@ -4,7 +4,7 @@ pbx_substitute_variables and Asterisk's expression parser do them, for the subse
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 
 def substitute(text: str, lookup: Callable[[str], str]) -> str:

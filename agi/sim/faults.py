@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from agi.sim.ami_server import AmiServer
@@ -33,7 +34,7 @@ class Faults:
     response_first: float = 0.0  # share (0..1) of failed calls whose OriginateResponse precedes their events
     response_first_seed: int = 1  # which calls those are (per number and dial: reproducible)
     router_lag: float = 0.005  # wall seconds the channel events of such a call come after its response
-    _server: "AmiServer | None" = field(default=None, repr=False)
+    _server: AmiServer | None = field(default=None, repr=False)
 
     # ---- event order -------------------------------------------------------------------------
     def is_response_first(self, number: str, nth: int) -> bool:

@@ -19,7 +19,7 @@ class SimLine(Protocol):
     name: str  # channel name, e.g. "PJSIP/trunk-00000001" or "Local/human@callee-00000000;1"
     uniqueid: str  # = the Originate ChannelId
     variables: dict[str, str]  # channel variables: GET/SET VARIABLE and dialplan functions use them
-    clock: "Clock"
+    clock: Clock
     hungup: asyncio.Event  # set once the channel is hung up (by the far end or by us)
     callee: object  # the far end's behaviour (agi.sim.callee.Callee)
 

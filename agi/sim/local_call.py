@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 HANGUP_CAUSES = frozenset({Network.UNALLOCATED, Network.REJECTED, Network.NUMBER_CHANGED})
 
 
-async def run_local(call: "Call", sc: Scenario) -> None:
+async def run_local(call: Call, sc: Scenario) -> None:
     """``Local/<exten>@<context>`` dialed: the ;1/;2 pair and its events for the scenario's outcome."""
     sim = call.sim
     target, _, opts = call.resource.partition("/")
@@ -160,7 +160,7 @@ async def run_local(call: "Call", sc: Scenario) -> None:
         one.finish()
 
 
-async def _far_leg_audio(call: "Call", one: Channel, two: Channel, sc: Scenario, lctx: str, lexten: str) -> None:
+async def _far_leg_audio(call: Call, one: Channel, two: Channel, sc: Scenario, lctx: str, lexten: str) -> None:
     """What the far end's half of the pair does after Answer: the callee context when the
     dialplan has it (capture rig), else the scenario's media played until someone hangs up."""
     sim = call.sim
@@ -178,7 +178,7 @@ async def _far_leg_audio(call: "Call", one: Channel, two: Channel, sc: Scenario,
         return
 
 
-def _far_goto(call: "Call", two: Channel, lctx: str) -> None:
+def _far_goto(call: Call, two: Channel, lctx: str) -> None:
     """The far end's extension jumps first (``Goto(busy,1)``): the ;2 half's later events show
     where it went, as in the response-first traces (Exten +1404... -> busy)."""
     step = call.sim.dialplan.find(lctx, two.exten, two.priority)

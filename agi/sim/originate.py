@@ -68,7 +68,7 @@ def parse_callerid(value: str) -> tuple[str, str]:
 class Call:
     """One Originate: the channel(s), the network outcome, then the dialplan on answer."""
 
-    def __init__(self, *, sim: "Simulator", dial: str, action_id: str | None, channel_id: str, other_id: str,
+    def __init__(self, *, sim: Simulator, dial: str, action_id: str | None, channel_id: str, other_id: str,
                  context: str, exten: str, priority: int, timeout: float, cid_name: str, cid_num: str,
                  variables: list[tuple[str, str]]) -> None:
         self.sim = sim

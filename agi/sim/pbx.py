@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
 
 from agi.sim.callee import FAX_DETECT_SECONDS
 from agi.sim.dialplan import Dialplan, split_app, split_args
@@ -33,7 +34,7 @@ class Goto(Exception):
 class DialplanRunner:
     """Runs one answered channel through a ``Dialplan`` (the part of Asterisk's pbx loop we need)."""
 
-    def __init__(self, dialplan: Dialplan, *, scenario: "Scenario", agi: AgiRunner,
+    def __init__(self, dialplan: Dialplan, *, scenario: Scenario, agi: AgiRunner,
                  defaults: dict[str, str] | None = None) -> None:
         self.dialplan = dialplan
         self.scenario = scenario
@@ -42,7 +43,7 @@ class DialplanRunner:
         self.defaults.update(defaults or {})
 
     # variable lookup: channel variables, then built-ins, then [globals]/defaults
-    def lookup(self, chan: "Channel", name: str) -> str:
+    def lookup(self, chan: Channel, name: str) -> str:
         if name in chan.variables:
             return chan.variables[name]
         builtin = {
@@ -62,7 +63,7 @@ class DialplanRunner:
             return builtin[name]
         return self.defaults.get(name, "")
 
-    async def run(self, chan: "Channel", context: str, exten: str, priority: int = 1) -> None:
+    async def run(self, chan: Channel, context: str, exten: str, priority: int = 1) -> None:
         """Main extension until it ends or the channel hangs up, then ``h`` and hangup handlers."""
         await self.run_steps(chan, context, exten, priority)
         if not chan.hungup.is_set():
@@ -71,7 +72,7 @@ class DialplanRunner:
             chan.hangup_requested.set()
             await self.run_h(chan)
 
-    async def run_steps(self, chan: "Channel", context: str, exten: str, priority: int = 1) -> None:
+    async def run_steps(self, chan: Channel, context: str, exten: str, priority: int = 1) -> None:
         """Run priorities from ``priority`` until the extension ends or the channel is hung up."""
         target: tuple[str, str, int] | None = (context, exten, priority)
         while target is not None:
@@ -91,7 +92,7 @@ class DialplanRunner:
                 break
             target = (ctx, ext, prio + 1)
 
-    async def run_h(self, chan: "Channel") -> None:
+    async def run_h(self, chan: Channel) -> None:
         """The h extension, then the hangup handlers (each a Gosub ending in Return())."""
         if self.dialplan.has(chan.context, "h"):
             prio = 1
@@ -138,7 +139,7 @@ class DialplanRunner:
             chan.context, chan.exten = saved
 
     # ---- applications -----------------------------------------------------------------------
-    async def execute(self, chan: "Channel", app: str, args: str) -> None:
+    async def execute(self, chan: Channel, app: str, args: str) -> None:
         fn = getattr(self, "app_" + app.lower(), None)
         if fn is None:
             # Asterisk: "No application 'X' for extension": the channel is hung up
@@ -146,13 +147,13 @@ class DialplanRunner:
             return
         await fn(chan, args)
 
-    async def app_noop(self, chan: "Channel", args: str) -> None:
+    async def app_noop(self, chan: Channel, args: str) -> None:
         return None
 
-    async def app_verbose(self, chan: "Channel", args: str) -> None:
+    async def app_verbose(self, chan: Channel, args: str) -> None:
         return None
 
-    async def app_set(self, chan: "Channel", args: str) -> None:
+    async def app_set(self, chan: Channel, args: str) -> None:
         name, _, value = args.partition("=")
         name = name.strip()
         if name == "FAXOPT(faxdetect)":
@@ -167,7 +168,7 @@ class DialplanRunner:
             return
         chan.set_var(name, value)
 
-    async def app_execif(self, chan: "Channel", args: str) -> None:
+    async def app_execif(self, chan: Channel, args: str) -> None:
         cond, _, rest = args.partition("?")
         branches = split_args(rest, ":")
         chosen = branches[0] if truthy(cond) else (branches[1] if len(branches) > 1 else "")
@@ -175,14 +176,14 @@ class DialplanRunner:
             app, appargs = split_app(chosen)
             await self.execute(chan, app, appargs)
 
-    async def app_gotoif(self, chan: "Channel", args: str) -> None:
+    async def app_gotoif(self, chan: Channel, args: str) -> None:
         cond, _, rest = args.partition("?")
         branches = split_args(rest, ":")
         chosen = branches[0] if truthy(cond) else (branches[1] if len(branches) > 1 else "")
         if chosen:
             await self.app_goto(chan, chosen)
 
-    async def app_goto(self, chan: "Channel", args: str) -> None:
+    async def app_goto(self, chan: Channel, args: str) -> None:
         parts = split_args(args)
         ctx, ext = chan.context, chan.exten
         if len(parts) == 3:
@@ -197,25 +198,25 @@ class DialplanRunner:
             return
         raise Goto(ctx, ext, prio)
 
-    async def app_return(self, chan: "Channel", args: str) -> None:
+    async def app_return(self, chan: Channel, args: str) -> None:
         raise _Return()
 
-    async def app_wait(self, chan: "Channel", args: str) -> None:
+    async def app_wait(self, chan: Channel, args: str) -> None:
         await wait_or_hangup(chan, float(args or 0))
 
-    async def app_answer(self, chan: "Channel", args: str) -> None:
+    async def app_answer(self, chan: Channel, args: str) -> None:
         return None
 
-    async def app_playback(self, chan: "Channel", args: str) -> None:
+    async def app_playback(self, chan: Channel, args: str) -> None:
         await wait_or_hangup(chan, 1.0)
         chan.set_var("PLAYBACKSTATUS", "SUCCESS")
 
-    async def app_hangup(self, chan: "Channel", args: str) -> None:
+    async def app_hangup(self, chan: Channel, args: str) -> None:
         cause = int(args) if args.strip().isdigit() else 16
         chan.hangupcause = cause
         chan.hangup_requested.set()
 
-    async def app_amd(self, chan: "Channel", args: str) -> None:
+    async def app_amd(self, chan: Channel, args: str) -> None:
         sc = self.scenario
         if sc.fax and chan.faxdetect:
             if await wait_or_hangup(chan, FAX_DETECT_SECONDS):
@@ -235,17 +236,17 @@ class DialplanRunner:
             return self._amd_result(chan, "HANGUP", "")
         self._amd_result(chan, status, cause)
 
-    def _amd_result(self, chan: "Channel", status: str, cause: str) -> None:
+    def _amd_result(self, chan: Channel, status: str, cause: str) -> None:
         chan.set_var("AMDSTATUS", status)
         chan.set_var("AMDCAUSE", cause)
 
-    async def app_agi(self, chan: "Channel", args: str) -> None:
+    async def app_agi(self, chan: Channel, args: str) -> None:
         parts = split_args(args)
         url, agi_args = parts[0], parts[1:]
         await self.agi(chan, url, agi_args)  # the FastAGI client sets AGISTATUS
 
 
-async def wait_or_hangup(chan: "Channel", seconds: float) -> bool:
+async def wait_or_hangup(chan: Channel, seconds: float) -> bool:
     """Sleep simulated ``seconds``; True if the channel got a hang-up request meanwhile."""
     if chan.hangup_requested.is_set():
         return True
@@ -254,7 +255,7 @@ async def wait_or_hangup(chan: "Channel", seconds: float) -> bool:
     try:
         await asyncio.wait_for(chan.hangup_requested.wait(), chan.clock.real(seconds))
         return True
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False
 
 
@@ -265,7 +266,7 @@ class CalleeRunner(DialplanRunner):
     DTMF_SECONDS = 0.45  # SendDTMF of one digit: 250 ms tone + gaps (traces: next step 0.45 s later)
     DTMF_GAP = 0.1  # DTMFBegin 100 ms after the step, DTMFEnd 100 ms after that (traces)
 
-    def __init__(self, dialplan: Dialplan, *, scenario: "Scenario", near: "Channel",
+    def __init__(self, dialplan: Dialplan, *, scenario: Scenario, near: Channel,
                  sounds: dict[str, float] | None = None, default_sound: float = 30.0) -> None:
         super().__init__(dialplan, scenario=scenario, agi=_no_agi)
         self.near = near
@@ -277,14 +278,14 @@ class CalleeRunner(DialplanRunner):
         base = name.rsplit("/", 1)[-1]
         return self.sounds.get(base, self.default_sound)
 
-    async def app_playback(self, chan: "Channel", args: str) -> None:
+    async def app_playback(self, chan: Channel, args: str) -> None:
         chan.playing = True
         if await wait_or_hangup(chan, sum(self.sound_seconds(n) for n in split_args(args)[0].split("&"))):
             return  # interrupted: the hang-up choreography reports PLAYBACKSTATUS
         chan.playing = False
         chan.set_var("PLAYBACKSTATUS", "SUCCESS")
 
-    async def app_senddtmf(self, chan: "Channel", args: str) -> None:
+    async def app_senddtmf(self, chan: Channel, args: str) -> None:
         digits = split_args(args)[0] or " "
         for digit in digits:
             # tone 100 ms after the step, 100 ms long, next step 250 ms later (ami-originate-human-keypress)
@@ -314,13 +315,13 @@ class CalleeRunner(DialplanRunner):
                 peer.far_leg.emit(event, [("Digit", digit)] + extra + [("Direction", "Received")])
         return True
 
-    async def app_hangup(self, chan: "Channel", args: str) -> None:
+    async def app_hangup(self, chan: Channel, args: str) -> None:
         cause = int(args) if args.strip().isdigit() else 16
         self.near.request_hangup(cause)  # HangupRequest on ;1 after our SoftHangupRequest (traces)
 
-    async def app_ringing(self, chan: "Channel", args: str) -> None:
+    async def app_ringing(self, chan: Channel, args: str) -> None:
         return None
 
 
-async def _no_agi(chan: "Channel", url: str, args: list[str]) -> None:
+async def _no_agi(chan: Channel, url: str, args: list[str]) -> None:
     return None

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from agi.sim.queues import QueueSystem
 
 
-async def bridge(system: "QueueSystem", s: "AgiSession", q: QueueState, entry: Entry, m: Member, leg: Any,
+async def bridge(system: QueueSystem, s: AgiSession, q: QueueState, entry: Entry, m: Member, leg: Any,
                  answered: float, options: str) -> int:
     """The caller and member ``m`` talk until one hangs up; the reply comes when the bridge ends (-1)."""
     line, clock = s.line, s.clock

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from agi.sim.queues import QueueSystem
 
 
-async def run_caller(system: "QueueSystem", s: "AgiSession", data: str) -> int:
+async def run_caller(system: QueueSystem, s: AgiSession, data: str) -> int:
     """``EXEC Queue data`` on the session's channel; returns the application's result."""
     line, clock = s.line, s.clock
     if system.clock is None:
@@ -109,7 +109,7 @@ async def run_caller(system: "QueueSystem", s: "AgiSession", data: str) -> int:
     return await bridge(system, s, q, entry, member, leg, answered_at, options)
 
 
-async def _wait_for_agent(system: "QueueSystem", s: "AgiSession", q: QueueState, entry: Entry, deadline: float):
+async def _wait_for_agent(system: QueueSystem, s: AgiSession, q: QueueState, entry: Entry, deadline: float):
     """Ring free members (ringall) until one answers, the deadline passes or the caller hangs up."""
     line, clock = s.line, s.clock
     first = True
@@ -138,7 +138,7 @@ async def _wait_for_agent(system: "QueueSystem", s: "AgiSession", q: QueueState,
             w.cancel()
 
 
-async def _ring(system: "QueueSystem", s: "AgiSession", q: QueueState, entry: Entry, free: list[Member],
+async def _ring(system: QueueSystem, s: AgiSession, q: QueueState, entry: Entry, free: list[Member],
                 deadline: float, start: float):
     """Ring ``free`` at once (ringall) from ``start``; (member, leg) of the one who answered, or None."""
     line, clock = s.line, s.clock

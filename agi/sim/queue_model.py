@@ -139,5 +139,6 @@ def queue_vars(line: Any, q: QueueState, calls: int) -> None:
                         ("QUEUECALLS", str(calls)), ("QUEUEHOLDTIME", str(q.holdtime)),
                         ("QUEUETALKTIME", str(q.talktime)), ("QUEUECOMPLETED", str(q.completed)),
                         ("QUEUEABANDONED", str(q.abandoned)), ("QUEUESRVLEVEL", "0"),
-                        ("QUEUESRVLEVELPERF", f"{(100.0 * q.completed_in_sl / q.completed) if q.completed else 0.0:.1f}")):
+                        ("QUEUESRVLEVELPERF",
+                         f"{(100.0 * q.completed_in_sl / q.completed) if q.completed else 0.0:.1f}")):
         set_var(line, name, value)

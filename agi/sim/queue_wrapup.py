@@ -43,7 +43,7 @@ class AgentLeg:
         self.hungup.set()
 
 
-async def wrapup(system: "QueueSystem", s: "AgiSession", q: QueueState, m: Member, where: tuple[str, str, int],
+async def wrapup(system: QueueSystem, s: AgiSession, q: QueueState, m: Member, where: tuple[str, str, int],
                  leg: Any = None) -> None:
     """Queue option F: the member's leg continues at the wrap-up place and runs its FastAGI."""
     callee = system.agent_callee(q)

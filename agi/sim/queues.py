@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from agi.sim.callee import Callee, KeyPress
 from agi.sim.dialplan import PROJECT_DIALPLAN, Dialplan
@@ -66,7 +67,7 @@ class QueueSystem:
         self.queues: dict[str, QueueState] = {}
         self.agent_line_factory = agent_line_factory
         self.member_channel_factory = member_channel_factory
-        self.wrapups: list["AgiSessionResult"] = []  # results of the wrap-up FastAGI sessions
+        self.wrapups: list[AgiSessionResult] = []  # results of the wrap-up FastAGI sessions
         self.tasks: set[asyncio.Task] = set()
 
     def _now(self, clock: Any = None) -> float:
@@ -191,7 +192,7 @@ class QueueSystem:
         return found
 
     # ---- the Queue() application ------------------------------------------------------------------
-    async def run_caller(self, s: "AgiSession", data: str) -> int:
+    async def run_caller(self, s: AgiSession, data: str) -> int:
         """``EXEC Queue data`` on the session's channel; returns the application's result."""
         return await run_caller(self, s, data)
 

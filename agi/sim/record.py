@@ -11,7 +11,8 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
     from agi.sim.channels import Channel
@@ -49,7 +50,7 @@ class CallRecord:
     def done(self) -> bool:
         return self.ended_at is not None
 
-    def on_event(self, chan: "Channel", event: str, fields: list[tuple[str, str]]) -> None:
+    def on_event(self, chan: Channel, event: str, fields: list[tuple[str, str]]) -> None:
         """Every event of the call's channels passes here (set by Channel.emit)."""
         f = dict(fields)
         if event == "AGIExecStart":

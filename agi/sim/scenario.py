@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from agi.sim.callee import FAX, MACHINE, NO_MEDIA, Callee, KeyPress
 
@@ -99,7 +100,7 @@ class Scenario:
     def amd_time(self) -> float:
         return self.callee.amd()[2] if self.answered else 0.0
 
-    def with_(self, **changes: Any) -> "Scenario":
+    def with_(self, **changes: Any) -> Scenario:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,7 +113,7 @@ class Scenario:
                 "media": self.media, "callee": callee}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], name: str | None = None) -> "Scenario":
+    def from_dict(cls, d: Mapping[str, Any], name: str | None = None) -> Scenario:
         d = dict(d)
         base_name = d.pop("base", None)
         base = scenario(base_name) if base_name else cls(name=name or d.get("name", "custom"))

@@ -12,7 +12,8 @@ import json
 import random
 import tomllib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from agi.sim.callee import KeyPress
 from agi.sim.faults import Faults
@@ -70,14 +71,14 @@ class ScenarioPlan:
 
     # ---- constructors ---------------------------------------------------------------------
     @classmethod
-    def table(cls, table: Mapping[str, Any], default: Any = None) -> "ScenarioPlan":
+    def table(cls, table: Mapping[str, Any], default: Any = None) -> ScenarioPlan:
         return cls({n: scenario(s) for n, s in table.items()},
                    default=scenario(default) if default is not None else None)
 
     @classmethod
     def mix(cls, seed: int = 1, rates: Mapping[str, float] | None = None, *,
             keys: Mapping[str, float] | None = None, table: Mapping[str, Any] | None = None,
-            **options: Any) -> "ScenarioPlan":
+            **options: Any) -> ScenarioPlan:
         """Seeded random mix. Rates override DEFAULT_RATES by name, as a dict or as keywords
         (``ScenarioPlan.mix(seed=1, busy=0.2, machine=0.1)``); missing names keep their defaults.
         Other keywords: hangup_rate, hangup_in_queue_rate, ring_time=(lo, hi), talk_time=(lo, hi),
@@ -88,7 +89,7 @@ class ScenarioPlan:
         return cls({n: scenario(s) for n, s in (table or {}).items()}, rates=r, keys=keys, seed=seed, **options)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ScenarioPlan":
+    def from_dict(cls, data: Mapping[str, Any]) -> ScenarioPlan:
         data = dict(data)
         defined = {name: scenario(spec, name=name) for name, spec in (data.pop("scenarios", None) or {}).items()}
 
@@ -119,7 +120,7 @@ class ScenarioPlan:
         return cls(table, default=resolve(default) if default is not None else None, faults=faults)
 
     @classmethod
-    def load(cls, path: str | Path) -> "ScenarioPlan":
+    def load(cls, path: str | Path) -> ScenarioPlan:
         p = Path(path)
         text = p.read_text(encoding="utf-8")
         if p.suffix not in (".json", ".toml"):
@@ -131,7 +132,7 @@ class ScenarioPlan:
         return cls.from_dict(data)
 
     @classmethod
-    def from_text(cls, text: str, source: str = "plan") -> "ScenarioPlan":
+    def from_text(cls, text: str, source: str = "plan") -> ScenarioPlan:
         """The plain text form: one ``<number> <scenario>`` per line, ``* <scenario>`` for the rest,
         ``mix <seed>`` for a seeded mix instead; ``#`` starts a comment."""
         table: dict[str, Any] = {}

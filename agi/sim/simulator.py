@@ -17,7 +17,8 @@ import dataclasses
 import itertools
 import time
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from agi.rules.classify import REASON_ANSWERED
 from agi.sim.agent_phone import PHONE_SCENARIO, Phone, run_phone
@@ -95,7 +96,7 @@ class Simulator:
         return phone
 
     # ---- lifecycle ---------------------------------------------------------------------------
-    async def start(self) -> "Simulator":
+    async def start(self) -> Simulator:
         self.ami_port = await self.ami.start(self.ami_host, self.ami_port)
         self._running = True
         return self
@@ -109,7 +110,7 @@ class Simulator:
         if tasks:
             await asyncio.wait(tasks, timeout=5)
 
-    async def __aenter__(self) -> "Simulator":
+    async def __aenter__(self) -> Simulator:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:

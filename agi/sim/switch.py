@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class Switch:
     """What the simulator ``sim`` creates when an application asks for a channel."""
 
-    def __init__(self, sim: "Simulator") -> None:
+    def __init__(self, sim: Simulator) -> None:
         self.sim = sim
 
     def member_channel(self, caller: Any, member: Any) -> Channel:
@@ -85,7 +85,8 @@ class Switch:
         """The member's leg for the Queue F() wrap-up: a real channel with the caller's inherited vars."""
         iface = member.interface
         prefix = iface[:-2] if iface.endswith("/n") else iface
-        chan = self.sim.new_channel(prefix, linkedid=getattr(caller, "linkedid", caller.uniqueid), context="dialer-wrapup",
+        chan = self.sim.new_channel(prefix, linkedid=getattr(caller, "linkedid", caller.uniqueid),
+                                    context="dialer-wrapup",
                                 exten="s", state=UP, callee=callee, record=getattr(caller, "record", None),
                                 announce=False)
         if prefix.startswith("Local/"):

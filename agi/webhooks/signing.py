@@ -7,7 +7,8 @@ import hashlib
 import hmac
 import json
 import secrets
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 SIGNATURE_HEADER = "X-Dialer-Signature"  # "sha256=" + hex HMAC-SHA256(secret, raw body)
 DELIVERY_HEADER = "X-Dialer-Delivery"  # the outbox row id: the same on every retry of one message

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -59,7 +59,7 @@ class WebhookWorker:
                 if not busy:
                     try:
                         await asyncio.wait_for(stop.wait(), self.interval)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
             self._client = None
 

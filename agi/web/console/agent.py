@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -40,7 +40,8 @@ async def agent_view(conn: AsyncConnection, user: str) -> dict:
     if card is not None and card.state == desk.OFFERED and await desk.mark_seen(conn, agent.id, card.id, now()):
         card = await desk.card(conn, agent.id)
     key = f"{agent.state}:{agent.wanted_seq}:{agent.applied_seq}:{agent.last_error}:{card.key if card else ''}"
-    return {"agent": agent, "card": card, "key": key, "call": f"{card.id}:{card.state}" if card else "", "now": now(), "reasons": roster.PAUSE_REASONS,
+    return {"agent": agent, "card": card, "key": key, "call": f"{card.id}:{card.state}" if card else "", "now": now(),
+            "reasons": roster.PAUSE_REASONS,
             "choices": CHOICES}
 
 

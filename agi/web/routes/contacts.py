@@ -31,7 +31,8 @@ class ContactIn(BaseModel):
     cell: str | None = None
     phone: str | None = None
     dnc: bool | str | None = Field(None, description="The contact's own do-not-call flag.")
-    custom: dict[str, CustomValue] | None = Field(None, max_length=MAX_CUSTOM, description="Other fields, kept as given.")
+    custom: dict[str, CustomValue] | None = Field(None, max_length=MAX_CUSTOM,
+                                                  description="Other fields, kept as given.")
 
 
 class ContactBatch(BaseModel):

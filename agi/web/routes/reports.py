@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
@@ -37,7 +37,8 @@ class CallFilter:
     def __init__(
         self,
         campaign: str | None = Query(None, max_length=200, description="Campaign id or name."),
-        result: str | None = Query(None, max_length=500, description="Results, routings or dispositions, e.g. busy,dropped."),
+        result: str | None = Query(None, max_length=500,
+                                   description="Results, routings or dispositions, e.g. busy,dropped."),
         since: str | None = Query(None, alias="from", max_length=40, description="From (UTC): YYYY-MM-DD or ISO time."),
         until: str | None = Query(None, alias="to", max_length=40, description="To: a day (included) or ISO time."),
         number: str | None = Query(None, max_length=40, description="A number, or digits it contains."),

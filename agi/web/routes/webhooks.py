@@ -60,7 +60,8 @@ async def remove_hook(hook_id: int, caller: Caller = require(Permission.WEBHOOKS
 
 @router.get("/webhooks/{hook_id}/deliveries", summary="A webhook's deliveries, newest first")
 async def deliveries(hook_id: int, status: str | None = Query(None, pattern="^(pending|delivered|failed)$"),
-                     limit: int = Query(100, ge=1, le=10_000), caller: Caller = require(Permission.WEBHOOKS)) -> list[dict]:
+                     limit: int = Query(100, ge=1, le=10_000),
+                     caller: Caller = require(Permission.WEBHOOKS)) -> list[dict]:
     async with caller.read() as conn:
         await _hook(caller, conn, hook_id)
         return await outbox.list_deliveries(conn, status=status, hook_id=hook_id, limit=limit)
