@@ -207,8 +207,7 @@ async def test_the_board_shows_the_databases_figures(db_engine, db_url, shots):
             await log_in(driver, web.url, "sue")
             await wait_for(driver, "#agents", "ann")
             shown = {name: int(await run(lambda n=name: driver.find_element(By.ID, f"fig-{n}").text))
-                     for name in ("calls_in_progress", "attempts_last_hour", "live_answers_last_hour",
-                                  "dropped_last_hour")}
+                     for name in ("calls_in_progress", "calls_last_hour", "answered_last_hour", "dropped_last_hour")}
             rate = await wait_for(driver, "tr[data-campaign='autumn'] .drop-rate")
             assert "over-cap" in await run(rate.get_attribute, "class")
             assert (await run(lambda: rate.text)) == "50.0 %"
@@ -220,15 +219,14 @@ async def test_the_board_shows_the_databases_figures(db_engine, db_url, shots):
         await run(close, driver)
     a = Attempt.__table__
     async with db_engine.connect() as conn:
-        db_figures = {
-            "calls_in_progress": (await conn.execute(select(func.count()).where(
-                a.c.result.is_(None), a.c.dialer.is_not(None)))).scalar(),
-            "attempts_last_hour": (await conn.execute(select(func.count()).where(a.c.result.is_not(None)))).scalar(),
-            "live_answers_last_hour": (await conn.execute(select(func.count()).where(
+        db_figures = {  # every attempt was queued now: "the last hour" is all of them
+            "calls_in_progress": (await conn.execute(select(func.count()).where(a.c.result.is_(None)))).scalar(),
+            "calls_last_hour": (await conn.execute(select(func.count()).select_from(a))).scalar(),
+            "answered_last_hour": (await conn.execute(select(func.count()).where(
                 a.c.result == "live_answer"))).scalar(),
             "dropped_last_hour": (await conn.execute(select(func.count()).where(a.c.routing == "dropped"))).scalar(),
         }
         state = (await conn.execute(select(Campaign.state))).scalar()
-    assert shown == db_figures == {"calls_in_progress": 1, "attempts_last_hour": 3, "live_answers_last_hour": 2,
+    assert shown == db_figures == {"calls_in_progress": 1, "calls_last_hour": 4, "answered_last_hour": 2,
                                    "dropped_last_hour": 1}
     assert state == "stopped"

@@ -1,9 +1,6 @@
-"""The supervisor board's figures: live counts, agents with their state and time in it, campaigns with
-state and drop rate against the cap.
-
-``live_figures`` stands in for the live-stats query module of ``dialer top`` (not merged yet): when it
-is, the board takes its figures from there and this one function goes; the rest reads what only
-the board shows (the console's agents).
+"""The supervisor board's figures: the live views' snapshot (agi.live, the one query module of
+`dialer top`, `dialer status` and the metrics) summed for the board, plus what only the board
+shows: the console's agents with their state and time in it.
 """
 
 from __future__ import annotations
@@ -11,41 +8,76 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agi.agents import desk
 from agi.agents.roster import list_agents
-from agi.db.drops import drop_counts
-from agi.db.models import AgentCall, Attempt, Campaign, CampaignContact, DialerCampaign
-from agi.outcomes import CampaignState, ContactState, Result, Routing
-from agi.rules.lifecycle import overall_state
-
-_a = Attempt.__table__
-_ac = AgentCall.__table__
-_c = Campaign.__table__
-_cc = CampaignContact.__table__
-_dc = DialerCampaign.__table__
+from agi.live import CampaignView, Snapshot
+from agi.outcomes import ContactState
 
 # what an agent is doing, from their open call (else their applied state)
 CALL_STATES = {desk.OFFERED: "offered", desk.BCW: "bcw", desk.CALLING: "calling", desk.CONNECTED: "on_call",
                desk.ACW: "acw"}
 
 
-async def live_figures(conn: AsyncConnection, now: dt.datetime) -> dict[str, int]:
-    """Calls in progress, people waiting for an agent, and the last hour's attempts, answers and drops."""
-    hour_ago = now - dt.timedelta(hours=1)
-    in_progress = (await conn.execute(select(func.count()).where(
-        _a.c.result.is_(None), _a.c.dialer.is_not(None)))).scalar_one()
-    waiting = (await conn.execute(select(func.count()).where(
-        _cc.c.state == ContactState.WAITING_AGENT.value))).scalar_one()
-    row = (await conn.execute(select(
-        func.count(), func.count().filter(_a.c.result == Result.LIVE_ANSWER.value),
-        func.count().filter(_a.c.routing == Routing.DROPPED.value))
-        .where(_a.c.ended_at >= hour_ago, _a.c.result.is_not(None)))).one()
-    return {"calls_in_progress": int(in_progress), "waiting_for_agent": int(waiting),
-            "attempts_last_hour": int(row[0]), "live_answers_last_hour": int(row[1]),
-            "dropped_last_hour": int(row[2])}
+def live_figures(snap: Snapshot) -> dict[str, int]:
+    """The board's headline: calls up now, people waiting for an agent, and the last hour's calls,
+    persons answered and drops, over every campaign (the same figures `dialer top` shows per campaign)."""
+    cs = snap.campaigns
+    return {"calls_in_progress": sum(c.in_progress or 0 for c in cs),
+            "waiting_for_agent": sum(c.contacts.get(ContactState.WAITING_AGENT.value, 0) for c in cs),
+            "calls_last_hour": sum(c.attempts_last_hour for c in cs),
+            "answered_last_hour": sum(c.drops_hour.live for c in cs),
+            "dropped_last_hour": sum(c.drops_hour.dropped for c in cs),
+            "lines_in_use": sum(o.lines_in_use for o in snap.originators if o.beating)}
+
+
+def services(snap: Snapshot) -> dict[str, str]:
+    """Originators beating and FastAGI servers alive, as `dialer status` counts them."""
+    return {"originators": f"{sum(o.beating for o in snap.originators)} of {len(snap.originators)}",
+            "fastagi_servers": f"{sum(s.alive for s in snap.agi_servers)} of {len(snap.agi_servers)}"}
+
+
+@dataclass(frozen=True)
+class CampaignLine:
+    """One campaign row: `dialer top`'s view of it, its dialers' figures summed."""
+
+    view: CampaignView
+    reason: str
+    lines_in_use: int
+    lines_allowed: int
+    ringing: int
+    in_ivr: int
+    waiting: int
+
+    @property
+    def id(self) -> int:
+        return self.view.id
+
+    @property
+    def name(self) -> str:
+        return self.view.name
+
+    @property
+    def drop_rate(self) -> float | None:
+        pct = self.view.drops_window.pct
+        return None if pct is None else round(pct, 1)
+
+    @property
+    def over_cap(self) -> bool:
+        return self.view.over_cap(self.view.drops_window)
+
+
+def campaign_lines(snap: Snapshot) -> list[CampaignLine]:
+    out = []
+    for c in snap.campaigns:
+        figures = [d.figures for d in c.dialers if d.figures is not None]
+        reasons = sorted({f"{d.dialer}: {d.reason}" if len(c.dialers) > 1 else d.reason
+                          for d in c.dialers if d.reason})
+        out.append(CampaignLine(c, "; ".join(reasons), sum(f.lines_in_use for f in figures),
+                                sum(f.lines_allowed for f in figures), sum(f.ringing for f in figures),
+                                sum(f.in_ivr + f.detecting for f in figures), sum(f.waiting for f in figures)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -67,33 +99,4 @@ async def agent_lines(conn: AsyncConnection) -> list[AgentLine]:
             out.append(AgentLine(agent.user, agent.interface, CALL_STATES[call.state], since, None))
         else:
             out.append(AgentLine(agent.user, agent.interface, agent.state, agent.state_since, agent.pause_reason))
-    return out
-
-
-@dataclass(frozen=True)
-class CampaignLine:
-    id: int
-    name: str
-    mode: str
-    state: str
-    dropped: int
-    live: int
-    drop_rate: float | None  # percent of live answers within the campaign's window
-    drop_cap: float
-
-    @property
-    def over_cap(self) -> bool:
-        return self.drop_rate is not None and self.drop_rate > self.drop_cap
-
-
-async def campaign_lines(conn: AsyncConnection, now: dt.datetime) -> list[CampaignLine]:
-    out = []
-    for c in (await conn.execute(select(_c.c.id, _c.c.name, _c.c.mode, _c.c.state, _c.c.drop_cap_pct,
-                                        _c.c.drop_window_hours).order_by(_c.c.name))).all():
-        per_dialer = [CampaignState(s) for s in (await conn.execute(
-            select(_dc.c.state).where(_dc.c.campaign_id == c.id))).scalars()]
-        state = overall_state(per_dialer, CampaignState(c.state))
-        dropped, live = await drop_counts(conn, c.id, now - dt.timedelta(hours=c.drop_window_hours))
-        rate = round(100.0 * dropped / live, 1) if live else None
-        out.append(CampaignLine(c.id, c.name, c.mode, state.value, dropped, live, rate, c.drop_cap_pct))
     return out

@@ -1,6 +1,6 @@
-"""The supervisor board (/board, role supervisor or admin): live figures, agents with their state and
-time in it, campaigns with state and drop rate (red over the cap), and start / pause / stop buttons
-(agi.admin.lifecycle, audited). Live by Server-Sent Events (/board/events).
+"""The supervisor board (/board, role supervisor or admin): the live figures of `dialer top` (the same
+query module, agi.live), agents with their state and time in it, campaigns with state, why, pacing
+and drop rate (red over the cap), and start / pause / stop buttons (agi.admin.lifecycle, audited). Live by Server-Sent Events (/board/events).
 
 Pause is ``campaign stop`` (calls in progress finish, start resumes); stop is the admin's stop
 (``stopped_by_admin``: the contacts still waiting are cancelled).
@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agi import live
 from agi.admin.campaigns import find_campaign
 from agi.admin.lifecycle import start_campaign, stop_campaign
 from agi.agents import board
@@ -30,14 +31,17 @@ router = APIRouter(include_in_schema=False)
 ROLES = (Role.SUPERVISOR.value, Role.ADMIN.value)
 
 
-async def board_view(conn: AsyncConnection) -> dict:
+async def board_view(engine: AsyncEngine) -> dict:
     at = now()
-    figures = await board.live_figures(conn, at)
-    agents = await board.agent_lines(conn)
-    campaigns = await board.campaign_lines(conn, at)
-    key = json.dumps([figures, [(a.user, a.state, a.reason, str(a.since)) for a in agents],
-                      [(c.id, c.state, c.drop_rate) for c in campaigns]])
-    return {"figures": figures, "agents": agents, "campaigns": campaigns, "now": at, "key": key}
+    snap = await live.read(engine, at, all_campaigns=True, with_results=True)
+    async with engine.connect() as conn:
+        agents = await board.agent_lines(conn)
+    figures, campaigns = board.live_figures(snap), board.campaign_lines(snap)
+    key = json.dumps([figures, board.services(snap), [(a.user, a.state, a.reason, str(a.since)) for a in agents],
+                      [(c.id, c.view.state.value, c.reason, c.drop_rate, c.lines_in_use, c.ringing, c.in_ivr,
+                        c.waiting, c.view.occupancy_pct) for c in campaigns], snap.database.error])
+    return {"figures": figures, "services": board.services(snap), "agents": agents, "campaigns": campaigns,
+            "database": snap.database, "now": at, "key": key}
 
 
 def render_panel(request: Request, view: dict, csrf: str) -> str:
@@ -50,8 +54,7 @@ async def board_page(request: Request, msg: str | None = None) -> Response:
         s = user_of(request, *ROLES)
     except NotAllowed:
         return back("/login", "Please log in as a supervisor.")
-    async with console(request).engine.connect() as conn:
-        view = await board_view(conn)
+    view = await board_view(console(request).engine)
     return page(request, "board.html", s, message=msg, panel=render_panel(request, view, s.csrf), key=view["key"])
 
 
@@ -69,8 +72,7 @@ async def _stream(request: Request, csrf: str) -> AsyncIterator[str]:
     c = console(request)
     last, quiet = None, 0.0
     while not await request.is_disconnected():
-        async with c.engine.connect() as conn:
-            view = await board_view(conn)
+        view = await board_view(c.engine)
         if view["key"] != last or quiet >= HEARTBEAT_S:  # times in state move on: redraw now and then
             last, quiet = view["key"], 0.0
             yield f"event: panel\ndata: {json.dumps({'key': last, 'html': render_panel(request, view, csrf)})}\n\n"
