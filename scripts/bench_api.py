@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark of the public API on PostgreSQL (a private cluster, scripts/pgserver.py), over real HTTP
-to `dialer web`'s app on uvicorn in this process:
+to a `dialer web` process of its own (the real command: uvicorn, no rate limit, no webhook worker);
+the client (httpx) runs in this process, so neither steals the other's interpreter:
 
 - a batch add of 10,000 new contacts in one request (the CSV import's path), contacts/s;
 - the summary of a 100,000-contact campaign (about 150,000 attempts), ms p50/p99 over repeated reads.
@@ -13,8 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
 from agi.auth import keys, users  # noqa: E402
@@ -32,7 +34,6 @@ from agi.db.engine import make_engine  # noqa: E402
 from agi.db.migrate import upgrade  # noqa: E402
 from agi.db.models import Attempt, CampaignContact, new_attempt_id, utcnow  # noqa: E402
 from agi.outcomes import Result  # noqa: E402
-from agi.web.app import WebOptions, create_app  # noqa: E402
 from pgserver import PgServer, free_port  # noqa: E402
 
 # what 100,000 contacts' attempts ended as (a plausible campaign mix)
@@ -85,22 +86,39 @@ async def main(args) -> None:
         async with engine.begin() as conn:
             await users.add_user(conn, "bench", "admin")
             key = (await keys.create_key(conn, "bench", "bench"))["key"]
-        app = create_app(engine, options=WebOptions(rate=0, webhooks=False))
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.05)
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v1", headers=headers,
-                                     timeout=300) as http:
-            await bench_batch(http, args)
-            await bench_summary(http, engine, args)
-        server.should_exit = True
-        await serving
-        await engine.dispose()
+        server = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "dialer"), "web", "--bind", f"127.0.0.1:{port}", "--rate-limit", "0",
+             "--no-webhooks"],
+            env={**os.environ, "DIALER_DB_URL": url, "DIALER_SESSION_SECRET": "bench"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            headers = {"Authorization": f"Bearer {key}"}
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v1", headers=headers,
+                                         timeout=300) as http:
+                await wait_up(http, server, port)
+                await bench_batch(http, args)
+                await bench_summary(http, engine, args)
+        finally:
+            server.terminate()
+            server.wait(30)
+            await engine.dispose()
     finally:
         pg.stop()
+
+
+async def wait_up(http: httpx.AsyncClient, server: subprocess.Popen, port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"dialer web exited with {server.returncode}")
+        try:
+            if (await http.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit("dialer web did not answer /health within 60 s")
 
 
 async def bench_batch(http: httpx.AsyncClient, args) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, func, insert, or_, select, text
 
 from agi import reports
 from agi.cli import main
+from agi.db import drops
 from agi.db.models import Attempt, Campaign, Contact, UTCDateTime
 from agi.outcomes import DIAL_RESULTS, FINISHED, SUMMARY_ROWS, CallClass, Disposition, Result, Routing
 
@@ -104,6 +105,33 @@ async def test_summary_equals_direct_sql_counts_cell_by_cell(db_engine):
     assert s.attempts_per_hour == pytest.approx(dialed / max((last - first).total_seconds() / 3600, 1.0))
     assert s.agent_occupancy_pct is None  # not known yet: the hook says so
 
+
+
+async def test_summary_drop_counts_equal_the_originators_for_every_result_and_routing(db_engine):
+    """The summary decides per (result, routing) group what counts as a live answer and a drop
+    (agi.db.drops.counts_as_live ...); the originator's cap counts per attempt in SQL
+    (drops.drop_counts). Every combination, in and out of the window: the two agree."""
+    async with db_engine.begin() as conn:
+        cid = (await conn.execute(insert(Campaign).values(name="drops", drop_window_hours=24)
+                                  .returning(Campaign.id))).scalar_one()
+        contact = (await conn.execute(insert(Contact).values(dedupe_key="k-drops", phone="+12125550100")
+                                      .returning(Contact.id))).scalar_one()
+        rows = []
+        for result in (None, *Result):
+            for routing in (None, *Routing):
+                for age_h, answered in ((1, True), (1, False), (30, True), (30, False)):
+                    queued = NOW - dt.timedelta(hours=age_h)
+                    rows.append({"id": f"d-{len(rows):05d}", "campaign_id": cid, "contact_id": contact,
+                                 "number": "+12125550100", "queued_at": queued,
+                                 "answered_at": queued + dt.timedelta(seconds=8) if answered else None,
+                                 "result": result.value if result else None,
+                                 "routing": routing.value if routing else None})
+        await conn.execute(insert(Attempt), rows)
+    async with db_engine.connect() as conn:
+        s = await reports.summary(conn, "drops", now=NOW)
+        dropped, live = await drops.drop_counts(conn, cid, NOW - dt.timedelta(hours=24))
+    assert (s.dropped_in_window, s.live_in_window) == (dropped, live)
+    assert dropped > 0 and live > dropped
 
 def test_report_summary_cli_json_matches_the_module(db_engine, db_url):
     import asyncio

@@ -26,6 +26,16 @@ COUNTS_AS_DROPPED = and_(COUNTS_AS_LIVE, DROPPED)
 ANSWERED_AT = func.coalesce(_a.c.answered_at, _a.c.queued_at)
 
 
+def counts_as_live(result: str | None, routing: str | None) -> bool:
+    """COUNTS_AS_LIVE of one (result, routing): for counts already grouped by them (the summary)."""
+    return result == Result.LIVE_ANSWER.value or (result == Result.OTHER.value and routing == Routing.DROPPED.value)
+
+
+def counts_as_dropped(result: str | None, routing: str | None) -> bool:
+    """COUNTS_AS_DROPPED of one (result, routing)."""
+    return counts_as_live(result, routing) and routing == Routing.DROPPED.value
+
+
 async def drop_counts(conn: AsyncConnection, campaign_id: int, since: dt.datetime) -> tuple[int, int]:
     """(dropped, persons answered) of the campaign since ``since``: the abandonment rule's ratio."""
     row = (await conn.execute(

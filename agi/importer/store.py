@@ -127,13 +127,15 @@ class Writer:
                                                       for r in rows])
 
     async def _contacts(self, rows: list[Row]) -> dict[str, int]:
+        if self.pg:
+            ids = await _next_ids(self.conn, "contacts", len(rows))
+            now = self.naive_now
+            await _copy(self.conn, "contacts", CONTACT_COLUMNS, [
+                (i, r.dedupe_key, r.external_id, r.first_name, r.last_name, *map(r.phones.get, PHONE_FIELDS), r.dnc,
+                 _json(r.custom), now) for i, r in zip(ids, rows)])
+            return {r.dedupe_key: i for i, r in zip(ids, rows)}
         values = [(r.dedupe_key, r.external_id, r.first_name, r.last_name, *(r.phones[p] for p in PHONE_FIELDS),
                    r.dnc, r.custom) for r in rows]
-        if self.pg:
-            ids = await _next_ids(self.conn, "contacts", len(values))
-            await _copy(self.conn, "contacts", CONTACT_COLUMNS,
-                        [(i, *v[:-1], _json(v[-1]), self.naive_now) for i, v in zip(ids, values)])
-            return {v[0]: i for i, v in zip(ids, values)}
         names = CONTACT_COLUMNS[1:-1]
         await self.conn.execute(insert(_ct), [{**dict(zip(names, v)), "created_at": self.now} for v in values])
         keys = [v[0] for v in values]
@@ -218,15 +220,16 @@ def _naive(value: dt.datetime | None) -> dt.datetime | None:
     return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value is not None else None
 
 
-def _json(value: dict) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder, not one a row
 
 
 async def _next_ids(conn: AsyncConnection, table: str, n: int) -> list[int]:
-    """``n`` ids from the table's own sequence: concurrent writers never get the same one."""
-    rows = await conn.execute(text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
-                              .bindparams(bindparam("t"), bindparam("n")), {"t": table, "n": n})
-    return [r[0] for r in rows]
+    """``n`` ids from the table's own sequence: concurrent writers never get the same one. The
+    sequence is looked up once (a sub-select), not per id, and the ids come back as one array."""
+    got = await conn.execute(text(
+        "SELECT array(SELECT nextval(CAST((SELECT pg_get_serial_sequence(:t, 'id')) AS regclass)) "
+        "FROM generate_series(1, :n))").bindparams(bindparam("t"), bindparam("n")), {"t": table, "n": n})
+    return list(got.scalar_one())
 
 
 async def _copy(conn: AsyncConnection, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:

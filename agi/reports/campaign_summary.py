@@ -108,34 +108,38 @@ def tally(groups: list[tuple[str | None, str | None, str | None, int]]) -> tuple
 
 
 async def summary(conn: AsyncConnection, campaign: str | int, now: dt.datetime | None = None) -> Summary:
-    """The campaign summary: one grouped pass over its attempts for the cells, the drop rate and the pace."""
+    """The campaign summary: one grouped pass over its attempts for the cells and the drop rate,
+    and the pace from the (campaign, queued_at) index."""
     now = now or utcnow()
     camp = await find_campaign(conn, campaign, Campaign.id, Campaign.name, Campaign.drop_cap_pct,
                               Campaign.drop_window_hours)
     since = now - dt.timedelta(hours=camp.drop_window_hours)
-    in_window = drops.ANSWERED_AT >= since
-    # one pass over the campaign's attempts: the cells by (result, routing, disposition), each
-    # group with its share of the window's counts and the pace, summed here
+    mine = _a.c.campaign_id == camp.id
+    # One pass over the campaign's attempts: counts by (result, routing, disposition), each with
+    # how many fall in the drop window. Whether a group counts as a live answer, a drop or a
+    # line used follows from its result and routing alone, so that is decided here per group
+    # (agi.db.drops.counts_as_live ...) rather than by the database per attempt.
     groups = (
         await conn.execute(
-            select(
-                _a.c.result, _a.c.routing, _a.c.disposition, func.count(),
-                func.count().filter(drops.COUNTS_AS_LIVE, in_window),
-                func.count().filter(drops.COUNTS_AS_DROPPED, in_window),
-                func.count().filter(LINE_USED, _a.c.queued_at >= now - dt.timedelta(hours=1)),
-                func.count().filter(LINE_USED),
-                func.min(_a.c.queued_at).filter(LINE_USED),
-                func.max(_a.c.queued_at).filter(LINE_USED),
-            )
-            .where(_a.c.campaign_id == camp.id)
+            select(_a.c.result, _a.c.routing, _a.c.disposition, func.count(),
+                   func.count().filter(drops.ANSWERED_AT >= since))
+            .where(mine)
             .group_by(_a.c.result, _a.c.routing, _a.c.disposition)
         )
     ).all()
     cells, open_ = tally([tuple(g[:4]) for g in groups])
-    live_n, dropped_n, last_hour, dialed = (sum(g[i] for g in groups) for i in (4, 5, 6, 7))
-    firsts = [_aware(g[8]) for g in groups if g[8] is not None]
-    lasts = [_aware(g[9]) for g in groups if g[9] is not None]
-    first, last = (min(firsts), max(lasts)) if firsts else (None, None)
+    live_n = sum(g[4] for g in groups if drops.counts_as_live(g[0], g[1]))
+    dropped_n = sum(g[4] for g in groups if drops.counts_as_dropped(g[0], g[1]))
+    dialed = cells[FINISHED] + open_  # LINE_USED: a dial result, or none yet
+    # the pace: a range of the (campaign_id, queued_at) index, and its two ends
+    line_used = select().where(mine, LINE_USED)
+    last_hour, first, last = (await conn.execute(select(
+        line_used.with_only_columns(func.count()).where(_a.c.queued_at >= now - dt.timedelta(hours=1))
+        .scalar_subquery(),
+        line_used.with_only_columns(func.min(_a.c.queued_at)).scalar_subquery(),
+        line_used.with_only_columns(func.max(_a.c.queued_at)).scalar_subquery(),
+    ))).one()
+    first, last = _aware(first), _aware(last)
     per_hour = None
     if dialed:
         hours = max((last - first).total_seconds() / 3600.0, 1.0)  # under an hour: the count itself

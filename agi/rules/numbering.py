@@ -123,6 +123,12 @@ def _zones(e164: str, country_code: int, kind) -> tuple[str, ...]:
     zones = _prefix_zones(e164[1:]) if geographic else _prefix_zones(str(country_code))
     if not zones or UNKNOWN_ZONE in zones:
         zones = _country_zones(country_code)
+    return _known(zones)
+
+
+@cache
+def _known(zones: tuple[str, ...]) -> tuple[str, ...]:
+    """The zones sorted, without the unknown one (a few hundred distinct lists: worked out once each)."""
     return tuple(sorted(z for z in set(zones) if z != UNKNOWN_ZONE))
 
 
