@@ -36,6 +36,8 @@ def parse_hostport(text: str, default_port: int) -> tuple[str, int]:
 @dataclass
 class Settings:
     db_url: str = "sqlite+aiosqlite:///./dialer.db"
+    # PostgreSQL connections this process holds at most (agi.db.engine): 10 fits 6 processes in 100
+    db_pool: int = 10
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     ami_user: str = "dialer"
@@ -50,6 +52,7 @@ class Settings:
 
     _ENV = {
         "db_url": "DIALER_DB_URL",
+        "db_pool": "DIALER_DB_POOL",
         "ami_host": "DIALER_AMI_HOST",
         "ami_port": "DIALER_AMI_PORT",
         "ami_user": "DIALER_AMI_USER",
@@ -115,8 +118,11 @@ def mask_url(url: str) -> str:
 
 
 def _coerce(name: str, value):
-    if name in ("ami_port", "agi_max_sessions"):
-        return int(value)
+    if name in ("ami_port", "agi_max_sessions", "db_pool"):
+        number = int(value)
+        if name == "db_pool" and number < 1:
+            raise ValueError(f"db_pool (DIALER_DB_POOL) must be at least 1, not {number}")
+        return number
     if name == "ami_secret":
         return Secret(value)
     if name == "agi_allow":

@@ -6,6 +6,9 @@ initdb and pg_ctl refuse to run as root, so as root they run through
 ``runuser -u postgres`` on a data dir that user owns.
 
     python scripts/pgserver.py            # start, print the SQLAlchemy URL, wait for Ctrl-C or SIGTERM
+
+``max_connections`` is PostgreSQL's default, 100, unless asked otherwise: the tests and the
+benchmarks run against what a stock server allows (the pools' defaults must fit in it).
 """
 
 from __future__ import annotations
@@ -44,10 +47,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+PG_DEFAULT_MAX_CONNECTIONS = 100  # postgresql.conf's default max_connections
+
+
 class PgServer:
     """A private PostgreSQL cluster; ``url`` is a SQLAlchemy psycopg URL to its database."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_connections: int = PG_DEFAULT_MAX_CONNECTIONS) -> None:
+        self.max_connections = max_connections
         self.bindir = find_bindir()
         self.tmp = Path(tempfile.mkdtemp(prefix="dialer-pg-"))
         self.datadir = self.tmp / "data"
@@ -72,7 +79,7 @@ class PgServer:
         opts = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -k {self.tmp} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=300 -c shared_buffers=128MB"
+            f"-c max_connections={self.max_connections} -c shared_buffers=128MB"
         )
         res = self._run(
             str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", opts,
