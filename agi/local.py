@@ -19,7 +19,7 @@ from agi.db.models import Campaign, CampaignContact, DialerCampaign
 from agi.fastagi import FastAGIServer
 from agi.flows import build_router
 from agi.originator.clock import Clock
-from agi.originator.dialer import Originator
+from agi.originator.dialer import AMI_EVENTS, Originator
 from agi.outcomes import CampaignState, ContactState
 from agi.presence import AgiPresence
 from agi.settings import Settings
@@ -62,7 +62,7 @@ class LocalStack:
         self.sim.agi_port = self.server.port
         await self.sim.start()
         self.ami = AMIClient("127.0.0.1", self.sim.ami_port, "dialer", self.ami_secret,
-                             action_timeout=5.0, ping_interval=2.0, backoff=(0.1, 2.0))
+                             action_timeout=5.0, ping_interval=2.0, backoff=(0.1, 2.0), events=AMI_EVENTS)
         await self.ami.connect()
         self.originator = Originator(
             self.engine, self.ami, self.dialer_name, agi_address=f"127.0.0.1:{self.server.port}",

@@ -64,8 +64,10 @@ class Session:
         originate_timeout: float = 60.0,
         ping_interval: float = 5.0,
         backoff: tuple[float, float] = (0.5, 30.0),
+        events: str = "on",
     ) -> None:
         self.host = host
+        self.events = events  # the event classes asked for at login (manager.c EventMask: "on", "call,agent")
         self.port = int(port)
         self.username = username
         self._secret = secret if isinstance(secret, Secret) else Secret(secret)
@@ -159,7 +161,7 @@ class Session:
                 port=self.port,
                 username=self.username,
                 secret=self._secret.reveal(),
-                events="on",
+                events=self.events,
                 loop=loop,
             )
         task = self._manager.connect()
