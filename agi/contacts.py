@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agi.errors import AdminError
 from agi.db.models import Attempt, Campaign, CampaignContact, Contact, utcnow
-from agi.importer import Row, RowIssue, field_text, make_row
+from agi.importer import Row, RowIssue, field_text, make_row, mark_dnc
 from agi.outcomes import PHONE_FIELDS, ContactState
 from agi.rules.predial import Dialable, DialPolicy, check_contact
 
@@ -90,12 +90,18 @@ async def update_contact(conn: AsyncConnection, campaign_id: int, contact_id: in
         raise LookupError(contact_id)
     contact = (await conn.execute(select(_ct).where(_ct.c.id == contact_id))).one()
     checked = _checked({f: getattr(contact, f) for f in EDITABLE} | dict(changes))
+    if contact.dnc and not checked.dnc:
+        raise AdminError(f"contact {contact_id} is do-not-call: only `dialer dnc remove NUMBER` (DELETE "
+                         "/api/v1/dnc/NUMBER) lifts that; nothing was changed")
     values = {"first_name": checked.first_name, "last_name": checked.last_name, **checked.phones,
               "dnc": checked.dnc, "custom": checked.custom}
     diff = {f: [getattr(contact, f), values[f]] for f in values if f in changes and getattr(contact, f) != values[f]}
     if not diff:
         return {}
     await conn.execute(update(_ct).where(_ct.c.id == contact_id).values(**{f: values[f] for f in diff}))
+    if "dnc" in diff:  # DNC always wins: at once, in every campaign the contact is in
+        await mark_dnc(conn, {contact_id: 0}, now or utcnow(), "the contact was made do-not-call by a change")
+        return diff
     if member.state in _WAITING:
         await _renumber(conn, member, checked.phones, checked.dnc, now or utcnow())
     return diff

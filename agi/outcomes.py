@@ -7,6 +7,8 @@ database as the enum values (stable lower_snake_case).
 
 from __future__ import annotations
 
+import re
+
 from enum import StrEnum
 
 
@@ -22,6 +24,11 @@ class _Coded(StrEnum):
         raise NotImplementedError
 
     @classmethod
+    def noun(cls) -> str:
+        """The class as words a person reads: CampaignMode -> "campaign mode"."""
+        return re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()
+
+    @classmethod
     def parse(cls, text: str):
         """Accept a code or a label, any case; raise ValueError naming the choices."""
         key = text.strip().lower().replace("-", "_").replace(" ", "_")
@@ -29,7 +36,7 @@ class _Coded(StrEnum):
             if key == member.value or text.strip().lower() == member.label.lower():
                 return member
         choices = ", ".join(m.value for m in cls)
-        raise ValueError(f"unknown {cls.__name__} {text!r}; choose one of: {choices}")
+        raise ValueError(f"unknown {cls.noun()} {text!r}; choose one of: {choices}")
 
 
 class Result(_Coded):
@@ -155,10 +162,19 @@ class ContactState(_Coded):
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
     DELETED = "deleted"
+    # agent-facing states (seed 004): preview offers and the console's after-call work
+    OPERATOR_ASSIGNED = "operator_assigned"  # offered to one agent, who may refuse it
+    BCW = "bcw"  # before call work: the agent reads the contact, a countdown runs, then the call
+    REJECTED_BY_OPERATOR = "rejected_by_operator"  # refused in preview: waits for another agent
+    ACW = "acw"  # after call work: the call ended, the agent fills in the disposition
 
     @classmethod
     def _labels(cls) -> dict:
         return {
+            ContactState.OPERATOR_ASSIGNED: "Operator Assigned",
+            ContactState.BCW: "Before Call Work",
+            ContactState.REJECTED_BY_OPERATOR: "Rejected by Operator",
+            ContactState.ACW: "After Call Work",
             ContactState.PENDING: "Pending",
             ContactState.DIALING: "Dialing",
             ContactState.IN_CALL: "In Call",
@@ -219,10 +235,12 @@ class CampaignMode(_Coded):
     BROADCAST = "broadcast"  # no agents: keep the lines full
     PROGRESSIVE = "progressive"  # calls in flight = available agents x ratio
     PREDICTIVE = "predictive"  # over-dial from history under a drop-rate cap
+    PREVIEW = "preview"  # one contact offered to one agent, who calls it (agi.originator.preview)
 
     @classmethod
     def _labels(cls) -> dict:
         return {
+            CampaignMode.PREVIEW: "Preview",
             CampaignMode.BROADCAST: "Broadcast",
             CampaignMode.PROGRESSIVE: "Progressive",
             CampaignMode.PREDICTIVE: "Predictive",

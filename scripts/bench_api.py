@@ -43,7 +43,8 @@ MIX = [(Result.NO_ANSWER, 30), (Result.BUSY, 10), (Result.LIVE_ANSWER, 25), (Res
 
 def contacts(n: int, start: int) -> list[dict]:
     return [{"external_id": f"b{start + i}", "first_name": "Bench", "last_name": f"Contact {start + i}",
-             "phone": f"+1202{(start + i) % 10_000_000:07d}", "custom": {"source": "bench"}} for i in range(n)]
+             "phone": f"+1202{2_000_000 + (start + i) % 8_000_000:07d}", "custom": {"source": "bench"}}
+            for i in range(n)]  # valid numbers: an exchange starts with 2-9
 
 
 async def seed_attempts(engine, campaign_id: int, rng: random.Random) -> int:

@@ -90,7 +90,7 @@ def test_campaign_create_and_show_round_trip_every_option(db_engine, db_url):
     "args, message",
     [
         (["--ring-timeout", "10"], "at least 15 s"),
-        (["--keys", "1=maybe"], "unknown Disposition"),
+        (["--keys", "1=maybe"], "unknown disposition"),
         (["--keys", "12=interested"], "single DTMF digit"),
         (["--countries", "US,XX"], "unknown country code"),
         (["--window", "07:00-21:00"], "outside 08:00-21:00"),
@@ -223,12 +223,12 @@ def test_contacts_import_cli_reports_lines_and_a_second_run_changes_nothing(db_e
         "4,Di,Li,3125550104,,\n"                 # 5 on the DNC list
         "5,Ed,Ng,+44 20 7946 0105,,\n"           # 6 forbidden
         "6,Fay,Wu,2125550106,,yes\n"             # 7 DNC flag
-        "7,Gus,Po,2125550107\n"                  # 8 malformed
+        "7,Gus,Po,2125550107\n"                  # 8 short: imported, Mobile and DNC empty, a warning
         "1,Ann,Lee,+1 212 555 0101,,\n"          # 9 duplicate
     )
     first = ok(db_url, "contacts", "import", str(path), "--campaign", "imp", "--map", "Tel=phone")
     for line, label in [(3, "Invalid Record"), (4, "Contact No Phone"), (5, "Contact DNC"),
-                        (6, "Forbidden Destination"), (7, "Contact DNC"), (8, "malformed"), (9, "duplicate")]:
+                        (6, "Forbidden Destination"), (7, "Contact DNC"), (8, "Warning"), (9, "Duplicate")]:
         assert f"{path}:{line}: {label}" in first.output
     summary = json.loads(ok(db_url, "report", "summary", "--campaign", "imp", "--json").output)["cells"]
     assert (summary[Result.NO_PHONE.value], summary[Result.DNC.value], summary["finished"]) == (1, 2, 0)
@@ -242,14 +242,14 @@ def test_contacts_import_cli_reports_lines_and_a_second_run_changes_nothing(db_e
     before = table_counts()
     again = json.loads(ok(db_url, "contacts", "import", str(path), "--campaign", "imp", "--map", "Tel=phone",
                           "--json").output)
-    assert table_counts() == before == [6, 6, 5]
-    assert again["imported"] == 0 and again["duplicates"] == 7 and again["malformed"] == 1
+    assert table_counts() == before == [7, 7, 5]
+    assert again["imported"] == 0 and again["duplicates"] == 8 and again["malformed"] == 0
 
     listed = json.loads(ok(db_url, "contacts", "list", "--campaign", "imp", "--state", "pending", "--json").output)
-    assert [(c["external_id"], c["number"]) for c in listed] == [("1", "+12125550101")]
+    assert [(c["external_id"], c["number"]) for c in listed] == [("1", "+12125550101"), ("7", "+12125550107")]
     out = tmp_path / "out.csv"
     ok(db_url, "contacts", "export", "--campaign", "imp", str(out))
-    assert len(out.read_text().splitlines()) == 7
+    assert len(out.read_text().splitlines()) == 8
     nofile = cli(db_url, "contacts", "import", str(tmp_path / "none.csv"), "--campaign", "imp")
     assert nofile.exit_code == 2 and "does not exist" in nofile.output
 

@@ -95,4 +95,5 @@ def test_dialplan_show_parses_every_step(tmp_path):
     assert ("dialer-outbound", "h", 1, "AGI") in apps
     assert ("dialer-wrapup", "s", 1, "AGI") in apps
     assert ("dialer-outbound", "s", 5, "ExecIf") in apps
-    assert len(steps) == 11
+    assert ("dialer-preview", "s", 2, "Dial") in apps
+    assert len(steps) == 15

@@ -18,7 +18,7 @@ from agi.fastagi import (
     MenuResult,
     Timeouts,
 )
-from agi.fastagi.channel import open_channel
+from agi.fastagi.transport import open_channel
 from agi.outcomes import Disposition
 
 Respond = Callable[[str], object]  # command -> list of lines (or a coroutine giving them)

@@ -11,17 +11,12 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from agi.ami.client import AMIClient
-from agi.db import attempts as db
 from agi.db.models import Attempt, CampaignContact, DncEntry
-from agi.fastagi import FastAGIServer
-from agi.flows import build_router
 from agi.outcomes import ContactState, Disposition, Result, Routing
-from agi.settings import Settings
 from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
-from agi.sim.simulator import Simulator
-from db_seed import T0, seed_campaign
+from db_seed import seed_campaign
+from flow_rig import Rig
 
 SPEED = 40.0
 
@@ -37,56 +32,6 @@ CASES = {
     "machine": ("machine", 1, Result.MACHINE_ANSWER, None, None),
     "fax": ("fax", 1, Result.FAX, None, None),
 }
-
-
-class Rig:
-    """Database + FastAGI server with the real flows + simulator + AMI client, all on loopback."""
-
-    def __init__(self, engine, plan, queues):
-        self.engine = engine
-        self.router = build_router(Settings(), engine)
-        self.server = FastAGIServer(self.router, port=0)
-        self.plan, self.queues = plan, queues
-
-    async def __aenter__(self):
-        await self.server.start()
-        self.sim = Simulator(agi_port=self.server.port, speed=SPEED, plan=self.plan, queues=self.queues, ami_port=0)
-        await self.sim.start()
-        self.ami = AMIClient("127.0.0.1", self.sim.ami_port, "dialer", "secret")
-        await self.ami.connect()
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.ami.close()
-        await self.sim.stop()
-        await self.server.shutdown(2.0)
-        await self.router.aclose()
-
-    async def call(self, campaign_id: int, membership_id: int, number: str) -> str:
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(select(CampaignContact.__table__).where(
-                CampaignContact.__table__.c.id == membership_id))).one()
-            attempt_id = await db.start_attempt(
-                conn, membership_id, campaign_id=campaign_id, contact_id=row.contact_id,
-                dialer="test", number=number, attempt_no=1, now=T0)
-        res = await self.ami.originate(
-            channel=f"PJSIP/{number}@trunk", context="dialer-outbound", exten="s",
-            channel_id=attempt_id, caller_id='"Acme" <15550001111>',
-            variables={"__ATTEMPT_ID": attempt_id, "CAMPAIGN_ID": campaign_id, "CONTACT_ID": row.contact_id,
-                       "__DIALER_AGI": f"127.0.0.1:{self.server.port}"})
-        assert res.success, res
-        return attempt_id
-
-    async def settled(self, attempt_id: str, timeout: float = 20.0):
-        """The attempt once its result and the hang-up flow's cause are both written."""
-        t = Attempt.__table__
-        async with asyncio.timeout(timeout):
-            while True:
-                async with self.engine.connect() as conn:
-                    row = (await conn.execute(select(t).where(t.c.id == attempt_id))).one()
-                if row.result is not None and row.hangup_cause is not None:
-                    return row
-                await asyncio.sleep(0.05)
 
 
 async def set_queue(engine, campaign_id: int, queue: str | None) -> None:
@@ -109,7 +54,7 @@ async def test_each_scenario_ends_with_one_result_and_the_right_outcome(db_engin
     async with db_engine.begin() as conn:
         campaign_id, (membership,) = await seed_campaign(conn, 1, first_number=2025550101)
     await set_queue(db_engine, campaign_id, "sales")
-    async with Rig(db_engine, ScenarioPlan.table({number: scenario}), {"sales": queue}) as rig:
+    async with Rig(db_engine, ScenarioPlan.table({number: scenario}), {"sales": queue}, speed=SPEED) as rig:
         attempt_id = await rig.call(campaign_id, membership, number)
         row = await rig.settled(attempt_id)
     assert (row.result, row.routing, row.disposition) == (
@@ -137,7 +82,7 @@ async def test_agent_keys_the_disposition_in_wrap_up_after_the_person_hangs_up(d
     async with db_engine.begin() as conn:
         campaign_id, (membership,) = await seed_campaign(conn, 1, first_number=2025550102)
     await set_queue(db_engine, campaign_id, "sales")
-    async with Rig(db_engine, ScenarioPlan.table({number: person}), {"sales": queue}) as rig:
+    async with Rig(db_engine, ScenarioPlan.table({number: person}), {"sales": queue}, speed=SPEED) as rig:
         attempt_id = await rig.call(campaign_id, membership, number)
         await rig.settled(attempt_id)
         async with asyncio.timeout(20):  # the wrap-up runs on the agent's leg after the person left
@@ -188,7 +133,7 @@ async def test_a_queue_that_cannot_work_is_a_drop_classed_as_broken_routing_and_
         campaign_id, members = await seed_campaign(conn, 2, name="broken", first_number=2025550141)
     await set_queue(db_engine, campaign_id, "no-such-queue")
     queues = {"sales": QueueConfig("sales", agents=1)}  # Asterisk's queues: not the campaign's
-    async with Rig(db_engine, ScenarioPlan.table({n: "human_keypress" for n in numbers}), queues) as rig:
+    async with Rig(db_engine, ScenarioPlan.table({n: "human_keypress" for n in numbers}), queues, speed=SPEED) as rig:
         attempts = [await rig.call(campaign_id, m, n) for m, n in zip(members, numbers)]
         rows = [await rig.settled(a) for a in attempts]
     for row in rows:
@@ -230,7 +175,7 @@ async def test_agent_call_back_without_hours_uses_the_campaign_of_the_attempt(db
     async with db_engine.begin() as conn:
         await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == campaign_id)
                            .values(callback_delay_minutes=90))
-    async with Rig(db_engine, ScenarioPlan.table({number: person}), {"sales": queue}) as rig:
+    async with Rig(db_engine, ScenarioPlan.table({number: person}), {"sales": queue}, speed=SPEED) as rig:
         attempt_id = await rig.call(campaign_id, membership, number)
         await rig.settled(attempt_id)
         async with asyncio.timeout(20):  # the wrap-up runs on the agent's leg after the person left

@@ -13,74 +13,16 @@ import logging
 import pytest
 from sqlalchemy import select, text, update
 
-from agi.ami.client import AMIClient
-from agi.db import attempts as db
-from agi.db.models import Attempt, Campaign, CampaignContact, DncEntry
-from agi.fastagi import FastAGIServer
-from agi.flows import build_router
+from agi.db.models import Campaign, CampaignContact, DncEntry
 from agi.outcomes import ContactState, Disposition, Result, Routing
-from agi.settings import Settings
 from agi.sim.dialplan import PROJECT_DIALPLAN_TEXT, Dialplan
 from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
-from agi.sim.simulator import Simulator
-from db_seed import T0, seed_campaign
+from db_seed import seed_campaign
+from flow_rig import NUMBER, Rig
 
-NUMBER = "+12025550131"
 NORMAL_CLEARING = 16  # Q.850: the person put the phone down, or the agent ended the bridge (traces)
 WE_HANG_UP = 0  # the AGI HANGUP command: the h extension reads HANGUPCAUSE=0 (traces)
-
-
-class Rig:
-    """Database + FastAGI server (real flows) + simulator + AMI client, all on loopback."""
-
-    def __init__(self, engine, plan, queues=None, *, speed=40.0, dialplan=None):
-        self.engine = engine
-        self.server = FastAGIServer(build_router(Settings(), engine), port=0)
-        self.plan, self.queues, self.speed, self.dialplan = plan, queues or {}, speed, dialplan
-
-    async def __aenter__(self):
-        await self.server.start()
-        self.sim = Simulator(agi_port=self.server.port, speed=self.speed, plan=self.plan, queues=self.queues,
-                             ami_port=0, dialplan=self.dialplan)
-        await self.sim.start()
-        self.ami = AMIClient("127.0.0.1", self.sim.ami_port, "dialer", "secret")
-        await self.ami.connect()
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.ami.close()
-        await self.sim.stop()
-        await self.server.shutdown(2.0)
-        await self.server.router.aclose()
-
-    async def call(self, campaign_id: int, membership_id: int, **variables) -> str:
-        async with self.engine.begin() as conn:
-            contact_id = (await conn.execute(select(CampaignContact.__table__.c.contact_id).where(
-                CampaignContact.__table__.c.id == membership_id))).scalar_one()
-            attempt_id = await db.start_attempt(
-                conn, membership_id, campaign_id=campaign_id, contact_id=contact_id,
-                dialer="test", number=NUMBER, attempt_no=1, now=T0)
-        res = await self.ami.originate(
-            channel=f"PJSIP/{NUMBER}@trunk", context="dialer-outbound", exten="s",
-            channel_id=attempt_id, caller_id='"Acme" <15550001111>',
-            variables={"__ATTEMPT_ID": attempt_id, "CAMPAIGN_ID": campaign_id, "CONTACT_ID": contact_id,
-                       "__DIALER_AGI": f"127.0.0.1:{self.server.port}", **variables})
-        assert res.success, res
-        return attempt_id
-
-    async def settled(self, attempt_id: str, timeout: float = 20.0):
-        """The attempt once its result and the hangup flow's cause are written and the call is over."""
-        t = Attempt.__table__
-        async with asyncio.timeout(timeout):
-            while True:
-                async with self.engine.connect() as conn:
-                    row = (await conn.execute(select(t).where(t.c.id == attempt_id))).one()
-                rec = self.sim.record.get(attempt_id)
-                if row.result is not None and row.hangup_cause is not None and rec and rec.done \
-                        and not self.server.sessions:
-                    return row
-                await asyncio.sleep(0.05)
 
 
 async def campaign(engine, queue: str | None = "sales", **settings) -> tuple[int, int]:

@@ -59,6 +59,8 @@ async def test_campaign_of_300_contacts_matches_the_simulators_record(db_engine)
     assert all(r.result is not None for r in attempts)
     assert set(states) <= {ContactState.DONE.value, ContactState.RETRY_SCHEDULED.value, ContactState.SKIPPED.value}
     # one attempt per originate the simulator saw, never the same attempt twice
+    unseen = [(r.id, r.result, r.detail) for r in dialed if r.id not in {rec.channel_id for rec in record}]
+    assert not unseen, f"attempts the simulator never saw: {unseen}"
     assert len(record) == len({rec.channel_id for rec in record}) == len(dialed)
     by_id = {r.id: r for r in dialed}
     mismatched = [(rec.scenario, truth(rec).value, by_id[rec.channel_id].result) for rec in record

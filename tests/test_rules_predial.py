@@ -41,7 +41,7 @@ VALID = [
     ("01 23 45 67 89", "FR", "+33123456789", "FR", ("Europe/Paris",)),
     ("06.12.34.56.78", "FR", "+33612345678", "FR", ("Europe/Paris",)),
     ("+91 98765 43210", "US", "+919876543210", "IN", ("Asia/Calcutta",)),
-    ("022 1234 5678", "IN", "+912212345678", "IN", ("Asia/Calcutta",)),
+    ("022 2345 6789", "IN", "+912223456789", "IN", ("Asia/Calcutta",)),
     ("(02) 9876 5432", "AU", "+61298765432", "AU", ("Australia/Sydney",)),
     ("+61 8 9123 4567", "US", "+61891234567", "AU", ("Australia/Adelaide", "Australia/Perth")),
     ("+7 495 123 4567", "US", "+74951234567", "RU", ("Europe/Moscow",)),
@@ -92,9 +92,14 @@ def test_none_does_not_normalise():
     assert normalize(None) is None
 
 
-def test_possible_but_unassigned_area_code_normalises_and_takes_the_calling_codes_main_country():
-    # +1 123 is not an assigned NANP area code: possible (10 digits), not valid
-    assert normalize("(123) 456-7890") == "+11234567890"
+@pytest.mark.parametrize("raw", ["123-456-7890", "(123) 456-7890", "(212) 055-0147", "(212) 155-0147", "+1 212 055 0147"])
+def test_possible_but_not_valid_numbers_do_not_normalise(raw):
+    # +1 123 is no assigned NANP area code, 0xx/1xx no exchange: possible (10 digits), not valid
+    assert normalize(raw) is None
+    assert check_contact({"phone": raw}, False, DialPolicy()) is Result.INVALID_NUMBER
+
+
+def test_a_stored_unplaceable_number_takes_the_calling_codes_main_country_and_all_its_zones():
     assert number_country("+11234567890") == "US"
     zones = number_timezones("+11234567890")
     assert "America/New_York" in zones and "Pacific/Honolulu" in zones  # all of NANP
@@ -201,11 +206,14 @@ CHECKS = [
     ({}, False, DialPolicy(), Result.NO_PHONE, "no phone at all"),
     ({"phone": "   "}, False, DialPolicy(), Result.NO_PHONE, "blank phone"),
     ({"cell": "2125550123"}, False, DialPolicy(), Result.NO_PHONE, "the campaign dials 'phone', not 'cell'"),
-    ({"phone": None}, True, DialPolicy(), Result.NO_PHONE, "no phone beats the DNC flag"),
+    ({"phone": None}, True, DialPolicy(), Result.DNC, "the DNC flag beats no phone"),
+    ({"cell": "2125550123"}, True, DialPolicy(), Result.DNC, "the DNC flag beats an empty dialed field"),
     ({"phone": "2125550123"}, True, DialPolicy(), Result.DNC, "DNC flag"),
     ({"phone": "1-800-FLOWERS"}, True, DialPolicy(), Result.DNC, "DNC flag beats invalid"),
     ({"phone": "1-800-FLOWERS"}, False, DialPolicy(), Result.INVALID_NUMBER, "letters"),
     ({"phone": "555-0123"}, False, DialPolicy(), Result.INVALID_NUMBER, "not possible"),
+    ({"phone": "123-456-7890"}, False, DialPolicy(), Result.INVALID_NUMBER, "possible, not valid: no such area code"),
+    ({"phone": "(212) 055-0147"}, False, DialPolicy(), Result.INVALID_NUMBER, "possible, not valid: no 0xx exchange"),
     ({"phone": "212 555 0199"}, False, DialPolicy(), Result.DNC, "on the DNC list, matched by E.164"),
     ({"phone": "+44 20 7946 0958"}, False, US_ONLY, Result.FORBIDDEN_DESTINATION, "UK number, US-only campaign"),
     ({"phone": "+1 604 555 0100"}, False, US_ONLY, Result.FORBIDDEN_DESTINATION, "+1 but Canada"),
@@ -282,5 +290,5 @@ def test_check_contact_always_gives_a_predial_result_or_a_dialable_number(phones
         assert not allowed or outcome.country in allowed
     else:
         assert outcome in PREDIAL_RESULTS
-        if dnc and chosen_phone(phones, field) is not None:
+        if dnc:
             assert outcome is Result.DNC

@@ -203,7 +203,7 @@ async def test_sql_injection_shaped_input_is_stored_as_text_and_harms_nothing(db
     headers = await new_key(db_engine)
     evil = "x'; DROP TABLE contacts; --"
     async with client(db_engine) as api:
-        created = await api.post("/campaigns", headers=headers, json={"name": evil, "settings": {"caller_id": evil}})
+        created = await api.post("/campaigns", headers=headers, json={"name": evil, "settings": {"message": evil}})
         cid = created.json()["campaign"]["id"]
         added = await api.post(f"/campaigns/{cid}/contacts", headers=headers,
                                json={"external_id": evil, "first_name": "Robert'); DROP TABLE attempts;--",

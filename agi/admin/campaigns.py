@@ -49,7 +49,7 @@ async def get_campaign(session: AsyncSession, ref: str | int) -> Campaign:
 def validate_campaign(c: Campaign) -> None:
     """Rules across fields, checked after every change."""
     mode = CampaignMode(c.mode or CampaignMode.BROADCAST.value)
-    if mode is not CampaignMode.BROADCAST and not c.queue_name:
+    if mode not in (CampaignMode.BROADCAST, CampaignMode.PREVIEW) and not c.queue_name:
         raise AdminError(f"a {mode.value} campaign needs agents: give --queue NAME (or --mode broadcast)")
     if c.drop_target_pct is not None and c.drop_cap_pct is not None and c.drop_target_pct > c.drop_cap_pct:
         raise AdminError(f"--drop-target {c.drop_target_pct:g} % is above the campaign's --drop-cap "

@@ -6,11 +6,11 @@ file is agi.importer.import_dnc, the opt-outs of calls are written by the flows.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agi.db.attempts import add_dnc
-from agi.db.models import DncEntry
+from agi.db.models import CampaignContact, Contact, DncEntry
 
 
 async def dnc_add(conn: AsyncConnection, number: str, source: str = "manual") -> bool:
@@ -19,8 +19,15 @@ async def dnc_add(conn: AsyncConnection, number: str, source: str = "manual") ->
 
 
 async def dnc_remove(conn: AsyncConnection, number: str) -> bool:
+    """Take the number off the list, and clear the own DNC flag of the contacts whose campaign
+    membership has that number: the one way a DNC contact becomes dialable again (a later import or
+    `campaign create --from`; memberships already skipped stay as recorded). False when neither
+    the list nor any contact had it."""
     res = await conn.execute(delete(DncEntry).where(DncEntry.number == number))
-    return bool(res.rowcount)
+    flagged = select(CampaignContact.contact_id).where(CampaignContact.number == number)
+    cleared = await conn.execute(update(Contact).where(Contact.id.in_(flagged), Contact.dnc.is_(True))
+                                 .values(dnc=False))
+    return bool(res.rowcount) or bool(cleared.rowcount)
 
 
 async def dnc_get(conn: AsyncConnection, number: str):

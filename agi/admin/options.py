@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 
 from agi.admin import text as t
 from agi.errors import AdminError
-from agi.rules.compliance import MIN_RING_TIMEOUT_S
+from agi.rules.compliance import MAX_DROP_RATE_PCT, MIN_RING_TIMEOUT_S
 from agi.rules.predial import PHONE_FIELD_CHOICES
 from agi.rules.retry import DEFAULT_RETRY_MINUTES
 from agi.rules.window import DEFAULT_WINDOW_END, DEFAULT_WINDOW_START, clock_time
@@ -40,6 +40,24 @@ def ring_timeout(text: str) -> int:
             "or the call counts as abandoned (FTC TSR 16 CFR 310.4(b)(4)(ii))"
         )
     return value
+
+
+def drop_cap(text: str) -> float:
+    return t.number(text, "--drop-cap", maximum=100)
+
+
+ALLOW_DROP_CAP_OPTION = "--allow-drop-cap-above-legal"
+
+
+def check_drop_cap(values: dict, allow_above_legal: bool) -> None:
+    """A drop cap above the legal one (agi.rules.compliance) only when the admin says so."""
+    cap = values.get("drop_cap_pct")
+    if cap is not None and cap > MAX_DROP_RATE_PCT and not allow_above_legal:
+        raise AdminError(
+            f"--drop-cap {cap:g} is above {MAX_DROP_RATE_PCT:g} %, the legal cap on abandoned calls (FTC TSR "
+            f"16 CFR 310.4(b)(4)(i); Ofcom the same); add {ALLOW_DROP_CAP_OPTION} if another rule applies to "
+            "this campaign; nothing was changed"
+        )
 
 
 def callback_delay(text: str) -> int | None:
@@ -76,7 +94,14 @@ def _positive(option: str, maximum: float | None = None) -> Callable[[str], floa
 
 
 SETTING_OPTIONS: tuple[SettingOption, ...] = (
-    SettingOption("--mode", "MODE", "broadcast | progressive | predictive.", t.mode, "mode"),
+    SettingOption("--mode", "MODE", "broadcast | progressive | predictive | preview (agents call one contact "
+                  "at a time from the console).", t.mode, "mode"),
+    SettingOption("--bcw-seconds", "SECONDS", "Preview: before-call work, seconds the agent reads the contact "
+                  "before the call starts (0: the agent clicks Call).", _at_least("--bcw-seconds", 0), "bcw_seconds"),
+    SettingOption("--on-reject", "next_agent|skip", "Preview: a contact an agent refuses goes to another agent "
+                  "(next_agent) or is skipped.", t.choice(("next_agent", "skip"), "--on-reject"), "on_reject"),
+    SettingOption("--acw-seconds", "SECONDS", "After-call work countdown in the agent console (set it to the "
+                  "queue's wrapuptime).", _at_least("--acw-seconds", 0), "acw_seconds"),
     SettingOption("--phone-field", "FIELD",
                   "Phone to dial: home, work, cell, phone, or any (the first one filled of phone, cell, home, work).",
                   t.choice(PHONE_FIELD_CHOICES, "phone field"), "phone_field"),
@@ -103,8 +128,8 @@ SETTING_OPTIONS: tuple[SettingOption, ...] = (
                   "queue_name"),
     SettingOption("--drop-timeout", "SECONDS", "Seconds a live answer waits for an agent before the drop message.",
                   _at_least("--drop-timeout", 1), "drop_timeout"),
-    SettingOption("--drop-cap", "PCT", "Maximum drop rate in percent of live answers.",
-                  _positive("--drop-cap", maximum=100), "drop_cap_pct"),
+    SettingOption("--drop-cap", "PCT", f"Maximum drop rate in percent of live answers (at most "
+                  f"{MAX_DROP_RATE_PCT:g}, the legal cap, unless {ALLOW_DROP_CAP_OPTION}).", drop_cap, "drop_cap_pct"),
     SettingOption("--drop-window-hours", "H", "Rolling window of the drop rate (720 = 30 days, US).",
                   _at_least("--drop-window-hours", 1), "drop_window_hours"),
     SettingOption("--message", "SOUND", "Message played to a live answer.", t.text_up_to(200), "message"),
@@ -116,7 +141,8 @@ SETTING_OPTIONS: tuple[SettingOption, ...] = (
                   "optout_message"),
     SettingOption("--callback-message", "SOUND", "Confirmation played after a call-back request.", t.text_up_to(200),
                   "callback_message"),
-    SettingOption("--caller-id", "CID", "Caller ID sent with each call.", t.text_up_to(120), "caller_id"),
+    SettingOption("--caller-id", "CID", "Caller ID sent with each call: '\"Name\" <digits>' or digits.",
+                  t.caller_id, "caller_id"),
     SettingOption("--target-seconds", "SECONDS", "Talk time that makes a live answer a target call.",
                   _at_least("--target-seconds", 0), "target_seconds"),
     SettingOption("--sales-cycle-days", "DAYS", "Sales cycle for target/repeat calls.",
@@ -140,11 +166,12 @@ def option_dest(option: str) -> str:
     return option.lstrip("-").replace("-", "_")
 
 
-def parse_settings(given: Mapping[str, str | None]) -> dict:
+def parse_settings(given: Mapping[str, str | None], allow_drop_cap_above_legal: bool = False) -> dict:
     """CLI option texts keyed by option_dest() -> model attribute values (only those given)."""
     values: dict = {}
     for spec in SETTING_OPTIONS:
         text = given.get(option_dest(spec.option))
         if text is not None:
             values.update(spec.values(text))
+    check_drop_cap(values, allow_drop_cap_above_legal)
     return values

@@ -225,10 +225,18 @@ def parse_last_results(text: str) -> list[str]:
     return codes
 
 
+RETRY_FORMS = "RESULT=MINUTES,... (e.g. busy=5,no_answer=60), 'default' for the defaults, or 'none' to retry nothing"
+
+
 def parse_retry(text: str) -> dict | None:
-    """'busy=5,no_answer=60' -> {'busy': 5, 'no_answer': 60} minutes; 'default' -> None."""
-    if text.strip().lower() in ("default", "defaults"):
+    """'busy=5,no_answer=60' -> {'busy': 5, 'no_answer': 60} minutes; 'default' -> None; 'none' -> {}."""
+    word = text.strip().lower()
+    if word in ("default", "defaults"):
         return None
+    if word in NONE_WORDS and word:
+        return {}
+    if not word:
+        raise AdminError(f"--retry is empty: give {RETRY_FORMS}")
     rules: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, minutes = part.partition("=")
@@ -237,11 +245,28 @@ def parse_retry(text: str) -> dict | None:
             raise AdminError(
                 f"bad retry rule {part!r}: use RESULT=MINUTES with RESULT one of {', '.join(RETRY_KEYS)}"
             )
+        if key in rules:
+            raise AdminError(f"--retry gives {key} twice: give each result once, as {RETRY_FORMS}")
         value = number(minutes, f"retry minutes for {key}", positive=False)
         if value < 0:
             raise AdminError(f"retry minutes for {key} must not be negative")
         rules[key] = int(value) if value == int(value) else value
     return rules
+
+
+# "Name" <digits> or digits: what Asterisk's CallerID takes and a trunk passes on
+_CALLER_ID = re.compile(r'"(?P<name>[^"<>\r\n]{0,80})"\s*<\+?(?P<num>[0-9]{2,20})>|\+?(?P<bare>[0-9]{2,20})')
+
+
+def caller_id(text: str) -> str:
+    """'"Acme" <12025550100>' or '12025550100' (or 'none': no caller id), else AdminError."""
+    value = text.strip()
+    if value.lower() in NONE_WORDS:
+        return ""
+    if not _CALLER_ID.fullmatch(value):
+        raise AdminError(f"--caller-id {text!r} is not a caller id: write it as '\"Name\" <digits>' (e.g. "
+                         "'\"Acme\" <12025550100>') or as digits only")
+    return value
 
 
 def parse_keys(text: str) -> dict | None:

@@ -21,6 +21,9 @@ What panoramisk 1.4 does on Python 3.11, each seen by experiment against a scrip
   CR removed (nothing else stripped), and a cap on an unterminated message.
 - AMIProtocol.send(action) defaults to as_list=False, which makes every reply single-message
   (an EventList resolves with its first message). -> the client sends with as_list=None.
+- Action.multi takes a reply whose message starts "added" and ends "to queue" (QueueAdd's
+  "Added interface to queue", a single message) for a list and waits for its end for ever.
+  -> the session sends QueueAdd with as_list=False (session.SINGLE_REPLY_ACTIONS).
 - Its pinger sends Ping without reading the reply. -> SafeManager.ping is a no-op; the client
   has its own watchdog.
 - Events carrying a pending action's ActionID (OriginateResponse, EventList items) only go to that

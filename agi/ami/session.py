@@ -50,6 +50,10 @@ def _check_headers(headers: dict) -> None:
             if any(c in f"{key}{item}" for c in "\r\n"):
                 raise ValueError(f"AMI header {key!r} contains a line break: {item!r}")
 
+# Actions whose reply is one message that panoramisk's Action.multi mistakes for a list's start
+SINGLE_REPLY_ACTIONS = frozenset({"queueadd"})
+
+
 class Session:
     """One AMI session to one Asterisk, kept alive (agi.ami.client documents the API)."""
 
@@ -350,7 +354,10 @@ class Session:
         action = SafeAction(headers)
         if action.id in proto.responses:
             raise ValueError(f"ActionID {action.id!r} is already pending")
-        proto.send(action, as_list=None)  # None: let the reply say whether a list follows
+        # None: let the reply say whether a list follows; but panoramisk takes "Added interface to
+        # queue" (QueueAdd's whole reply, app_queue.c) for the start of a list and would wait for ever
+        single = str(headers.get("Action", "")).lower() in SINGLE_REPLY_ACTIONS
+        proto.send(action, as_list=False if single else None)
         return proto, action
 
     async def _request(self, headers: dict, timeout: float | None = None) -> list:

@@ -39,10 +39,15 @@ async def _check_schema(engine: AsyncEngine) -> None:
         names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
     missing = [t for t in REQUIRED_TABLES if t not in names]
     if missing:
-        raise AdminError(f"the database has no dialer schema (missing {', '.join(missing)}): {UPGRADE_HINT}")
+        where = mask_url(engine.url.render_as_string(hide_password=False))
+        raise AdminError(f"the database {where} has no dialer schema (missing {', '.join(missing)}): {UPGRADE_HINT}"
+                         " (or point --db / DIALER_DB_URL at the database that has it)")
 
 
 DB_HINT = "check the database URL (--db or DIALER_DB_URL) and that the database server is running and reachable"
+BUSY_HINT = "another import or migration is writing to it; run this again when that one has finished"
+# what SQLite and PostgreSQL say when another writer holds what this one waited for
+_BUSY = ("database is locked", "lock timeout", "could not obtain lock", "deadlock detected")
 
 
 def db_error(exc: BaseException, db_url: str) -> str | None:
@@ -55,6 +60,8 @@ def db_error(exc: BaseException, db_url: str) -> str | None:
             return f"database schema is missing a table ({text}): {UPGRADE_HINT}"
         if "no such column" in text or ("column" in text and "does not exist" in text):
             return f"database schema is out of date ({text}): {UPGRADE_HINT}"
+        if any(b in text.lower() for b in _BUSY):
+            return f"the database {mask_url(db_url)} is busy ({text}): {BUSY_HINT}"
         return f"database error on {mask_url(db_url)}: {text}; {DB_HINT}"
     if isinstance(exc, OSError):
         return f"cannot reach the database {mask_url(db_url)}: {exc}; {DB_HINT}"

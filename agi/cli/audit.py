@@ -22,6 +22,7 @@ from agi.admin.text import parse_when
 
 # command path -> audit action (the API's action names where it has the same change)
 CHANGES = {
+    "agents set": "agent.set",
     "campaign create": "campaign.create",
     "campaign set": "campaign.update",
     "campaign schedule": "campaign.schedule",
@@ -46,7 +47,8 @@ CHANGES = {
 }
 # read-only commands, long-running processes, and the schema's own commands (db: the migrations)
 READS = {
-    "audit", "campaign list", "campaign show", "pacing simulate", "contacts export", "contacts list", "db upgrade", "db downgrade",
+    "agents list", "audit", "campaign list", "campaign show", "pacing simulate", "top", "status", "contacts export",
+    "contacts list", "db upgrade", "db downgrade",
     "db current", "db check", "demo", "dialers list", "dnc list", "dnc check", "keys list", "originate",
     "report summary", "report calls", "run", "serve", "sim", "users list", "web", "webhooks list",
     "webhooks deliveries",

@@ -14,6 +14,8 @@ from agi.outcomes import CampaignState, ContactState
 
 def setting_options(f):
     """Every campaign setting as an option (agi.admin.options.SETTING_OPTIONS), all optional text."""
+    f = click.option(options.ALLOW_DROP_CAP_OPTION, "allow_drop_cap_above_legal", is_flag=True,
+                     help="Accept a --drop-cap above the legal 3 % (only where another rule applies).")(f)
     for spec in reversed(options.SETTING_OPTIONS):
         f = click.option(spec.option, option_dest(spec), metavar=spec.metavar, default=None, help=spec.help)(f)
     return f
@@ -25,7 +27,8 @@ def option_dest(spec) -> str:
 
 def _settings(kwargs: dict) -> dict:
     given = {k: kwargs.pop(k) for k in list(kwargs) if k in {option_dest(s) for s in options.SETTING_OPTIONS}}
-    return guard(lambda: options.parse_settings(given))
+    allow = kwargs.pop("allow_drop_cap_above_legal", False)
+    return guard(lambda: options.parse_settings(given, allow))
 
 
 @click.group("campaign")
@@ -230,7 +233,7 @@ def delete(obj, campaign_ref: str, yes: bool) -> None:
 @json_option
 @click.pass_obj
 def assign(obj, campaign_ref: str, dialer_name: str, lines: int | None, remove: bool, as_json: bool) -> None:
-    """Run CAMPAIGN on a dialer (seed 003: a campaign may run on several dialers)."""
+    """Run CAMPAIGN on a dialer (a campaign may run on several dialers, each with its own lines)."""
     out = run_session(obj.settings.db_url,
                       lambda s: dialers.assign_campaign(s, campaign_ref, dialer_name, lines, remove))
     if as_json:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import sys
+import time
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from agi import importer, reports
-from agi.cli._util import console, json_option, print_json, print_table, run_conn
+from agi.cli._util import console, json_option, print_json, print_table, run_conn, run_db
 from agi.outcomes import ContactState, Result
 from agi.rules.predial import PHONE_FIELD_CHOICES
 
@@ -33,54 +34,89 @@ def contacts() -> None:
               help="Column mapping, e.g. \"Mobile=cell,Tel=phone,First=first_name,Notes=-\". Fields: "
                    + ", ".join(importer.FIELDS) + ", custom.NAME, or - to drop. Unmapped columns "
                    "are matched by name (case-insensitive) or kept as custom fields.")
-@click.option("--delimiter", default=",", show_default=True, help="Field separator (one character, or 'tab').")
+@click.option("--id-field", metavar="COLUMN",
+              help="The column holding your CRM's id, the contact's identity. Default: a column named id "
+                   "(or external_id, contact_id, customer_id, crm_id) when the file has one.")
+@click.option("--update/--no-update", default=True, show_default=True,
+              help="A row matched by its id updates the fields it changes (the report says what changed).")
+@click.option("--delimiter", default=None,
+              help="Field separator: one character, or tab. Default: detected from the header (comma, "
+                   "semicolon, tab or |).")
+@click.option("--encoding", default="auto", show_default=True,
+              help="The file's encoding: auto = UTF-8 with or without a byte-order mark; cp1252 for a CSV "
+                   "saved by Excel on Windows; any Python codec name.")
 @click.option("--errors", "errors_file", type=click.Path(dir_okay=False, writable=True),
               help="Write the reported rows (line, reason, detail) to this CSV instead of the screen.")
 @json_option
 @click.pass_obj
-def import_(obj, file, campaign_ref, phone_field, column_map, delimiter, errors_file, as_json) -> None:
+def import_(obj, file, campaign_ref, phone_field, column_map, id_field, update, delimiter, encoding, errors_file,
+            as_json) -> None:
     """Import contacts from FILE (CSV with a header row) into a campaign.
 
-    Good rows become pending contacts. Rows with a pre-dial result (no phone, DNC flag or DNC list,
-    invalid number, forbidden country) are imported as skipped contacts and counted in the
-    campaign summary. Malformed rows are only reported. Each reported row names its line.
-    Importing the same file again changes nothing.
+    Good rows become pending contacts. Rows with a pre-dial result (DNC flag or DNC list, no phone,
+    invalid number, forbidden country) are imported as skipped contacts and counted in the campaign
+    summary. A DNC flag on a contact already stored makes it DNC in every campaign it is in.
+    Malformed rows are only reported. Each reported row names its line. Importing the same file again
+    changes nothing; an interrupted import (Ctrl-C, kill) is finished by running it again.
     """
     err = console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    started = time.monotonic()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  TextColumn("{task.fields[rows]:,} rows, {task.fields[rate]:,.0f} rows/s"), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("reading", total=None)
+        task = bar.add_task("importing", total=None, rows=0, rate=0.0)
 
-        def progress(stage: str, done: int, total: int) -> None:
-            bar.update(task, description="importing" if stage == "write" else "reading",
-                       completed=done, total=total or None)
+        def progress(rows: int, done: int, total: int) -> None:
+            rate = rows / max(time.monotonic() - started, 1e-6)
+            bar.update(task, completed=done, total=total or None, rows=rows, rate=rate)
 
-        report = run_conn(obj.settings.db_url, lambda conn: importer.import_contacts(
-            conn, campaign_ref, file, phone_field=phone_field, column_map=column_map,
-            delimiter=delimiter, progress=progress))
+        def waiting(message: str) -> None:
+            bar.console.print(f"[yellow]{message}[/]")
 
+        async def work(engine):
+            report = await importer.import_contacts(
+                engine, campaign_ref, file, phone_field=phone_field, column_map=column_map, delimiter=delimiter,
+                encoding=encoding, id_field=id_field, update=update, progress=progress, on_wait=waiting)
+            issues = await _issues(engine, report, errors_file, file, as_json)
+            return report, issues
+
+        report, issues = run_db(obj.settings.db_url, work)
+    seconds = time.monotonic() - started
+    if as_json:
+        print_json({**report.as_dict(), "issues": issues})
+        return
+    print_table(f"Import into {report.campaign}", ["", "rows"], report.summary())
+    for note in report.notes():
+        click.echo(note)
+    rate = report.rows / max(seconds, 1e-6)
+    click.echo(f"{report.rows:,} rows read in {seconds:.1f} s ({rate:,.0f} rows/s): {report.imported:,} dialable, "
+               f"{sum(report.predial.values()):,} skipped by the pre-dial check, {report.marked_dnc:,} marked DNC, "
+               f"{report.updated:,} updated, {report.duplicates:,} duplicates, {report.malformed:,} malformed.")
     if errors_file:
+        click.echo(f"{issues} reported row(s) written to {errors_file}.")
+
+
+async def _issues(engine, report, errors_file, file, as_json):
+    """The run's reported rows, streamed from the database: to the --errors file, to stderr, or (for
+    --json) as a list. Returns the list, or how many were written."""
+    if as_json:
+        return [i.as_dict() async for i in importer.iter_issues(engine, report.run_id)]
+    if errors_file:
+        count = 0
         with open(errors_file, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["line", "reason", "detail"])
-            for issue in report.issues:
+            async for issue in importer.iter_issues(engine, report.run_id):
                 w.writerow([issue.line, issue.reason, issue.detail])
-    if as_json:
-        print_json(report.as_dict())
-        return
-    if report.issues and not errors_file:
-        for issue in report.issues:
-            click.echo(f"{file}:{issue.line}: {_reason_label(issue.reason)}: {issue.detail}", err=True)
-    print_table(f"Import into {report.campaign}", ["", "rows"], report.summary())
-    if errors_file:
-        click.echo(f"{len(report.issues)} reported row(s) written to {errors_file}.")
+                count += 1
+        return count
+    async for issue in importer.iter_issues(engine, report.run_id):
+        click.echo(f"{file}:{issue.line}: {importer.reason_label(issue.reason)}: {issue.detail}", err=True)
+    return None
 
 
 def _reason_label(reason: str) -> str:
-    try:
-        return Result(reason).label
-    except ValueError:
-        return reason
+    return importer.reason_label(reason)
 
 
 @contacts.command("export")

@@ -21,7 +21,11 @@ def db() -> None:
 def _fail(action: str, url: str, exc: Exception) -> click.ClickException:
     from sqlalchemy.exc import DBAPIError
 
+    from agi.cli._util import _BUSY, BUSY_HINT
+
     why = str(exc.orig if isinstance(exc, DBAPIError) else exc).strip()
+    if any(b in why.lower() for b in _BUSY):
+        return click.ClickException(f"{action} on {mask_url(url)} waited too long: {BUSY_HINT}")
     return click.ClickException(
         f"{action} failed on {mask_url(url)}: {why}\n"
         "Check the database URL (--db or DIALER_DB_URL) and that the server is reachable."
@@ -37,7 +41,7 @@ def upgrade(obj, rev: str) -> None:
 
     url = obj.settings.db_url
     try:
-        migrate.upgrade(url, rev)
+        migrate.upgrade(url, rev, on_wait=lambda message: click.echo(message, err=True))
         now = migrate.current(url)
     except Exception as exc:  # noqa: BLE001 - report any driver/alembic error plainly
         raise _fail("upgrade", url, exc) from None
@@ -53,7 +57,7 @@ def downgrade(obj, rev: str) -> None:
 
     url = obj.settings.db_url
     try:
-        migrate.downgrade(url, rev)
+        migrate.downgrade(url, rev, on_wait=lambda message: click.echo(message, err=True))
         now = migrate.current(url)
     except Exception as exc:  # noqa: BLE001
         raise _fail("downgrade", url, exc) from None

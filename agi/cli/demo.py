@@ -29,6 +29,11 @@ from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 more number', '2 more numbers'."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def register(main: click.Group) -> None:
     main.add_command(demo)
 
@@ -84,7 +89,7 @@ async def _setup(engine, workdir: Path, *, contacts: int, mode: str, lines: int,
     skipped = sum(report.predial.values())
     said = (f"[bold]{campaign.name}[/]: {report.rows} contacts imported, {report.imported} dialable, "
             f"{skipped} stopped at import (no phone, DNC, invalid, forbidden country); "
-            f"{len(after)} numbers put on the DNC list after the import.")
+            f"{_count(len(after), 'more number')} put on the DNC list after the import.")
     return campaign.id, said
 
 

@@ -16,7 +16,8 @@ def dialers() -> None:
 
 @dialers.command("add")
 @click.argument("name")
-@click.option("--ami", metavar="HOST:PORT", help="The Asterisk box's AMI address (default 127.0.0.1:5038).")
+@click.option("--ami", metavar="HOST:PORT", help="The Asterisk box's AMI address (default: DIALER_AMI_HOST:"
+              "DIALER_AMI_PORT, else 127.0.0.1:5038). The dialer's own address wins over those variables.")
 @click.option("--lines", type=int, help="Lines (simultaneous calls) of this dialer (default 30).")
 @click.option("--cps", type=float, help="Calls per second this dialer may start (default 10).")
 @click.option("--template", metavar="DIALSTRING",
@@ -26,6 +27,9 @@ def dialers() -> None:
 @click.pass_obj
 def add(obj, name, ami, lines, cps, template, update_existing, as_json) -> None:
     """Add dialer NAME (or change it with --update)."""
+
+    if ami is None and not update_existing:  # the environment's AMI address is the default of a new dialer
+        ami = f"{obj.settings.ami_host}:{obj.settings.ami_port}"
 
     async def work(session):
         d, created = await add_dialer(session, name, ami, lines, cps, template, update_existing)

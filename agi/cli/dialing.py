@@ -61,9 +61,9 @@ async def _connect(settings: Settings, host: str, port: int) -> AMIClient:
 
 
 async def _ami_address(engine, settings: Settings, name: str) -> tuple[str, int]:
-    """The AMI address registered with `dialer dialers add NAME --ami`, unless DIALER_AMI_HOST/PORT
-    (or the config file) say otherwise; warns when NAME is not registered (a typo starts an idle dialer)."""
-    given = getattr(settings, "given", frozenset())
+    """The AMI address registered with `dialer dialers add NAME --ami`: the dialer's own row wins;
+    DIALER_AMI_HOST/PORT (or the config file) are the address of a dialer not registered yet. Warns
+    when NAME is not registered (a typo starts an idle dialer)."""
     async with engine.connect() as conn:
         row = (await conn.execute(select(Dialer.__table__).where(Dialer.__table__.c.name == name))).first()
     if row is None:
@@ -71,12 +71,13 @@ async def _ami_address(engine, settings: Settings, name: str) -> tuple[str, int]
                     "if you meant an existing dialer, stop and check --dialer / DIALER_NAME",
                     name, settings.ami_host, settings.ami_port)
         return settings.ami_host, settings.ami_port
-    host = settings.ami_host if "ami_host" in given else row.ami_host
-    port = settings.ami_port if "ami_port" in given else row.ami_port
-    if (host, port) != (row.ami_host, row.ami_port):
-        log.info("dialer %s: AMI %s:%s from DIALER_AMI_HOST/DIALER_AMI_PORT (registered: %s:%s)",
-                 name, host, port, row.ami_host, row.ami_port)
-    return host, port
+    given = getattr(settings, "given", frozenset())
+    if ("ami_host" in given or "ami_port" in given) and (settings.ami_host, settings.ami_port) != (
+            row.ami_host, row.ami_port):
+        log.info("dialer %s: AMI %s:%s as registered (`dialer dialers add %s --update --ami HOST:PORT` changes it); "
+                 "DIALER_AMI_HOST/PORT (%s:%s) only apply to a dialer not registered yet",
+                 name, row.ami_host, row.ami_port, name, settings.ami_host, settings.ami_port)
+    return row.ami_host, row.ami_port
 
 
 async def _single_instance(engine, name: str, watch_s: float = ALIVE_WATCH_S) -> None:
@@ -138,9 +139,8 @@ def _run(coro_factory, db_url: str) -> None:
 
     try:
         asyncio.run(main())
-    except AMIAuthError as exc:
-        raise click.ClickException(
-            f"{exc}\nCheck DIALER_AMI_USER / DIALER_AMI_SECRET against manager.conf (see dialplan/README.md).") from None
+    except AMIAuthError as exc:  # the message says what to check (agi.ami.session); said once
+        raise click.ClickException(str(exc)) from None
     except AMIConnectError as exc:
         raise click.ClickException(
             f"{exc}\nIs Asterisk's AMI enabled and reachable at DIALER_AMI_HOST:DIALER_AMI_PORT?") from None

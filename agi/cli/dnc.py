@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from agi import importer
+from agi.importer.dnc import waiting_with
 from agi.admin.dnc import dnc_add, dnc_get, dnc_list, dnc_remove
 from agi.admin.text import normalize_number
 from agi.errors import AdminError
@@ -30,8 +31,14 @@ def dnc() -> None:
 def add(obj, number: str, source: str, region: str) -> None:
     """Put NUMBER on the DNC list."""
     e164 = _number(number, region)
-    added = run_conn(obj.settings.db_url, lambda conn: dnc_add(conn, e164, source))
+
+    async def work(conn):
+        return await dnc_add(conn, e164, source), await waiting_with(conn, [e164])
+
+    added, waiting = run_conn(obj.settings.db_url, work)
     click.echo(f"{e164} added to the DNC list." if added else f"{e164} was already on the DNC list.")
+    if waiting:
+        click.echo(_waiting(waiting))
 
 
 @dnc.command("remove")
@@ -62,7 +69,15 @@ def import_(obj, file: str, source: str, region: str, as_json: bool) -> None:
     for issue in report.issues:
         click.echo(f"{file}:{issue.line}: {issue.reason}: {issue.detail}", err=True)
     print_table("DNC import", ["", "numbers"],
-                [["Added", report.added], ["Already listed", report.already], ["Invalid", report.invalid]])
+                [["Added", report.added], ["Already listed", report.already], ["Invalid", report.invalid],
+                 ["Waiting contacts now DNC", report.waiting]])
+    if report.waiting:
+        click.echo(_waiting(report.waiting))
+
+
+def _waiting(count: int) -> str:
+    return (f"{count:,} contact(s) waiting to be dialed (in any campaign) have these numbers: each is skipped "
+            "with result Contact DNC by the check right before dialing, never dialed.")
 
 
 @dnc.command("list")

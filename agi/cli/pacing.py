@@ -132,64 +132,70 @@ def simulate(obj, campaign_ref, history_days, as_json, ratios, hours, seeds, **g
         click.echo(f"Some modes used all {profile.lines} lines: more lines may raise their occupancy.")
 
 
+INPUTS = ("agents", "person_rate", "machine_rate", "busy_rate", "fail_rate", "talk", "acw", "lines", "cps", "ratio",
+          "ring_timeout", "drop_timeout", "drop_cap", "drop_target", "drop_window_hours")  # fmt: skip
+LACKS = {"agents": "agent time", "talk": "calls connected to an agent"}  # else: "calls placed"
+
+
 def resolve_inputs(given: dict, history) -> dict[str, tuple]:
     """Each simulator input as (value, where it came from): the command line, the campaign's
     settings or history, or a default. Fails, saying what to give, when a value has no source."""
-    h = history
-    measured: dict = {}
-    settings: dict = {}
-    note = ""
-    if h is not None:
-        if not h.has_agents and given.get("agents") is None:
-            fail(f"campaign {h.campaign!r} has no agent queue (it dials broadcast: its lines set its pace); "
-                 f"give --agents to see what agents would get")
-        note = f"history, {h.dials} calls"
-        if h.dials:
-            measured.update(person_rate=100 * h.person_rate, machine_rate=100 * h.machine_rate,
-                            busy_rate=100 * h.busy_rate, fail_rate=100 * h.fail_rate)
-        if h.talk_mean is not None:
-            measured["talk"] = h.talk_mean
-        if h.acw_mean is not None:
-            measured["acw"] = h.acw_mean
-        if h.agents is not None:
-            measured["agents"] = h.agents
-        if h.ring_range() is not None:
-            measured["ring"] = h.ring_range()
-        settings.update(lines=h.lines, cps=h.cps, ring_timeout=h.ring_timeout, drop_timeout=h.drop_timeout,
-                        drop_cap=h.drop_cap_pct, drop_window_hours=h.drop_window_hours, ratio=h.ratio)
-    out: dict[str, tuple] = {}
-    for key in ("agents", "person_rate", "machine_rate", "busy_rate", "fail_rate", "talk", "acw", "lines",
-                "cps", "ratio", "ring_timeout", "drop_timeout", "drop_cap", "drop_target", "drop_window_hours"):
-        if given.get(key) is not None:
-            out[key] = (given[key], "given")
-        elif key in measured:
-            out[key] = (measured[key], note if key != "agents" else f"agent time, {h.hours_worked} h")
-        elif key in settings:
-            out[key] = (settings[key], "campaign")
-        elif key == "drop_target":
-            out[key] = (None, "default")
-        elif key == "lines":
-            out[key] = None  # below, from the agents
-        elif key in DEFAULTS:
-            out[key] = (DEFAULTS[key], "default")
-        else:
-            option = "--" + key.replace("_", "-")
-            lacks = {"agents": "agent time", "talk": "calls connected to an agent"}.get(key, "calls placed")
-            where = f"campaign {h.campaign!r} has no {lacks} in the days measured" if h else "no --campaign given"
-            fail(f"{option} is needed: {where}")
+    measured, settings, note = _from_history(given, history)
+    out = {key: _resolve(key, given, measured, settings, note, history) for key in INPUTS}
     if out["lines"] is None:
         out["lines"] = (5 * round(out["agents"][0]), "default: 5 per agent")
-    rates = sum(out[k][0] for k in ("person_rate", "machine_rate", "busy_rate", "fail_rate"))
-    if rates > 100:
-        fail(f"person, machine, busy and fail rates add up to {rates:g}% (over 100%): lower one of them")
-    if out["agents"][0] < 0.5:
-        fail("fewer than one agent on average: give --agents")
+    _check_rates_and_agents(out)
     ring = measured.get("ring", (15.0, 25.0))
     top = float(out["ring_timeout"][0])
     out["ring"] = ((min(ring[0], top), min(ring[1], top)), note if "ring" in measured else "default")
     if out["drop_cap"][0] and out["drop_target"][0] is not None and out["drop_target"][0] > out["drop_cap"][0]:
         fail(f"--drop-target {out['drop_target'][0]:g}% is above the cap ({out['drop_cap'][0]:g}%)")
     return out
+
+
+def _from_history(given: dict, h) -> tuple[dict, dict, str]:
+    """What the campaign's history measured, its pacing settings, and the note saying so."""
+    if h is None:
+        return {}, {}, ""
+    if not h.has_agents and given.get("agents") is None:
+        fail(f"campaign {h.campaign!r} has no agent queue (it dials broadcast: its lines set its pace); "
+             f"give --agents to see what agents would get")
+    measured: dict = {}
+    if h.dials:
+        measured.update(person_rate=100 * h.person_rate, machine_rate=100 * h.machine_rate,
+                        busy_rate=100 * h.busy_rate, fail_rate=100 * h.fail_rate)
+    maybe = {"talk": h.talk_mean, "acw": h.acw_mean, "agents": h.agents, "ring": h.ring_range()}
+    measured.update({k: v for k, v in maybe.items() if v is not None})
+    settings = {"lines": h.lines, "cps": h.cps, "ring_timeout": h.ring_timeout, "drop_timeout": h.drop_timeout,
+                "drop_cap": h.drop_cap_pct, "drop_window_hours": h.drop_window_hours, "ratio": h.ratio}
+    return measured, settings, f"history, {h.dials} calls"
+
+
+def _resolve(key: str, given: dict, measured: dict, settings: dict, note: str, h) -> tuple | None:
+    """One input from the first source that has it; None for lines (5 per agent, once agents are known)."""
+    if given.get(key) is not None:
+        return (given[key], "given")
+    if key in measured:
+        return (measured[key], note if key != "agents" else f"agent time, {h.hours_worked} h")
+    if key in settings:
+        return (settings[key], "campaign")
+    if key == "drop_target":
+        return (None, "default")
+    if key == "lines":
+        return None
+    if key in DEFAULTS:
+        return (DEFAULTS[key], "default")
+    lacks = LACKS.get(key, "calls placed")
+    where = f"campaign {h.campaign!r} has no {lacks} in the days measured" if h else "no --campaign given"
+    fail(f"--{key.replace('_', '-')} is needed: {where}")
+
+
+def _check_rates_and_agents(out: dict) -> None:
+    rates = sum(out[k][0] for k in ("person_rate", "machine_rate", "busy_rate", "fail_rate"))
+    if rates > 100:
+        fail(f"person, machine, busy and fail rates add up to {rates:g}% (over 100%): lower one of them")
+    if out["agents"][0] < 0.5:
+        fail("fewer than one agent on average: give --agents")
 
 
 def _show(key: str, value) -> str:

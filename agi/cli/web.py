@@ -38,17 +38,24 @@ def openapi_text(app) -> str:
               help="Deliver webhooks from this process (several processes may: each message is claimed once).")
 @click.option("--trusted-proxy", "trusted", default="127.0.0.1", show_default=True, metavar="IP[,IP]",
               help="Proxies whose X-Forwarded-For names the client (audit log 'from where').")
+@click.option("--session-secret", envvar="DIALER_SESSION_SECRET", metavar="TEXT",
+              help="Signs the console's session cookies: set it (env DIALER_SESSION_SECRET) so sessions outlive a "
+                   "restart and every `dialer web` process accepts them.")
+@click.option("--secure-cookies/--no-secure-cookies", default=False, show_default=True,
+              help="The console is served over HTTPS (the TLS proxy): cookies only over HTTPS.")
 @click.option("--openapi", "openapi_file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write the OpenAPI document to this file ('-': stdout) and exit (docs/openapi.json).")
 @click.pass_obj
 def web(obj, bind: str, rate_limit: float, max_body: int, webhooks: bool, trusted: str,
-        openapi_file: str | None) -> None:
-    """Serve the public HTTP API: /api/v1/..., the OpenAPI document at /docs."""
+        session_secret: str | None, secure_cookies: bool, openapi_file: str | None) -> None:
+    """Serve the public HTTP API (/api/v1/..., the OpenAPI document at /docs), the agent console (/agent)
+    and the supervisor board (/board)."""
     import uvicorn
 
     from agi.web.app import WebOptions, create_app
 
-    options = WebOptions(rate=rate_limit, max_body=max_body, webhooks=webhooks)
+    options = WebOptions(rate=rate_limit, max_body=max_body, webhooks=webhooks, session_secret=session_secret,
+                         secure_cookies=secure_cookies)
     if openapi_file:
         text = openapi_text(create_app(db_url="sqlite+aiosqlite://", options=options))
         if openapi_file == "-":
@@ -65,7 +72,7 @@ def web(obj, bind: str, rate_limit: float, max_body: int, webhooks: bool, truste
     except AdminError as exc:
         raise click.ClickException(str(exc)) from None
     app = create_app(db_url=obj.settings.db_url, options=options)
-    log.info("API on http://%s:%d/api/v1 (OpenAPI at /docs)", host, port)
+    log.info("API on http://%s:%d/api/v1 (OpenAPI at /docs), console at /agent and /board", host, port)
     config = uvicorn.Config(app, host=host.strip("[]"), port=port, proxy_headers=True, forwarded_allow_ips=trusted,
                             log_config=None, access_log=True, server_header=False, timeout_graceful_shutdown=30)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again to the handler

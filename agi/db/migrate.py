@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 import agi  # noqa: E402
 from agi.db.engine import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, normalize_url  # noqa: E402
+from agi.db.locks import sqlite_file_lock  # noqa: E402
 from agi.db.models import Base  # noqa: E402
 
 MIGRATIONS_DIR = Path(agi.__file__).resolve().parent.parent / "migrations"
@@ -47,17 +48,19 @@ def alembic_config(url: str) -> Config:
 _ALEMBIC_LOCK = threading.Lock()
 
 
-def upgrade(url: str, rev: str = "head") -> None:
+def upgrade(url: str, rev: str = "head", on_wait: Callable[[str], None] = lambda message: None) -> None:
+    """Migrate up to ``rev``; a second migration of the same database waits for the first (SQLite:
+    a lock file beside it, ``on_wait`` told; PostgreSQL: the advisory lock of migrations/env.py)."""
     def run() -> None:
-        with _ALEMBIC_LOCK:
+        with _ALEMBIC_LOCK, sqlite_file_lock(url, "migration", on_wait):
             command.upgrade(alembic_config(url), rev)
 
     _off_loop(run)
 
 
-def downgrade(url: str, rev: str) -> None:
+def downgrade(url: str, rev: str, on_wait: Callable[[str], None] = lambda message: None) -> None:
     def run() -> None:
-        with _ALEMBIC_LOCK:
+        with _ALEMBIC_LOCK, sqlite_file_lock(url, "migration", on_wait):
             command.downgrade(alembic_config(url), rev)
 
     _off_loop(run)

@@ -126,6 +126,12 @@ class Campaign(Base):
     # seconds a person waits in the agent queue: the drop message must follow within 2 s
     drop_timeout: Mapped[int] = mapped_column(Integer, default=MAX_SECONDS_TO_DROP_MESSAGE)
 
+    # the agent console (seed 004): before-call-work seconds of a preview offer (0: the agent clicks
+    # Call), what an agent's refusal does (next_agent | skip), the after-call-work countdown
+    bcw_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    on_reject: Mapped[str] = mapped_column(String(20), default="next_agent")
+    acw_seconds: Mapped[int] = mapped_column(Integer, default=30)
+
     # call log: target calls (seed 002)
     target_seconds: Mapped[int] = mapped_column(Integer, default=60)
     sales_cycle_days: Mapped[int] = mapped_column(Integer, default=1)
@@ -137,9 +143,12 @@ class Campaign(Base):
 
 class Contact(Base):
     __tablename__ = "contacts"
+    # the CRM's id: lookups by it (the API's ?external_id=, the import's identity)
+    __table_args__ = (Index("ix_contacts_external_id", "external_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # identity for idempotent re-import: the CSV's id column, else derived from name + phones
+    # identity for idempotent re-import (agi.importer.rows.dedupe_key): the external id when there
+    # is one, else the normalised name, numbers and other fields
     dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
     external_id: Mapped[str | None] = mapped_column(String(120))
     first_name: Mapped[str] = mapped_column(String(120), default="")
@@ -179,6 +188,10 @@ class CampaignContact(Base):
     # and a released claim go back where it was
     claimed_from: Mapped[str | None] = mapped_column(String(20))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # the file import that added it and the row's line (a repeated row names the first one);
+    # no foreign key: SQLite would copy this table to add one
+    import_run_id: Mapped[int | None] = mapped_column(Integer)
+    import_line: Mapped[int | None] = mapped_column(Integer)
 
 
 # The claim query's index: due contacts of a campaign in claim order. Partial, so it holds
@@ -243,6 +256,38 @@ class Attempt(Base):
     callback: Mapped[bool] = mapped_column(Boolean, default=False)
     charged: Mapped[bool] = mapped_column(Boolean, default=False)
     detail: Mapped[str | None] = mapped_column(Text)  # why, when the code alone does not say
+
+
+class ImportRun(Base):
+    """One import of a contacts file into a campaign, committed batch by batch: an interrupted one
+    (Ctrl-C, kill) is found again by the file's fingerprint and goes on after ``line_done``."""
+
+    __tablename__ = "import_runs"
+    __table_args__ = (Index("ix_import_runs_campaign_fingerprint", "campaign_id", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(500))  # the file as named
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the file's size, ends and options
+    line_done: Mapped[int] = mapped_column(Integer, default=0)  # rows up to this line are committed
+    counts: Mapped[dict | None] = mapped_column(JSON)  # agi.importer.report.ImportReport.counts()
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ImportIssue(Base):
+    """A reported row of an import run (its line, reason and detail): the report of a long or
+    resumed import is read back from here, never held in memory."""
+
+    __tablename__ = "import_issues"
+    __table_args__ = (Index("ix_import_issues_run_line", "run_id", "line"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[str] = mapped_column(Text)
 
 
 class DncEntry(Base):
@@ -448,3 +493,61 @@ class CampaignLive(Base):
     agents_in_call: Mapped[int] = mapped_column(Integer, default=0)
     agents_acw: Mapped[int] = mapped_column(Integer, default=0)
     agents_paused: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- the agent console (`dialer web` /agent, /board): agents, their requests and calls ------------
+
+
+class Agent(Base):
+    """A user with role agent as the dialer sees them: the phone (Asterisk interface) the queue and
+    preview calls ring, the campaigns they work, the dialer whose originator acts for them.
+
+    ``wanted``/``wanted_seq`` are the console's request (ready, paused, logged_out); the originator
+    applies it over AMI (QueueAdd/QueuePause/QueueRemove) and writes ``state``/``applied_seq``."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    interface: Mapped[str] = mapped_column(String(120), unique=True)  # e.g. PJSIP/agent1
+    dialer_id: Mapped[int | None] = mapped_column(ForeignKey("dialers.id", ondelete="SET NULL"))
+    campaigns: Mapped[list] = mapped_column(JSON, default=list)  # campaign ids
+    state: Mapped[str] = mapped_column(String(20), default="logged_out")  # logged_out|ready|paused
+    state_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    pause_reason: Mapped[str | None] = mapped_column(String(80))
+    wanted: Mapped[str] = mapped_column(String(20), default="logged_out")
+    wanted_reason: Mapped[str | None] = mapped_column(String(80))
+    wanted_seq: Mapped[int] = mapped_column(Integer, default=0)
+    applied_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)  # why the last request could not be applied
+
+
+class AgentCall(Base):
+    """One contact in front of one agent: a preview offer (offered, bcw, rejected, calling) or a
+    queue call the agent took (AgentConnect), then its after-call work and the agent's disposition."""
+
+    __tablename__ = "agent_calls"
+    __table_args__ = (Index("ix_agent_calls_agent_state", "agent_id", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    membership_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_contacts.id", ondelete="CASCADE"))
+    attempt_id: Mapped[str | None] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # preview | queue
+    state: Mapped[str] = mapped_column(String(20))  # offered|bcw|rejected|calling|connected|acw|done
+    offered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    bcw_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # null: wait for the click
+    call_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the agent asked to call
+    connected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    acw_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    contact_state_before: Mapped[str | None] = mapped_column(String(20))  # settled state under acw
+    disposition: Mapped[str | None] = mapped_column(String(20))
+    callback_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+    disposed_by: Mapped[str | None] = mapped_column(String(10))  # console | phone
+    disposed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

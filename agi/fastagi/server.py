@@ -12,7 +12,8 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 
-from agi.fastagi.channel import LineProtocol, Timeouts
+from agi.fastagi.channel import Timeouts
+from agi.fastagi.transport import LineProtocol
 from agi.fastagi.errors import AGIException, AGIHangup, AGIProtocolError
 from agi.fastagi.protocol import MAX_HEADER_BYTES, MAX_HEADER_LINES, MAX_LINE, HeaderBlock
 from agi.fastagi.routing import AGICall, Router

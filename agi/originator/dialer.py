@@ -9,6 +9,8 @@ Each part can be read and tested alone, and each is given what it works with:
 - settle.py     -- Originate once, settle the response, resolve an Originate whose reply was lost
 - feedback.py   -- what answered calls became (AMD, agent queue), for the pacing history
 - reconciler.py -- at start and every 30 s: attempts whose call is gone get a result
+- agents_ami.py -- the console's agents: ready/paused over AMI, AgentConnect/AgentComplete recorded
+- preview.py    -- preview campaigns: a contact offered to one agent, the agent's phone rung first
 - calls.py      -- the calls in progress, from the AMI events; clock.py -- the times
 - publish.py    -- the live figures stored with each heartbeat (and shown as metrics)
 
@@ -38,12 +40,14 @@ from agi.db.writer import AttemptWriter
 from agi.metrics import db_write
 from agi.originator import store
 from agi.originator.agent_poll import AgentPoll
+from agi.originator.agents_ami import AgentDesk
 from agi.originator.calls import CallTracker
 from agi.originator.campaigns import AgiServers, CampaignRun, Campaigns
 from agi.originator.clock import Clock
 from agi.originator.dial import DialLoop
 from agi.originator.feedback import Feedback
 from agi.originator.limits import RateLimiter
+from agi.originator.preview import PreviewLoop
 from agi.originator.publish import Publisher
 from agi.originator.reconciler import Reconciler
 from agi.originator.sender import Sender
@@ -64,6 +68,7 @@ POLL_S = 0.2  # the agent queues (AMI) and the flows' verdicts (database), each
 DROP_COUNTS_S = 2.0
 RECONCILE_S = 30.0
 AGENT_TIME_FLUSH_S = 5.0  # between two writes of the measured agent time
+AGENTS_S = 0.5  # between two reads of the console's agents (their requests, after-call work)
 DRAIN_POLL_S = 0.1
 WRITE_GROUP_MAX = 500  # the originator's writes sharing one transaction at most
 OUTAGE_PAUSE_S = 0.5  # real seconds between two ticks while the database cannot be reached
@@ -106,7 +111,7 @@ class Originator:
         self._every = {"heartbeat": self.clock.every(HEARTBEAT_S), "refresh": self.clock.every(REFRESH_S),
                        "drops": self.clock.every(DROP_COUNTS_S), "reconcile": self.clock.every(RECONCILE_S),
                        "agent_time": self.clock.every(AGENT_TIME_FLUSH_S, at_once=False),
-                       "poll": self.clock.every(min(POLL_S, tick))}
+                       "poll": self.clock.every(min(POLL_S, tick)), "agents": self.clock.every(AGENTS_S)}
         # the per-call writes: every kind in one group at a time (nothing waits on them but the next
         # Originates), so a busy second's writes travel in a few round trips
         self.writer = AttemptWriter.for_engine(engine, by_kind=False, group_max=WRITE_GROUP_MAX)
@@ -133,6 +138,11 @@ class Originator:
         self.ami.on_event("AgentConnect", self.feedback.on_agent_connect)
         self.ami.on_event("AgentComplete", self.feedback.on_agent_complete)
         self.ami.on_event("OriginateResponse", self.settler.on_late_originate_response)
+        self.ami.on_event("AgentConnect", self.agent_desk.on_agent_connect)
+        self.ami.on_event("AgentComplete", self.agent_desk.on_agent_complete)
+        self.ami.on_event("DialBegin", self.preview.on_dial_begin)
+        self.ami.on_event("DialEnd", self.preview.on_dial_end)
+        self.ami.on_event("Hangup", self.preview.on_hangup)
         self.ami.on_connect = self.settler.on_reconnect
         await self.reconciler.reconcile(startup=True)
 
@@ -166,6 +176,9 @@ class Originator:
         self.reconciler = Reconciler(engine, ami, clock, tracker, self.stats, dialer_name=self.name)
         self.publisher = Publisher(ami, clock, tracker, runs, self.lifecycle, self.agi_servers,
                                    dialer_lines=dialer.lines)
+        self.agent_desk = AgentDesk(engine, ami, clock, dialer_id=dialer.id, dialer_name=self.name)
+        self.preview = PreviewLoop(engine, ami, clock, tracker, self.stats, dialer=dialer,
+                                   agi_address=self.agi_address, spawn=self.settler.spawn)
 
     async def run(self, stop: asyncio.Event, drain_deadline: float = 60.0) -> None:
         """Dial until ``stop`` is set, then let calls in progress finish (up to the deadline, real seconds)."""
@@ -221,8 +234,9 @@ class Originator:
         if not (self.dialing and self.ami.connected):
             return
         for run in list(self.campaigns.values()):
-            if may_dial(run.state):
+            if may_dial(run.state) and not PreviewLoop.is_preview(run):
                 await self.dial_loop.dial(run)
+        await self.preview.step(list(self.campaigns.values()), self.agent_desk.agents)
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -242,6 +256,8 @@ class Originator:
             await self.feedback.poll_verdicts()
         if every["agent_time"].due():
             await self.agent_poll.flush()
+        if every["agents"].due():
+            await self.agent_desk.tick()
 
     async def _heartbeat(self) -> None:
         """Ours, with the live figures; and other dialers' that stopped beating: their campaigns

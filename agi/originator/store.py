@@ -39,6 +39,10 @@ _at = CampaignAgentTime.__table__
 ACTIVE_STATES = tuple(s.value for s in WORKING_STATES)
 WORK_STATES = (ContactState.PENDING.value, ContactState.RETRY_SCHEDULED.value)
 LIVE_STATES = (ContactState.DIALING.value, ContactState.IN_CALL.value, ContactState.WAITING_AGENT.value)
+# In front of an agent (offered, before or after call work, refused and waiting for another agent):
+# still work for the campaign, never claimed by the dial loop.
+AGENT_STATES = (ContactState.OPERATOR_ASSIGNED.value, ContactState.BCW.value,
+                ContactState.REJECTED_BY_OPERATOR.value, ContactState.ACW.value)
 
 
 @dataclass(frozen=True)
@@ -125,10 +129,17 @@ async def complete_if_all_done(conn: AsyncConnection, campaign_id: int, now: dt.
 
 
 async def work_left(conn: AsyncConnection, campaign_id: int) -> bool:
-    """Any contact still to try (pending, scheduled for retry) or being tried (live states)."""
+    """Any contact still to try (pending, scheduled for retry), being tried (live states) or in
+    front of an agent."""
     q = select(exists().where(_cc.c.campaign_id == campaign_id,
-                              _cc.c.state.in_(WORK_STATES + LIVE_STATES)))
+                              _cc.c.state.in_(WORK_STATES + LIVE_STATES + AGENT_STATES)))
     return bool((await conn.execute(q)).scalar())
+
+
+async def claimed_row(conn: AsyncConnection, membership_id: int):
+    """A membership's number, time zone and counted attempts (a preview offer about to be dialed)."""
+    return (await conn.execute(select(_cc.c.number, _cc.c.timezone, _cc.c.attempts)
+                               .where(_cc.c.id == membership_id))).first()
 
 
 async def contacts_for(conn: AsyncConnection, contact_ids: list[int]) -> dict[int, tuple[dict, bool]]:

@@ -6,7 +6,6 @@ Pure: the DNC list is consulted through a callable the caller supplies (a set's
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -14,38 +13,22 @@ import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
 from agi.outcomes import PHONE_FIELD_ANY, PHONE_FIELDS, Result
+from agi.rules.numbering import UNKNOWN_ZONE, PhoneNumber, read_number
 
 # phone_field "any": the first non-empty of these (a general number first, then the mobile)
 ANY_PHONE_ORDER = ("phone", "cell", "home", "work")
 PHONE_FIELD_CHOICES = PHONE_FIELDS + (PHONE_FIELD_ANY,)
 
-# Digits with the usual separators and at most one leading "+". Letters (vanity numbers such as
-# 1-800-FLOWERS, "ext."), "#", "*", "/", "," ... make a number invalid: we never guess.
-_PHONE_CHARS = re.compile(r"\+?[0-9\s\-.()]+")
-
-# phonenumbers' answer when it knows no zone for a number
-_UNKNOWN_ZONE = "Etc/Unknown"
-
 
 def normalize(raw: str | None, region: str = "US") -> str | None:
-    """The E.164 form of ``raw``, or None if it has letters/symbols or is not a possible number.
+    """The E.164 form of ``raw``, or None if it has letters/symbols or is not a valid number.
 
-    ``region`` (ISO 3166 alpha-2) is where a number without ``+`` is dialed from.
-    Possible means the length fits the country's numbering plan (phonenumbers'
-    ``IS_POSSIBLE``); a number only possible as a local number (7-digit US) is not.
+    ``region`` (ISO 3166 alpha-2) is where a number without ``+`` is dialed from. Valid means
+    phonenumbers' ``is_valid_number``: the number fits a range its country assigns (123-456-7890,
+    or a 0xx/1xx exchange in North America, is invalid although its length is possible).
     """
-    if raw is None:
-        return None
-    text = raw.strip()
-    if not text or not _PHONE_CHARS.fullmatch(text) or not any(c.isdigit() for c in text):
-        return None
-    try:
-        parsed = phonenumbers.parse(text, region.upper() if region else None)
-    except phonenumbers.NumberParseException:
-        return None
-    if phonenumbers.is_possible_number_with_reason(parsed) != phonenumbers.ValidationResult.IS_POSSIBLE:
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    number = read_number(raw, region)
+    return number.e164 if number is not None and number.valid else None
 
 
 def number_country(e164: str) -> str:
@@ -71,11 +54,11 @@ def number_timezones(e164: str) -> tuple[str, ...]:
     """
     parsed = phonenumbers.parse(e164, None)
     zones = pn_timezone.time_zones_for_number(parsed)
-    if not zones or _UNKNOWN_ZONE in zones:
+    if not zones or UNKNOWN_ZONE in zones:
         zones = pn_timezone.time_zones_for_geographical_number(
             phonenumbers.PhoneNumber(country_code=parsed.country_code, national_number=0)
         )
-    return tuple(sorted(z for z in set(zones) if z != _UNKNOWN_ZONE))
+    return tuple(sorted(z for z in set(zones) if z != UNKNOWN_ZONE))
 
 
 @dataclass(frozen=True)
@@ -130,29 +113,30 @@ def check_contact(
     dnc_flag: bool,
     policy: DialPolicy,
     on_dnc_list: Callable[[str], bool] = lambda number: False,
+    read: Callable[[str | None, str], PhoneNumber | None] = read_number,
 ) -> Dialable | Result:
     """The Dialable, or the pre-dial Result that stops the contact. Checks, first match wins:
 
-    1. the campaign's phone field is empty (for "any": all four) -> NO_PHONE
-    2. the contact's DNC flag is set                                -> DNC
-    3. letters/symbols, or not a possible number for the region     -> INVALID_NUMBER
+    1. the contact's DNC flag is set                                -> DNC
+    2. the campaign's phone field is empty (for "any": all four)    -> NO_PHONE
+    3. letters/symbols, or not a valid number of its country        -> INVALID_NUMBER
     4. ``on_dnc_list(e164)`` is true                                -> DNC
     5. the number's country is not in ``allowed_countries``         -> FORBIDDEN_DESTINATION
 
-    The flag goes before validity so a flagged contact is always reported as DNC;
-    the list is keyed by E.164, so it needs a valid number.
+    An explicit do-not-call instruction always wins, even on a contact without a phone; the
+    list is keyed by E.164, so it needs a valid number. The number is read once
+    (agi.rules.numbering; ``read``: a caller reading each number once for several checks).
     """
+    if dnc_flag:
+        return Result.DNC
     raw = chosen_phone(phones, policy.phone_field)
     if raw is None:
         return Result.NO_PHONE
-    if dnc_flag:
-        return Result.DNC
-    number = normalize(raw, policy.default_region)
-    if number is None:
+    number = read(raw, policy.default_region)
+    if number is None or not number.valid:
         return Result.INVALID_NUMBER
-    if on_dnc_list(number):
+    if on_dnc_list(number.e164):
         return Result.DNC
-    country = number_country(number)
-    if policy.allowed_countries and country not in policy.allowed_countries:
+    if policy.allowed_countries and number.country not in policy.allowed_countries:
         return Result.FORBIDDEN_DESTINATION
-    return Dialable(number=number, country=country, timezones=number_timezones(number))
+    return Dialable(number=number.e164, country=number.country, timezones=number.timezones)

@@ -234,6 +234,10 @@ class Session:
             sim.ami_queue_status(self, msg)
         elif key == "queuepause":
             sim.ami_queue_pause(self, msg)
+        elif key == "queueadd":
+            sim.ami_queue_add(self, msg)
+        elif key == "queueremove":
+            sim.ami_queue_remove(self, msg)
         elif key == "coreshowchannels":
             sim.ami_core_show_channels(self, msg)
         elif key == "hangup":

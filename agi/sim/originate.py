@@ -125,17 +125,20 @@ class Call:
             self.rec.response = "Success" if success else "Failure"
         self.decided.set()
 
-    def prepare(self) -> None:
-        """Choose the scenario and enter the call in the record, before the Originate is answered,
-        so a test reading the record after "Originate successfully queued" always finds it."""
+    def prepare(self, fixed: Scenario | None = None) -> None:
+        """Choose the scenario (``fixed``: an agent's phone, agi.sim.agent_phone) and enter the call in
+        the record, before the Originate is answered, so a test reading the record after "Originate
+        successfully queued" always finds it."""
         sim = self.sim
-        try:
-            scenario = sim.plan.choose(self.number)
-        except LookupError as e:
-            scenario = Scenario(name="no_channel", network=Network.NO_CHANNEL)
-            note = str(e)
+        note = ""
+        if fixed is not None:
+            scenario = fixed
         else:
-            note = ""
+            try:
+                scenario = sim.plan.choose(self.number)
+            except LookupError as e:
+                scenario = Scenario(name="no_channel", network=Network.NO_CHANNEL)
+                note = str(e)
         if self.tech not in KNOWN_TECHS:
             scenario = scenario.with_(network=Network.NO_CHANNEL, name="no_channel")
         self.scenario = scenario

@@ -155,6 +155,32 @@ class QueueSystem:
                     q.notify()
         return found
 
+    def add_member(self, queue: str, interface: str, name: str = "", *, paused: bool = False,
+                   reason: str = "") -> str:
+        """QueueAdd: "added", "already" (a member of that queue already) or "noqueue"."""
+        q = self.state().get(queue)
+        if q is None:
+            return "noqueue"
+        if any(m.interface == interface for m in q.members):
+            return "already"
+        m = Member(interface, name or interface, paused=paused, paused_reason=reason if paused else "")
+        m.login_time = int(self._now())
+        q.members.append(m)
+        q.notify()
+        return "added"
+
+    def remove_member(self, queue: str, interface: str) -> str:
+        """QueueRemove: "removed", "notthere" or "noqueue"."""
+        q = self.state().get(queue)
+        if q is None:
+            return "noqueue"
+        for m in list(q.members):
+            if m.interface == interface:
+                q.members.remove(m)
+                q.notify()
+                return "removed"
+        return "notthere"
+
     def set_logged_in(self, interface: str, logged_in: bool) -> bool:
         found = False
         for q in self.state().values():

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from agi.rules.classify import REASON_ANSWERED
+from agi.sim.agent_phone import PHONE_SCENARIO, Phone, run_phone
 from agi.sim.agi_client import run_agi
 from agi.sim.ami_server import AmiServer, Message, Session
 from agi.sim.channels import DOWN, Channel, Fields, privilege
@@ -85,7 +86,13 @@ class Simulator:
             self.queues = QueueSystem(configs, rng_seed=queue_seed, clock=self.clock,
                                       agent_line_factory=self.switch.agent_line,
                                       member_channel_factory=self.switch.member_channel, dialplan=self.dialplan)
+        self.phones: dict[str, Phone] = {}  # agents' devices an Originate rings (preview mode)
         self._running = False
+
+    def add_phone(self, interface: str, **behaviour: Any) -> Phone:
+        """An agent's phone: answers an Originate to ``interface`` (agi.sim.agent_phone.Phone)."""
+        phone = self.phones[interface] = Phone(interface, **behaviour)
+        return phone
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> "Simulator":
@@ -199,12 +206,14 @@ class Simulator:
             exten=msg.get("Exten") or "s", priority=priority, timeout=timeout_ms / 1000.0,
             cid_name=name, cid_num=num, variables=variables,
         )
-        call.prepare()
+        phone = self.phones.get(dial)
+        call.prepare(PHONE_SCENARIO if phone is not None else None)
+        work = run_phone(call, phone) if phone is not None else call.run()
         if is_async:
             session.respond(msg, "Success", message="Originate successfully queued")
-            self.spawn(call.run())
+            self.spawn(work)
         else:  # synchronous Originate: the reply waits for the outcome
-            self.spawn(call.run())
+            self.spawn(work)
             await call.decided.wait()
             if call.reason == REASON_ANSWERED:
                 session.respond(msg, "Success", message="Originate successfully queued")
@@ -254,6 +263,36 @@ class Simulator:
         else:
             session.respond(msg, "Success",
                             message="Interface paused successfully" if paused else "Interface unpaused successfully")
+
+    def ami_queue_add(self, session: Session, msg: Message) -> None:
+        """QueueAdd (app_queue.c manager_add_queue_member): a dynamic member, paused or not."""
+        queue, interface = msg.get("Queue") or "", msg.get("Interface") or ""
+        if not queue or not interface:
+            session.respond(msg, "Error", message="'Queue' and 'Interface' not specified.")
+            return
+        paused = (msg.get("Paused") or "").strip().lower() in ("true", "yes", "1", "on")
+        outcome = "noqueue" if self.queues is None else self.queues.add_member(
+            queue, interface, msg.get("MemberName") or "", paused=paused, reason=msg.get("Reason") or "")
+        if outcome == "added":
+            session.respond(msg, "Success", message="Added interface to queue")
+        elif outcome == "already":
+            session.respond(msg, "Error", message="Unable to add interface: Already there")
+        else:
+            session.respond(msg, "Error", message="Unable to add interface to queue: No such queue")
+
+    def ami_queue_remove(self, session: Session, msg: Message) -> None:
+        """QueueRemove (app_queue.c manager_remove_queue_member)."""
+        queue, interface = msg.get("Queue") or "", msg.get("Interface") or ""
+        if not queue or not interface:
+            session.respond(msg, "Error", message="Need 'Queue' and 'Interface' parameters.")
+            return
+        outcome = "noqueue" if self.queues is None else self.queues.remove_member(queue, interface)
+        if outcome == "removed":
+            session.respond(msg, "Success", message="Removed interface from queue")
+        elif outcome == "notthere":
+            session.respond(msg, "Error", message="Unable to remove interface: Not there")
+        else:
+            session.respond(msg, "Error", message="Unable to remove interface from queue: No such queue")
 
     def ami_hangup(self, session: Session, msg: Message) -> None:
         name = msg.get("Channel") or ""

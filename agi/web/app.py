@@ -1,5 +1,6 @@
 """The ASGI app of `dialer web`: the public API under /api/v1, its OpenAPI document at
-/openapi.json and /docs, a health check; the webhook delivery worker runs beside it."""
+/openapi.json and /docs, a health check, the agent console and supervisor board (agi.web.console);
+the webhook delivery worker runs beside it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agi.db.engine import make_engine, make_sessionmaker
-from agi.web import errors
+from agi.web import console, errors
 from agi.web.context import Api
 from agi.web.limits import DEFAULT_MAX_BODY, BodyLimit, RateLimiter
 from agi.web.routes import ROUTERS
@@ -37,6 +38,10 @@ class WebOptions:
     max_body: int = DEFAULT_MAX_BODY
     webhooks: bool = True  # run the delivery worker (inside the server's lifespan)
     worker: dict = field(default_factory=dict)  # WebhookWorker options
+    console: bool = True  # the agent console and supervisor board (agi.web.console)
+    session_secret: str | None = None  # signs the console's cookies (None: one per process)
+    secure_cookies: bool = False  # the console is served over HTTPS (behind the TLS proxy)
+    console_poll_s: float = 1.0  # how often the console's live pages read the database
 
 
 def create_app(engine: AsyncEngine | None = None, *, db_url: str | None = None,
@@ -70,6 +75,9 @@ def create_app(engine: AsyncEngine | None = None, *, db_url: str | None = None,
     app.add_middleware(BodyLimit, max_bytes=options.max_body)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    if options.console:
+        console.install(app, engine, secret=options.session_secret, secure_cookies=options.secure_cookies,
+                        poll_s=options.console_poll_s)
 
     @app.get("/health", tags=["health"], summary="The server is up and reaches its database (no key needed)")
     async def health() -> dict:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agi import contacts, importer, reports
 from agi.auth.roles import Permission
-from agi.outcomes import ContactState
+from agi.outcomes import ContactState, Result
 from agi.web.context import Caller, require
 from agi.web.errors import ApiError, not_found
 
@@ -88,13 +88,14 @@ async def add_one(campaign: str, body: ContactIn, response: Response,
             issue = report.issues[0]
             raise ApiError(422, issue.detail, [{"field": None, "reason": issue.detail}])
         contact_id = report.contact_ids[0]
-        status = "duplicate" if report.duplicates else "added"
+        joined = report.imported or sum(report.predial.values())
+        status = "added" if joined else "updated" if report.updated or report.marked_dnc else "duplicate"
         await caller.audit(conn, "contacts.add", f"campaign {row.name} contact {contact_id}",
                            {"external_id": body.external_id, "status": status})
         detail = await contacts.get_contact(conn, row.id, contact_id)
-    if status == "duplicate":
+    if status != "added":
         response.status_code = 200
-    issue = report.issues[0] if report.issues else None
+    issue = next((i for i in report.issues if i.reason in {r.value for r in Result}), None)
     return {"status": status, "predial": issue.reason if issue else None, "why": issue.detail if issue else None,
             **detail}
 
