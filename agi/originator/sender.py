@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from agi.originator.calls import Call
 from agi.originator.campaigns import CampaignRun
@@ -25,8 +25,10 @@ Launch = Callable[[CampaignRun, Call, int], None]
 
 
 class Sender:
-    def __init__(self, clock: Clock, bucket: RateLimiter, launch: Launch) -> None:
+    def __init__(self, clock: Clock, bucket: RateLimiter, launch: Launch,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.clock = clock
+        self.sleep = sleep  # real seconds, as clock.elapsed() counts them (a test's clock moves with it)
         self.bucket = bucket  # the dialer's calls per second (the trunk's), real time
         self.launch = launch  # sends one Originate (agi.originator.settle.Settler.launch)
         self.queues: dict[int, deque[tuple[CampaignRun, Call, int]]] = {}
@@ -69,12 +71,12 @@ class Sender:
             at, campaign_id = min(ready)
             wait = at - self.clock.elapsed()
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self.sleep(wait)
                 continue
             real = self.clock.elapsed()
             run = self.queues[campaign_id][0][0]
             if self.bucket.available(real) < 1 or run.bucket.available(real) < 1:
-                await asyncio.sleep(0.001)  # next_at rounded a hair early
+                await self.sleep(0.001)  # next_at rounded a hair early
                 continue
             run, call, contact_id = self.queues[campaign_id].popleft()
             self.bucket.take(real)
