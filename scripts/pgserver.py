@@ -76,6 +76,17 @@ class PgServer:
             str(self.bindir / "initdb"), "-D", str(self.datadir), "-A", "trust",
             "-U", "postgres", "-E", "UTF8", "--no-locale",
         )
+        self._pg_start()
+        return self
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the server (fast: sessions are cut, as a crash or an upgrade cuts them), stay down
+        ``down_s`` seconds, start it again on the same port and data."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop", check=False)
+        time.sleep(down_s)
+        self._pg_start()
+
+    def _pg_start(self) -> None:
         opts = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -k {self.tmp} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -89,7 +100,6 @@ class PgServer:
             log = self.log_path.read_text() if self.log_path.exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {res.stderr}\n{log}")
         self._wait_ready()
-        return self
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 30

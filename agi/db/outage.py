@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -25,6 +27,7 @@ log = logging.getLogger("agi.db")
 T = TypeVar("T")
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 5.0
+SETTLED_S = 1.0  # an outage ends when nothing failed for this long (successes in between do not end it)
 RETRY_FOR_S = 300.0  # a write is given up (its error raised) after trying this long
 # SQLSTATE classes of a failed transaction that a second try may not meet: serialization
 # failure and deadlock (40), a connection problem (08), too many connections (53), the server
@@ -57,7 +60,14 @@ class Outage:
         self.log = logger
         self.since: float | None = None  # monotonic time of the first failure of the current outage
         self.failures = 0
+        self.last_failure = -math.inf
+        self.reasons: Counter[str] = Counter()  # why tries failed, this outage (said when it ends)
         self.up_since = time.monotonic()  # ... of the end of the last one (or of the start)
+
+    def reset(self) -> None:
+        """Forget any outage (a test starting afresh)."""
+        self.since, self.failures, self.last_failure, self.up_since = None, 0, -math.inf, time.monotonic()
+        self.reasons.clear()
 
     @property
     def down(self) -> bool:
@@ -69,16 +79,26 @@ class Outage:
 
     def failed(self, what: str, exc: BaseException) -> None:
         self.failures += 1
+        self.last_failure = time.monotonic()
+        self.reasons[_reason(exc)] += 1
         if self.since is None:
             self.since = time.monotonic()
             self.log.warning("database unreachable (%s: %s); retrying with backoff, nothing is lost meanwhile",
                              what, _first_line(exc))
 
     def ok(self) -> None:
-        if self.since is not None:
-            self.log.warning("database reachable again after %.1f s (%d failed tries)",
-                             time.monotonic() - self.since, self.failures)
-            self.since, self.failures, self.up_since = None, 0, time.monotonic()
+        """A success. The outage ends once nothing has failed for SETTLED_S: while connections
+        are scarce (a full ``max_connections``) some get through and others do not, and one
+        outage is still said once."""
+        if self.since is None:
+            return
+        now = time.monotonic()
+        if now - self.last_failure < SETTLED_S:
+            return
+        self.log.warning("database reachable again after %.1f s (%d failed tries: %s)", now - self.since,
+                         self.failures, "; ".join(f"{n} x {why}" for why, n in self.reasons.most_common(3)))
+        self.since, self.failures, self.up_since = None, 0, now
+        self.reasons.clear()
 
 
 OUTAGE = Outage()  # this process's view of its database (one database per process)
@@ -113,3 +133,10 @@ async def retrying(attempt: Callable[[], Awaitable[T]], what: str, *, retry_for:
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return (text.splitlines() or [type(exc).__name__])[0]
+
+
+def _reason(exc: BaseException) -> str:
+    """The server's own words when it refused (``FATAL: sorry, too many clients already``), else
+    the error's first line, short."""
+    text = _first_line(exc)
+    return (text.rsplit("FATAL:", 1)[1].strip() if "FATAL:" in text else text)[:100]
