@@ -95,7 +95,10 @@ async def test_a_scrape_during_a_simulated_campaign_adds_up_to_the_attempts_tabl
         while not (found := re.search(r"AMI [\d.]+:(\d+)", sim_log.read_text())):
             assert time.monotonic() < end and sim.poll() is None, sim_log.read_text()
             time.sleep(0.1)
-        env = {**os.environ, "DIALER_DB_URL": url, "DIALER_AMI_PORT": found.group(1), "DIALER_AMI_SECRET": "secret",
+        async with db_engine.begin() as conn:  # the registered dialer's own AMI address is the one used
+            await conn.execute(update(Dialer.__table__).where(Dialer.__table__.c.id == did).values(
+                ami_host="127.0.0.1", ami_port=int(found.group(1))))
+        env = {**os.environ, "DIALER_DB_URL": url, "DIALER_AMI_SECRET": "secret",
                "DIALER_LOG_LEVEL": "WARNING"}
         run = subprocess.Popen([DIALER, "run", "--dialer", "box", "--bind", f"127.0.0.1:{agi_port}",
                                 "--metrics-bind", f"127.0.0.1:{metrics_port}"], env=env, stdout=run_log.open("w"),

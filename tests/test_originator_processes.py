@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import insert, select, update
 
 from agi.cli import main
+from agi.db.engine import make_engine
 from agi.db.models import Attempt, Campaign, CampaignContact, Dialer, DialerCampaign
 from agi.fastagi import FastAGIServer
 from agi.flows import build_router
@@ -44,7 +45,19 @@ async def make_campaign(engine, n: int, first: int, dialers: list[str], **values
     return cid
 
 
+async def register_ami(url: str, name: str, ami_port: int) -> None:
+    """The registered dialer's own AMI address is the one its originator uses (not DIALER_AMI_*)."""
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(update(Dialer.__table__).where(Dialer.__table__.c.name == name).values(
+                ami_host="127.0.0.1", ami_port=ami_port))
+    finally:
+        await engine.dispose()
+
+
 async def spawn_originator(url: str, name: str, ami_port: int, agi_port: int, secret: str = "secret"):
+    await register_ami(url, name, ami_port)
     env = {**os.environ, "DIALER_DB_URL": url, "DIALER_AMI_PORT": str(ami_port), "DIALER_AMI_SECRET": secret,
            "DIALER_AGI_PUBLIC": f"127.0.0.1:{agi_port}", "DIALER_LOG_LEVEL": "WARNING"}
     return await asyncio.create_subprocess_exec(*DIALER, "originate", "--dialer", name, env=env,
@@ -177,8 +190,8 @@ async def test_dialer_run_serves_fastagi_and_dials_then_stops_on_sigterm(db_engi
         agi_port = s.getsockname()[1]
     sim = Simulator(agi_port=agi_port, speed=20.0, plan=ScenarioPlan.table({}, default="human"), ami_port=0)
     await sim.start()
-    env = {**os.environ, "DIALER_DB_URL": url, "DIALER_AMI_PORT": str(sim.ami_port), "DIALER_AMI_SECRET": "secret",
-           "DIALER_LOG_LEVEL": "WARNING"}
+    await register_ami(url, "solo", sim.ami_port)
+    env = {**os.environ, "DIALER_DB_URL": url, "DIALER_AMI_SECRET": "secret", "DIALER_LOG_LEVEL": "WARNING"}
     proc = await asyncio.create_subprocess_exec(*DIALER, "run", "--dialer", "solo", "--bind", f"127.0.0.1:{agi_port}",
                                                 env=env, stderr=asyncio.subprocess.PIPE)
     try:

@@ -100,7 +100,10 @@ async def test_a_killed_originator_and_a_killed_fastagi_server_are_reported_with
     address = f"127.0.0.1:{_free_port()}"
     sim = Simulator(speed=5.0, plan=ScenarioPlan.mix(seed=8), ami_port=0)
     await sim.start()
-    env = {**os.environ, "DIALER_DB_URL": url, "DIALER_LOG_LEVEL": "WARNING", "DIALER_AMI_PORT": str(sim.ami_port),
+    async with db_engine.begin() as conn:  # the registered dialer's own AMI address is the one used
+        await conn.execute(update(Dialer.__table__).where(Dialer.__table__.c.id == did).values(
+            ami_host="127.0.0.1", ami_port=sim.ami_port))
+    env = {**os.environ, "DIALER_DB_URL": url, "DIALER_LOG_LEVEL": "WARNING",
            "DIALER_AMI_SECRET": "secret", "DIALER_AGI_PUBLIC": address}
     quiet = dict(env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     serve = await asyncio.create_subprocess_exec(DIALER, "serve", "--bind", address, **quiet)

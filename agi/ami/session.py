@@ -178,12 +178,12 @@ class Session:
                 raise
             raise AMIConnectError(
                 f"{self.where}: no TCP connection within {self.action_timeout:.1f} s; "
-                "check DIALER_AMI_HOST/DIALER_AMI_PORT and that Asterisk is running"
+                "check the dialer's AMI address and that Asterisk is running"
             ) from None
         except OSError as exc:
             raise AMIConnectError(
-                f"{self.where}: cannot connect ({exc.strerror or exc}); check DIALER_AMI_HOST/"
-                "DIALER_AMI_PORT, that Asterisk runs and manager.conf has enabled = yes"
+                f"{self.where}: cannot connect ({exc.strerror or exc}); check the dialer's AMI address, "
+                "that Asterisk runs and manager.conf has enabled = yes"
             ) from exc
         try:
             await self._login(proto)

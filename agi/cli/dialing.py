@@ -143,7 +143,9 @@ def _run(coro_factory, db_url: str) -> None:
         raise click.ClickException(str(exc)) from None
     except AMIConnectError as exc:
         raise click.ClickException(
-            f"{exc}\nIs Asterisk's AMI enabled and reachable at DIALER_AMI_HOST:DIALER_AMI_PORT?") from None
+            f"{exc}\nIs Asterisk's AMI enabled and reachable there? A registered dialer's address is set with "
+            "`dialer dialers add NAME --update --ami HOST:PORT`; DIALER_AMI_HOST/PORT are only the address of a "
+            "dialer not registered yet.") from None
     except Exception as exc:
         message = db_error(exc, db_url)  # the database gone or never set up: say so, no traceback
         if message is None:
