@@ -65,6 +65,12 @@ class AgiPresence:
         self._task = None
         await self._mark_stopped()
 
+    def abandon(self) -> None:
+        """Beat no more and say nothing (the process died): the beat goes stale (tests, demos)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
     async def _mark_stopped(self) -> None:
         try:
             async with self.engine.begin() as conn:

@@ -20,6 +20,7 @@ from agi import metrics
 from agi.ami.client import AMIClient, OriginateResult
 from agi.ami.errors import AMIActionError, AMIConnectionLost, AMIError, AMINotConnected, AMITimeout
 from agi.db import attempt_writes as w
+from agi.db.agi_servers import dialplan_value
 from agi.db.outage import OUTAGE
 from agi.db.writer import AttemptWriter
 from agi.logs import attempt_extra
@@ -89,7 +90,7 @@ class Settler:
         timeout = max(MIN_RING_TIMEOUT_S, row.ring_timeout)
         # __: inherited by every channel made from this one (the agent's leg of Queue included)
         variables = {"__ATTEMPT_ID": call.attempt_id, "__CAMPAIGN_ID": row.id, "CONTACT_ID": contact_id,
-                     "__DIALER_AGI": self.agi_address,
+                     "__DIALER_AGI": dialplan_value(self.agi_address),
                      # played by the dialplan if the FastAGI server cannot be reached (dialer.conf)
                      "DIALER_DROP_MESSAGE": row.drop_message}
         channel = self.dial_template.format(number=call.number)
