@@ -153,6 +153,75 @@ class PgServer:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+class PgBouncer:
+    """Debian's pgbouncer in front of a PgServer (``pool_mode`` transaction by default, as a site
+    that pools its connections runs it); ``url(name)`` reaches database ``name`` through it.
+    pgbouncer refuses to run as root: as root it runs as ``postgres``, as the cluster does."""
+
+    def __init__(self, server: PgServer, pool_mode: str = "transaction", pool_size: int = 20) -> None:
+        self.server = server
+        self.binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        self.dir = server.tmp / f"pgbouncer-{pool_mode}"
+        self.port = free_port()
+        self.pool_mode, self.pool_size = pool_mode, pool_size
+        self.proc: subprocess.Popen | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return Path(shutil.which("pgbouncer") or "/usr/sbin/pgbouncer").exists()
+
+    def start(self) -> "PgBouncer":
+        self.dir.mkdir()
+        (self.dir / "userlist.txt").write_text('"postgres" ""\n')
+        (self.dir / "pgbouncer.ini").write_text(f"""[databases]
+* = host=127.0.0.1 port={self.server.port}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {self.dir / "userlist.txt"}
+pool_mode = {self.pool_mode}
+default_pool_size = {self.pool_size}
+max_client_conn = 1000
+ignore_startup_parameters = extra_float_digits,options
+logfile = {self.dir / "pgbouncer.log"}
+""")
+        if self.server.as_root:
+            shutil.chown(self.dir, "postgres", "postgres")
+            for f in self.dir.iterdir():
+                shutil.chown(f, "postgres", "postgres")
+        cmd = [self.binary, str(self.dir / "pgbouncer.ini")]
+        if self.server.as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"pgbouncer exited: {self.proc.stderr.read().decode(errors='replace')}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("pgbouncer did not start listening in 15 s")
+
+    def url(self, name: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1:
         print("usage: " + __doc__.strip().splitlines()[-1].strip())

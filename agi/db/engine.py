@@ -6,9 +6,10 @@ processes (originator, FastAGI server, CLI) can share the embedded database.
 PostgreSQL: each process holds at most ``pool`` connections (settings ``db_pool``, default 10),
 never more: a caller waits for a free one instead of opening one more and closing it after use.
 Four originators and two FastAGI servers then hold 60 of a stock server's ``max_connections=100``.
-``?prepared_statements=false`` on the URL turns server-side prepared statements off everywhere
-(psycopg's automatic ones and agi.db.writer's): PgBouncer before 1.21 in transaction pooling mode
-cannot keep them (README "PgBouncer").
+``?prepared_statements=false`` on the URL (or the setting ``db_prepared_statements``,
+DIALER_DB_PREPARED_STATEMENTS=false, which adds it) turns server-side prepared statements off
+everywhere (psycopg's automatic ones and agi.db.writer's): PgBouncer before 1.21 in transaction
+pooling mode cannot keep them (README "PgBouncer").
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def normalize_url(url: str) -> str:
         u = u.set(drivername="postgresql+psycopg")
     elif u.drivername in ("sqlite", "sqlite+pysqlite"):
         u = u.set(drivername="sqlite+aiosqlite")
+    if PREPARED in u.query:  # ours, not the driver's: only make_engine reads it
+        u = u.difference_update_query([PREPARED])
     return u.render_as_string(hide_password=False)
 
 
@@ -57,7 +60,8 @@ def prepared_statements(engine: AsyncEngine) -> bool:
 
 
 def make_engine(url: str, *, pool: int | None = None, **kwargs) -> AsyncEngine:
-    url, prepared = split_prepared(normalize_url(url))
+    url, prepared = split_prepared(url)
+    url = normalize_url(url)
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         engine = create_async_engine(url, **kwargs)
