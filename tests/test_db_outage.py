@@ -171,3 +171,27 @@ def test_the_pool_is_bounded_by_configuration_and_the_defaults_fit_a_stock_serve
     engine = make_engine(pg_server.url, pool=Settings.load(env={"DIALER_DB_POOL": "7"}).db_pool)
     assert (engine.pool.size(), engine.pool._max_overflow) == (7, 0)
     assert Settings().db_pool == DEFAULT_POOL and (4 + 2) * DEFAULT_POOL + 10 <= pg_server.max_connections
+
+
+def test_an_outage_is_said_once_however_its_tries_flap_and_a_deadlock_is_none(caplog):
+    """While connections are scarce some tries succeed between failures: still one outage, ended
+    once nothing failed for SETTLED_S; a deadlock is retried but is no outage (pure: a given clock)."""
+    from agi.db.outage import SETTLED_S, Outage
+
+    t = [0.0]
+    outage = Outage(logging.getLogger("test.outage"), clock=lambda: t[0])
+    refused = psycopg.OperationalError("connection failed: FATAL:  sorry, too many clients already")
+    with caplog.at_level(logging.DEBUG, logger="test.outage"):
+        for _ in range(5):  # fail, succeed, fail ...
+            outage.failed("writes", refused)
+            t[0] += 0.2
+            outage.ok()
+            t[0] += 0.2
+        assert outage.down
+        t[0] += SETTLED_S
+        outage.ok()
+        outage.failed("writes", psycopg.errors.DeadlockDetected("deadlock detected"))
+    assert not outage.down
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 2 and said[0].startswith("database unreachable")
+    assert said[1].startswith("database reachable again") and "5 x sorry, too many clients already" in said[1]

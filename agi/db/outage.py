@@ -53,20 +53,27 @@ def transient(exc: BaseException) -> bool:
     return "database is locked" in str(orig)  # SQLite: another process's write outlasted the busy timeout
 
 
+def conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure (SQLSTATE class 40): transient, yet no outage."""
+    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    return isinstance(orig, psycopg.Error) and (orig.sqlstate or "").startswith("40")
+
+
 class Outage:
     """The database's reachability as this process sees it, logged once per outage."""
 
-    def __init__(self, logger: logging.Logger = log) -> None:
+    def __init__(self, logger: logging.Logger = log, clock: Callable[[], float] = time.monotonic) -> None:
         self.log = logger
+        self.clock = clock
         self.since: float | None = None  # monotonic time of the first failure of the current outage
         self.failures = 0
         self.last_failure = -math.inf
         self.reasons: Counter[str] = Counter()  # why tries failed, this outage (said when it ends)
-        self.up_since = time.monotonic()  # ... of the end of the last one (or of the start)
+        self.up_since = self.clock()  # ... of the end of the last one (or of the start)
 
     def reset(self) -> None:
         """Forget any outage (a test starting afresh)."""
-        self.since, self.failures, self.last_failure, self.up_since = None, 0, -math.inf, time.monotonic()
+        self.since, self.failures, self.last_failure, self.up_since = None, 0, -math.inf, self.clock()
         self.reasons.clear()
 
     @property
@@ -75,14 +82,17 @@ class Outage:
 
     def up_for(self) -> float:
         """Seconds since the database was last seen coming back (or since start); 0 while it is down."""
-        return 0.0 if self.down else time.monotonic() - self.up_since
+        return 0.0 if self.down else self.clock() - self.up_since
 
     def failed(self, what: str, exc: BaseException) -> None:
+        if conflict(exc):  # a deadlock or serialization failure: tried again, but the database is up
+            self.log.debug("%s: %s; trying again", what, _first_line(exc))
+            return
         self.failures += 1
-        self.last_failure = time.monotonic()
+        self.last_failure = self.clock()
         self.reasons[_reason(exc)] += 1
         if self.since is None:
-            self.since = time.monotonic()
+            self.since = self.clock()
             self.log.warning("database unreachable (%s: %s); retrying with backoff, nothing is lost meanwhile",
                              what, _first_line(exc))
 
@@ -92,7 +102,7 @@ class Outage:
         outage is still said once."""
         if self.since is None:
             return
-        now = time.monotonic()
+        now = self.clock()
         if now - self.last_failure < SETTLED_S:
             return
         self.log.warning("database reachable again after %.1f s (%d failed tries: %s)", now - self.since,
