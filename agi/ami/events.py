@@ -44,6 +44,10 @@ class Callbacks:
 
         return unsubscribe
 
+    def wants(self, name: str) -> bool:
+        """Someone listens to event ``name`` (or to every event)."""
+        return bool(self._by_name.get(name.lower()) or self._by_name.get("*"))
+
     def dispatch(self, message) -> None:
         """One unsolicited event (a panoramisk Message) to its callbacks, in subscription order."""
         name = message.get("Event")

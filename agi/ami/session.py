@@ -185,6 +185,7 @@ class Session:
                 f"{self.where}: cannot connect ({exc.strerror or exc}); check the dialer's AMI address, "
                 "that Asterisk runs and manager.conf has enabled = yes"
             ) from exc
+        proto.wants = self._events.wants  # events nobody listens to are not even parsed
         try:
             await self._login(proto)
         except BaseException:  # refused, timed out, or close() cancelled us: no half-open socket left
