@@ -19,7 +19,8 @@ EventCallback = Callable[[dict], Any]
 
 def message_dict(message) -> dict:
     """A panoramisk Message as a plain dict with the wire's header names."""
-    out = dict(message.items())
+    store = getattr(message, "_store", None)  # panoramisk's CaseInsensitiveDict: lowered -> (key, value)
+    out = dict(store.values()) if isinstance(store, dict) else dict(message.items())
     if not out.get("content"):
         out.pop("content", None)
     return out

@@ -43,7 +43,7 @@ from agi.originator.agent_poll import AgentPoll
 from agi.originator.agents_ami import AgentDesk
 from agi.originator.calls import CallTracker
 from agi.originator.campaigns import AgiServers, CampaignRun, Campaigns
-from agi.originator.clock import Clock
+from agi.originator.clock import Clock, Every
 from agi.originator.dial import DialLoop
 from agi.originator.feedback import Feedback
 from agi.originator.limits import RateLimiter
@@ -64,7 +64,11 @@ AMI_EVENTS = "system,call,agent"
 # real seconds between two runs of each housekeeping job
 HEARTBEAT_S = DIALER_BEAT_EVERY_S  # with the live figures (agi.originator.publish)
 REFRESH_S = 1.0
-POLL_S = 0.2  # the agent queues (AMI) and the flows' verdicts (database), each
+# call-time seconds between two polls of the agent queues (AMI) and of the flows' verdicts
+# (database): call time, as what they feed (pacing, an answered call's report) is measured in it;
+# at most once per tick (a simulation's faster call time polls every tick), and at least every
+# POLL_S real seconds (a test's call time may stand still)
+POLL_S = 0.5
 DROP_COUNTS_S = 2.0
 RECONCILE_S = 30.0
 AGENT_TIME_FLUSH_S = 5.0  # between two writes of the measured agent time
@@ -111,7 +115,7 @@ class Originator:
         self._every = {"heartbeat": self.clock.every(HEARTBEAT_S), "refresh": self.clock.every(REFRESH_S),
                        "drops": self.clock.every(DROP_COUNTS_S), "reconcile": self.clock.every(RECONCILE_S),
                        "agent_time": self.clock.every(AGENT_TIME_FLUSH_S, at_once=False),
-                       "poll": self.clock.every(min(POLL_S, tick)), "agents": self.clock.every(AGENTS_S)}
+                       "poll": Every(POLL_S, self.clock.now), "poll_real": self.clock.every(POLL_S), "agents": self.clock.every(AGENTS_S)}
         # the per-call writes: every kind in one group at a time (nothing waits on them but the next
         # Originates), so a busy second's writes travel in a few round trips
         self.writer = AttemptWriter.for_engine(engine, by_kind=False, group_max=WRITE_GROUP_MAX)
@@ -251,7 +255,8 @@ class Originator:
             await self.lifecycle.refresh_drop_counts()
         if every["reconcile"].due() and not OUTAGE.down:  # not while calls' writes wait for the database
             await self.reconciler.reconcile()
-        if every["poll"].due():
+        call_due, real_due = every["poll"].due(), every["poll_real"].due()
+        if call_due or real_due:
             await self.agent_poll.poll()
             await self.feedback.poll_verdicts()
         if every["agent_time"].due():
