@@ -19,7 +19,7 @@ from agi.db.models import Campaign, CampaignContact, DialerCampaign
 from agi.fastagi import FastAGIServer
 from agi.flows import build_router
 from agi.originator.clock import Clock
-from agi.originator.dialer import Originator
+from agi.originator.dialer import AMI_EVENTS, Originator
 from agi.outcomes import CampaignState, ContactState
 from agi.presence import AgiPresence
 from agi.settings import Settings
@@ -38,8 +38,9 @@ class LocalStack:
     def __init__(self, engine: AsyncEngine, *, plan: ScenarioPlan, queues: dict | None = None,
                  speed: float = 100.0, dialer: str = "local", lines: int = 30, cps: float = 20.0,
                  ami_secret: str = "secret", tick: float = 0.05,
-                 dial_template: str = "PJSIP/{number}@trunk") -> None:
+                 dial_template: str = "PJSIP/{number}@trunk", agi_servers: int = 1) -> None:
         self.engine = engine
+        self.agi_servers = agi_servers  # FastAGI servers, tried in order by the dialplan (failover)
         self.plan, self.queues, self.speed = plan, queues or {}, speed
         self.dialer_name, self.lines, self.cps = dialer, lines, cps
         self.ami_secret = ami_secret
@@ -55,17 +56,23 @@ class LocalStack:
         router = build_router(Settings(), self.engine,
                               clock=lambda: dt.datetime.fromtimestamp(self.sim.clock.now(), dt.timezone.utc))
         self.router = router
-        self.server = FastAGIServer(router, port=0, max_sessions=5000)
-        await self.server.start()
-        self.presence = AgiPresence(self.engine, f"127.0.0.1:{self.server.port}", lambda: self.server.sessions)
-        await self.presence.start()
+        self.servers, self.presences = [], []
+        for _ in range(self.agi_servers):  # one router (one writer, one pool) behind them all
+            server = FastAGIServer(router, port=0, max_sessions=5000)
+            await server.start()
+            presence = AgiPresence(self.engine, f"127.0.0.1:{server.port}", lambda s=server: s.sessions)
+            await presence.start()
+            self.servers.append(server)
+            self.presences.append(presence)
+        self.server, self.presence = self.servers[0], self.presences[0]
         self.sim.agi_port = self.server.port
         await self.sim.start()
         self.ami = AMIClient("127.0.0.1", self.sim.ami_port, "dialer", self.ami_secret,
-                             action_timeout=5.0, ping_interval=2.0, backoff=(0.1, 2.0))
+                             action_timeout=5.0, ping_interval=2.0, backoff=(0.1, 2.0), events=AMI_EVENTS)
         await self.ami.connect()
         self.originator = Originator(
-            self.engine, self.ami, self.dialer_name, agi_address=f"127.0.0.1:{self.server.port}",
+            self.engine, self.ami, self.dialer_name,
+            agi_address=",".join(f"127.0.0.1:{server.port}" for server in self.servers),
             clock=Clock(now=self.sim.clock.now), tick=self.tick, lines=self.lines, cps=self.cps,
             dial_template=self.dial_template)
         await self.originator.start()
@@ -79,6 +86,15 @@ class LocalStack:
                 state=CampaignState.SCHEDULED.value))
             await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == campaign_id)
                                .values(state=CampaignState.RUNNING.value))
+
+    async def kill_agi_server(self, i: int) -> None:
+        """FastAGI server ``i`` dies: its port refuses, its sessions are cut, it beats no more."""
+        server, presence = self.servers[i], self.presences[i]
+        presence.abandon()
+        if server._server is not None:
+            server._server.close()
+        server.abort_sessions()
+        await asyncio.sleep(0)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.originator.run(self._stop, drain_deadline=30.0))
@@ -120,6 +136,7 @@ class LocalStack:
                 log.exception("originator did not stop cleanly")
         await self.ami.close()
         await self.sim.stop()
-        await self.presence.stop()
-        await self.server.shutdown(5.0)
+        for presence, server in zip(self.presences, self.servers):
+            await presence.stop()
+            await server.shutdown(5.0)
         await self.router.aclose()  # the flows' last final writes land, the writer's connections go back

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agi.db import agi_servers
+from agi.db.outage import OUTAGE, transient
 from agi.rules.lifecycle import AGI_BEAT_EVERY_S
 
 log = logging.getLogger("agi.presence")
@@ -64,6 +65,12 @@ class AgiPresence:
         self._task = None
         await self._mark_stopped()
 
+    def abandon(self) -> None:
+        """Beat no more and say nothing (the process died): the beat goes stale (tests, demos)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
     async def _mark_stopped(self) -> None:
         try:
             async with self.engine.begin() as conn:
@@ -77,7 +84,9 @@ class AgiPresence:
             try:
                 await self._beat()
             except Exception as exc:  # noqa: BLE001 - the database may come back
-                if not self._failing:
+                if transient(exc):  # the database's outage, said once for the process (agi.db.outage)
+                    OUTAGE.failed(f"FastAGI server {self.address} heartbeat", exc)
+                elif not self._failing:
                     log.warning("FastAGI server %s: heartbeat not written (%s); retrying every %g s",
                                 self.address, exc, self.every)
                 self._failing = True

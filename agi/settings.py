@@ -36,6 +36,11 @@ def parse_hostport(text: str, default_port: int) -> tuple[str, int]:
 @dataclass
 class Settings:
     db_url: str = "sqlite+aiosqlite:///./dialer.db"
+    # PostgreSQL connections this process holds at most (agi.db.engine): 10 fits 6 processes in 100
+    db_pool: int = 10
+    # server-side prepared statements (psycopg's and the attempt writer's); false behind PgBouncer
+    # before 1.21 in transaction pooling mode, which cannot keep them (README "PgBouncer")
+    db_prepared_statements: bool = True
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     ami_user: str = "dialer"
@@ -50,6 +55,8 @@ class Settings:
 
     _ENV = {
         "db_url": "DIALER_DB_URL",
+        "db_pool": "DIALER_DB_POOL",
+        "db_prepared_statements": "DIALER_DB_PREPARED_STATEMENTS",
         "ami_host": "DIALER_AMI_HOST",
         "ami_port": "DIALER_AMI_PORT",
         "ami_user": "DIALER_AMI_USER",
@@ -85,6 +92,8 @@ class Settings:
             if var in env and env[var] != "":
                 values[name] = env[var]
         settings = cls(**{k: _coerce(k, v) for k, v in values.items()})
+        if not settings.db_prepared_statements:  # carried by the URL to every engine made from it
+            settings.db_url = with_prepared_statements_off(settings.db_url)
         settings.given = frozenset(values)  # what the file or the environment set (the rest: defaults)
         return settings
 
@@ -114,9 +123,26 @@ def mask_url(url: str) -> str:
     return f"{scheme}://{user}{':***' if colon else ''}@{hostpart}"
 
 
+def with_prepared_statements_off(url: str) -> str:
+    """``url`` with ``prepared_statements=false`` (agi.db.engine reads it; PostgreSQL only)."""
+    if not url.startswith("postgres") or "prepared_statements=" in url:
+        return url
+    return url + ("&" if "?" in url else "?") + "prepared_statements=false"
+
+
 def _coerce(name: str, value):
-    if name in ("ami_port", "agi_max_sessions"):
-        return int(value)
+    if name == "db_prepared_statements":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in ("true", "false", "on", "off", "yes", "no", "1", "0"):
+            raise ValueError(f"db_prepared_statements (DIALER_DB_PREPARED_STATEMENTS) is true or false, not {value!r}")
+        return text in ("true", "on", "yes", "1")
+    if name in ("ami_port", "agi_max_sessions", "db_pool"):
+        number = int(value)
+        if name == "db_pool" and number < 1:
+            raise ValueError(f"db_pool (DIALER_DB_POOL) must be at least 1, not {number}")
+        return number
     if name == "ami_secret":
         return Secret(value)
     if name == "agi_allow":

@@ -6,6 +6,9 @@ initdb and pg_ctl refuse to run as root, so as root they run through
 ``runuser -u postgres`` on a data dir that user owns.
 
     python scripts/pgserver.py            # start, print the SQLAlchemy URL, wait for Ctrl-C or SIGTERM
+
+``max_connections`` is PostgreSQL's default, 100, unless asked otherwise: the tests and the
+benchmarks run against what a stock server allows (the pools' defaults must fit in it).
 """
 
 from __future__ import annotations
@@ -44,10 +47,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+PG_DEFAULT_MAX_CONNECTIONS = 100  # postgresql.conf's default max_connections
+
+
 class PgServer:
     """A private PostgreSQL cluster; ``url`` is a SQLAlchemy psycopg URL to its database."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_connections: int = PG_DEFAULT_MAX_CONNECTIONS) -> None:
+        self.max_connections = max_connections
         self.bindir = find_bindir()
         self.tmp = Path(tempfile.mkdtemp(prefix="dialer-pg-"))
         self.datadir = self.tmp / "data"
@@ -69,10 +76,21 @@ class PgServer:
             str(self.bindir / "initdb"), "-D", str(self.datadir), "-A", "trust",
             "-U", "postgres", "-E", "UTF8", "--no-locale",
         )
+        self._pg_start()
+        return self
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the server (fast: sessions are cut, as a crash or an upgrade cuts them), stay down
+        ``down_s`` seconds, start it again on the same port and data."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop", check=False)
+        time.sleep(down_s)
+        self._pg_start()
+
+    def _pg_start(self) -> None:
         opts = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -k {self.tmp} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=300 -c shared_buffers=128MB"
+            f"-c max_connections={self.max_connections} -c shared_buffers=128MB"
         )
         res = self._run(
             str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", opts,
@@ -82,7 +100,6 @@ class PgServer:
             log = self.log_path.read_text() if self.log_path.exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {res.stderr}\n{log}")
         self._wait_ready()
-        return self
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 30
@@ -134,6 +151,75 @@ class PgServer:
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         except OSError:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class PgBouncer:
+    """Debian's pgbouncer in front of a PgServer (``pool_mode`` transaction by default, as a site
+    that pools its connections runs it); ``url(name)`` reaches database ``name`` through it.
+    pgbouncer refuses to run as root: as root it runs as ``postgres``, as the cluster does."""
+
+    def __init__(self, server: PgServer, pool_mode: str = "transaction", pool_size: int = 20) -> None:
+        self.server = server
+        self.binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        self.dir = server.tmp / f"pgbouncer-{pool_mode}"
+        self.port = free_port()
+        self.pool_mode, self.pool_size = pool_mode, pool_size
+        self.proc: subprocess.Popen | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return Path(shutil.which("pgbouncer") or "/usr/sbin/pgbouncer").exists()
+
+    def start(self) -> PgBouncer:
+        self.dir.mkdir()
+        (self.dir / "userlist.txt").write_text('"postgres" ""\n')
+        (self.dir / "pgbouncer.ini").write_text(f"""[databases]
+* = host=127.0.0.1 port={self.server.port}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {self.dir / "userlist.txt"}
+pool_mode = {self.pool_mode}
+default_pool_size = {self.pool_size}
+max_client_conn = 1000
+ignore_startup_parameters = extra_float_digits,options
+logfile = {self.dir / "pgbouncer.log"}
+""")
+        if self.server.as_root:
+            shutil.chown(self.dir, "postgres", "postgres")
+            for f in self.dir.iterdir():
+                shutil.chown(f, "postgres", "postgres")
+        cmd = [self.binary, str(self.dir / "pgbouncer.ini")]
+        if self.server.as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"pgbouncer exited: {self.proc.stderr.read().decode(errors='replace')}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("pgbouncer did not start listening in 15 s")
+
+    def url(self, name: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 if __name__ == "__main__":

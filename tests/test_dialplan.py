@@ -39,7 +39,7 @@ def test_dialer_conf_passes_asterisklint(tmp_path):
 
 
 @pytest.mark.parametrize("breakage", [
-    ("AGI(agi://${DIALER_AGI}/outbound", "AGI(agi://${DIALER_AGI/outbound"),  # unbalanced
+    ("AGI(agi://${CUT(DIALER_AGI,&,${AGI_TRY})}/outbound", "AGI(agi://${CUT(DIALER_AGI,&,${AGI_TRY}/outbound"),
     (" same => n,AMD()", " same => n,AMDX()"),  # unknown application
 ])
 def test_asterisklint_catches_a_broken_copy(tmp_path, breakage):
@@ -81,7 +81,7 @@ def dialplan_steps(tmp_path: Path) -> list[tuple[str, str, int, str, str]]:
         if m:
             context = m.group(1)
             continue
-        m = re.match(r"\s+(?:'([^']+)' =>)?\s+(\d+)\. (\w+)\((.*)\)\s+\[pbx_config\]$", line)
+        m = re.match(r"\s+(?:'([^']+)' =>)?\s*(?:\[[\w-]+\])?\s+(\d+)\. (\w+)\((.*)\)\s+\[pbx_config\]$", line)
         if m:
             exten = m.group(1) or exten
             steps.append((context, exten, int(m.group(2)), m.group(3), m.group(4)))
@@ -92,8 +92,14 @@ def test_dialplan_show_parses_every_step(tmp_path):
     steps = dialplan_steps(tmp_path)
     apps = [(c, e, p, a) for c, e, p, a, _ in steps]
     assert ("dialer-outbound", "s", 3, "AMD") in apps
-    assert ("dialer-outbound", "h", 1, "AGI") in apps
-    assert ("dialer-wrapup", "s", 1, "AGI") in apps
-    assert ("dialer-outbound", "s", 5, "ExecIf") in apps
+    assert ("dialer-outbound", "h", 2, "AGI") in apps
+    assert ("dialer-wrapup", "s", 2, "AGI") in apps
+    assert ("dialer-outbound", "s", 7, "ExecIf") in apps
     assert ("dialer-preview", "s", 2, "Dial") in apps
-    assert len(steps) == 15
+    assert len(steps) == 32
+    # each AGI() takes the next FastAGI server of DIALER_AGI while the one tried is unreachable
+    agis = [(c, e, p, d) for c, e, p, a, d in steps if a == "AGI"]
+    assert len(agis) == 4 and all(d.startswith("agi://${CUT(DIALER_AGI,&,${AGI_TRY})}/") for *_, d in agis)
+    for c, e, p, _ in agis:
+        retry = [d for c2, e2, p2, a, d in steps if (c2, e2, p2, a) == (c, e, p + 1, "GotoIf")]
+        assert retry and '"${AGISTATUS}" = "FAILURE"' in retry[0] and "FIELDQTY(DIALER_AGI,&)" in retry[0]

@@ -14,9 +14,16 @@ def test_a_fresh_limiter_allows_one_second_of_calls(rate, allowed_in_a_burst):
 
 
 def test_slower_than_one_call_per_second_spaces_calls_out():
-    lim = RateLimiter(0.5)
+    lim = RateLimiter(0.5, guard=0.0)
     lim.take(0.0)
     assert lim.available(1.9) == 0 and lim.available(2.0) == 1
+
+
+def test_the_guard_widens_the_window_for_arrival_jitter():
+    """A call arriving up to the guard late still leaves the far end's every second within the limit."""
+    lim = RateLimiter(0.5, guard=0.05)
+    lim.take(0.0)
+    assert lim.available(2.0) == 0 and lim.available(2.06) == 1
 
 
 def test_taking_more_than_allowed_is_refused():

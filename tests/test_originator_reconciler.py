@@ -57,3 +57,43 @@ async def test_the_reconciler_ends_lost_calls_releases_orphan_claims_and_leaves_
         released = await membership(conn, orphan.membership_id)
         assert released.state == ContactState.PENDING.value and released.claimed_by is None
     assert set(tracker.calls) == {ids[followed.membership_id]}
+
+
+async def test_a_call_the_originator_finishes_while_the_reconciler_reads_is_no_false_alarm(db_engine, caplog):
+    """The reconciler reads the open attempts, then compares them with the calls in memory: a call
+    settled in between (its row read open, gone from the tracker by the comparison) is not lost."""
+    from sqlalchemy import event
+
+    from agi.db.attempts import finish_attempt
+
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1)
+        [c] = await claim_due(conn, camp, "box", 1, T0)
+        attempt_id = await start_attempt(conn, c.membership_id, campaign_id=camp, contact_id=c.contact_id,
+                                         dialer="box", number=c.number, attempt_no=1, now=T0)
+    tracker = CallTracker()
+    tracker.add(Call(attempt_id, camp, c.membership_id, c.number, sent_at=T0.timestamp()))
+
+    def settled_meanwhile(conn, cursor, statement, *args) -> None:
+        # the open attempts are read: the originator's settle of this call lands now (its row was
+        # read open; the call leaves the tracker, its final write right after)
+        if "attempts.queued_at" in statement and "attempts.result IS NULL" in statement:
+            tracker.remove(attempt_id)
+
+    event.listen(db_engine.sync_engine, "after_cursor_execute", settled_meanwhile)
+    stats = {"reconciled": 0}
+    peer = await TracePeer().start()  # Asterisk has no channel of it any more: the call ended
+    ami = AMIClient("127.0.0.1", peer.port, "dialer", Secret("dialer-secret"), action_timeout=2.0)
+    try:
+        await ami.connect()
+        reconciler = Reconciler(db_engine, ami, Clock(now=lambda: T0.timestamp() + 5), tracker, stats, dialer_name="box")
+        with caplog.at_level("WARNING", logger="agi.originator.reconciler"):
+            assert await reconciler.reconcile() == 0
+    finally:
+        event.remove(db_engine.sync_engine, "after_cursor_execute", settled_meanwhile)
+        await ami.close()
+        await peer.stop()
+    async with db_engine.begin() as conn:  # the originator's own result, as it writes it
+        assert await finish_attempt(conn, attempt_id, Result.BUSY, ended_at=T0 + dt.timedelta(seconds=5))
+        assert (await get_attempt(conn, attempt_id)).result == Result.BUSY.value
+    assert stats["reconciled"] == 0 and "reconciler" not in caplog.text

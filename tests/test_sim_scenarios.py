@@ -114,14 +114,16 @@ def test_every_named_scenario_round_trips_through_a_dict():
 
 def test_project_dialplan_steps_are_the_ones_of_dialer_conf():
     steps = [(s.context, s.exten, s.priority, s.app) for s in PROJECT_DIALPLAN.steps()]
-    assert steps == [
-        ("dialer-outbound", "s", 1, "NoOp"), ("dialer-outbound", "s", 2, "Set"), ("dialer-outbound", "s", 3, "AMD"),
-        ("dialer-outbound", "s", 4, "AGI"), ("dialer-outbound", "s", 5, "ExecIf"), ("dialer-outbound", "s", 6, "Hangup"),
-        ("dialer-outbound", "fax", 1, "AGI"), ("dialer-outbound", "fax", 2, "Hangup"),
-        ("dialer-outbound", "h", 1, "AGI"), ("dialer-wrapup", "s", 1, "AGI"), ("dialer-wrapup", "s", 2, "Hangup"),
-    ]
-    agi = PROJECT_DIALPLAN.find("dialer-outbound", "s", 4)
-    assert agi is not None and agi.args == "agi://${DIALER_AGI}/outbound?campaign=${CAMPAIGN_ID},${AMDSTATUS},${AMDCAUSE}"
+    failover = ["Set", "AGI", "GotoIf", "Hangup", "Set", "Goto"]  # each AGI(): the next server on FAILURE
+    outbound = ["NoOp", "Set", "AMD", "Set", "AGI", "GotoIf", "ExecIf", "Hangup", "Set", "Goto"]
+    expected = ([("dialer-outbound", "s", i, app) for i, app in enumerate(outbound, 1)]
+                + [("dialer-outbound", e, i, app) for e in ("fax", "h") for i, app in enumerate(failover, 1)]
+                + [("dialer-wrapup", "s", i, app) for i, app in enumerate(failover, 1)])
+    assert [s for s in steps if s[0] != "dialer-preview"] == expected
+    agi = PROJECT_DIALPLAN.find("dialer-outbound", "s", 5)
+    assert agi is not None and agi.args == (
+        "agi://${CUT(DIALER_AGI,&,${AGI_TRY})}/outbound?campaign=${CAMPAIGN_ID},${AMDSTATUS},${AMDCAUSE}")
+    assert PROJECT_DIALPLAN.label("dialer-outbound", "s", "next") == 9
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,8 @@ EventCallback = Callable[[dict], Any]
 
 def message_dict(message) -> dict:
     """A panoramisk Message as a plain dict with the wire's header names."""
-    out = dict(message.items())
+    store = getattr(message, "_store", None)  # panoramisk's CaseInsensitiveDict: lowered -> (key, value)
+    out = dict(store.values()) if isinstance(store, dict) else dict(message.items())
     if not out.get("content"):
         out.pop("content", None)
     return out
@@ -43,6 +44,10 @@ class Callbacks:
                 callbacks.remove(callback)
 
         return unsubscribe
+
+    def wants(self, name: str) -> bool:
+        """Someone listens to event ``name`` (or to every event)."""
+        return bool(self._by_name.get(name.lower()) or self._by_name.get("*"))
 
     def dispatch(self, message) -> None:
         """One unsolicited event (a panoramisk Message) to its callbacks, in subscription order."""

@@ -26,6 +26,9 @@ What panoramisk 1.4 does on Python 3.11, each seen by experiment against a scrip
   -> the session sends QueueAdd with as_list=False (session.SINGLE_REPLY_ACTIONS).
 - Its pinger sends Ping without reading the reply. -> SafeManager.ping is a no-op; the client
   has its own watchdog.
+- It parses every event into a case-insensitive dict, wanted or not: most of a call's events
+  nobody here reads. -> SafeProtocol.data_received skips, unparsed, an event without ActionID that
+  no callback asked for (``wants``, given by the session).
 - Events carrying a pending action's ActionID (OriginateResponse, EventList items) only go to that
   action's future, never to register_event callbacks; unsolicited events go to
   SafeManager.dispatch, which hands them to the client.
@@ -37,6 +40,7 @@ import asyncio
 import codecs
 import logging
 import re
+from collections.abc import Callable
 
 from panoramisk import actions
 from panoramisk.ami_protocol import AMIProtocol
@@ -69,6 +73,10 @@ class SafeAction(actions.Action):
         return super().add_message(message)
 
 
+ALWAYS_WANTED = frozenset({"fullybooted", "shutdown"})  # the session's own (booted, lost)
+_ACTION_ID = re.compile(r"^actionid:", re.I | re.M)
+
+
 class SafeProtocol(AMIProtocol):
     """AMIProtocol that survives bad messages and reports its own end on `lost`."""
 
@@ -80,9 +88,23 @@ class SafeProtocol(AMIProtocol):
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._pending = ""
 
+    # events nobody listens to (``wants``, set by the session: None until then = all) are dropped
+    # before they are parsed: most of a call's events, and their parsing was the originator's
+    # largest cost (issue 15); replies and the events of an action's list (ActionID) always pass
+    wants: Callable[[str], bool] | None = None
+
+    def _unwanted(self, block: str) -> bool:
+        if self.wants is None or not block.startswith("Event: ") or _ACTION_ID.search(block):
+            return False
+        end = block.find("\r\n")
+        name = (block[7:] if end < 0 else block[7:end]).strip()
+        return name.lower() not in ALWAYS_WANTED and not self.wants(name)
+
     def data_received(self, data: bytes) -> None:
         *blocks, self._pending = (self._pending + self._decoder.decode(data)).split("\r\n\r\n")
         for block in blocks:
+            if self._unwanted(block):
+                continue
             # a stray line ended by a bare LF must not swallow the next header; the banner has no ': '
             lines = [line.rstrip("\r") for line in block.split("\n")]
             message = Message.from_line("\r\n".join(line for line in lines if line))

@@ -68,8 +68,10 @@ class Session:
         originate_timeout: float = 60.0,
         ping_interval: float = 5.0,
         backoff: tuple[float, float] = (0.5, 30.0),
+        events: str = "on",
     ) -> None:
         self.host = host
+        self.events = events  # the event classes asked for at login (manager.c EventMask: "on", "call,agent")
         self.port = int(port)
         self.username = username
         self._secret = secret if isinstance(secret, Secret) else Secret(secret)
@@ -163,7 +165,7 @@ class Session:
                 port=self.port,
                 username=self.username,
                 secret=self._secret.reveal(),
-                events="on",
+                events=self.events,
                 loop=loop,
             )
         task = self._manager.connect()
@@ -183,6 +185,7 @@ class Session:
                 f"{self.where}: cannot connect ({exc.strerror or exc}); check the dialer's AMI address, "
                 "that Asterisk runs and manager.conf has enabled = yes"
             ) from exc
+        proto.wants = self._events.wants  # events nobody listens to are not even parsed
         try:
             await self._login(proto)
         except BaseException:  # refused, timed out, or close() cancelled us: no half-open socket left

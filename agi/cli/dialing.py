@@ -19,7 +19,7 @@ from agi.db.models import Dialer
 from agi.fastagi import FastAGIServer
 from agi.flows import build_router
 from agi.metrics.http import MetricsServer
-from agi.originator.dialer import Originator
+from agi.originator.dialer import AMI_EVENTS, Originator
 from agi.presence import AgiPresence
 from agi.rules.lifecycle import HEARTBEAT_STALE_AFTER_S
 from agi.settings import Settings, parse_hostport
@@ -55,7 +55,7 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 
 async def _connect(settings: Settings, host: str, port: int) -> AMIClient:
-    ami = AMIClient(host, port, settings.ami_user, settings.ami_secret)
+    ami = AMIClient(host, port, settings.ami_user, settings.ami_secret, events=AMI_EVENTS)
     await ami.connect(retry_for=30.0)
     return ami
 
@@ -107,7 +107,7 @@ async def _originate(settings: Settings, name: str, opts: dict, stop: asyncio.Ev
     own_engine = engine is None
     if own_engine:
         await check_database(settings.db_url)  # before AMI: a bad URL is an error now, not a traceback later
-    engine = engine or make_engine(settings.db_url)
+    engine = engine or make_engine(settings.db_url, pool=settings.db_pool)
     await _single_instance(engine, name)
     ami = await _connect(settings, *await _ami_address(engine, settings, name))
     agi = opts.pop("agi_public") or settings.agi_public or settings.agi_bind
@@ -188,7 +188,7 @@ def run(obj, dialer_name, lines, cps, template, agi_public, bind, metrics_bind) 
 
     async def both(stop: asyncio.Event) -> None:
         await check_database(settings.db_url)
-        engine = make_engine(settings.db_url)
+        engine = make_engine(settings.db_url, pool=settings.db_pool)
         router = build_router(settings, engine)
         server = FastAGIServer(router, host=host, port=port,
                                allow=settings.agi_allow, max_sessions=settings.agi_max_sessions)

@@ -11,6 +11,7 @@ import click
 
 from agi.errors import AdminError
 from agi.cli._util import check_database, metrics_option, start_metrics
+from agi.db.agi_servers import agi_addresses
 from agi.fastagi import FastAGIServer, Router
 from agi.fastagi.server import new_event_loop, parse_allow
 from agi.metrics.http import MetricsServer
@@ -72,9 +73,13 @@ async def serve(settings: Settings, host: str, port: int, allow: tuple[str, ...]
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     await server.start()
-    # the address the originators send calls to (__DIALER_AGI): the same fallback as theirs
-    presence = AgiPresence(router.context.engine, settings.agi_public or f"{host}:{server.port}",
-                           lambda: server.sessions)
+    # the address the originators send calls to (__DIALER_AGI): the same fallback as theirs; of a
+    # failover list (the originators' setting) a server is one address, its own: the first
+    public = settings.agi_public or f"{host}:{server.port}"
+    if len(agi_addresses(public)) > 1:
+        log.warning("DIALER_AGI_PUBLIC lists %s: this server registers as the first, %s; give each "
+                    "`dialer serve` its own address (the list is the originators')", public, agi_addresses(public)[0])
+    presence = AgiPresence(router.context.engine, public, lambda: server.sessions)
     await presence.start()
     metrics = MetricsServer(router.context.engine, metrics_bind, agi_server=server) if metrics_bind else None
     try:

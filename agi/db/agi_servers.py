@@ -8,6 +8,7 @@ while it drains; one that dies is found by its stale beat (agi.rules.lifecycle).
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,9 +22,10 @@ AGI_PORT = 4573  # Asterisk's default FastAGI port (agi://host without a port)
 
 
 def agi_addresses(text: str) -> tuple[str, ...]:
-    """'host[:port][,host[:port]...]' (``__DIALER_AGI``) -> normalised 'host:port' addresses."""
+    """'host[:port][,host[:port]...]' (settings agi_public; '&' separates too, as in the channel
+    variable) -> normalised 'host:port' addresses, in order (the order calls try them)."""
     out = []
-    for part in (text or "").split(","):
+    for part in re.split(r"[,&]", text or ""):
         if part.strip():
             host, port = parse_hostport(part.strip(), AGI_PORT)
             out.append(f"{host}:{port}")
@@ -60,3 +62,9 @@ async def alive(conn: AsyncConnection, addresses: tuple[str, ...], fresh_since: 
 async def all_servers(conn: AsyncConnection) -> list:
     """Every server row, newest beat first (for `dialer dialers list` and status views)."""
     return list((await conn.execute(select(_s).order_by(_s.c.last_beat.desc()))).all())
+
+
+def dialplan_value(text: str) -> str:
+    """The ``__DIALER_AGI`` channel variable for ``text``: the addresses joined by '&', which
+    dialer.conf's CUT() walks (a comma would split the AMI Variable header)."""
+    return "&".join(agi_addresses(text)) or text

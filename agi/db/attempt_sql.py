@@ -106,22 +106,37 @@ OPT_OUT_WHILE_OPEN = {
 # --- the attempt's life -------------------------------------------------------------------
 
 _previous = _a.alias("previous")
-START_ATTEMPT = insert(_a).values(
+_START_VALUES = dict(
     id=AID, campaign_id=p(_a.c.campaign_id), contact_id=p(_a.c.contact_id), membership_id=MEMBERSHIP,
     dialer=p(_a.c.dialer), number=p(_a.c.number), attempt_no=p(_a.c.attempt_no), queued_at=p(_a.c.queued_at),
     # a call-back: the membership's previous attempt ended with the person asking for one (read
     # before MAKE_CURRENT moves last_attempt_id on)
     callback=exists().where(_cc.c.id == MEMBERSHIP, _previous.c.id == _cc.c.last_attempt_id,
                             _previous.c.disposition == Disposition.CALL_BACK.value),
+    # the model's Python-side defaults, spelled out: agi.db.writer sends the statement as compiled
+    caller_abandoned=False, ivr_keys="", charged=False,
 )
+# Sent again after a lost reply (the database dropped the connection at COMMIT), it adds nothing.
+START_ATTEMPT = {
+    name: module.insert(_a).values(**_START_VALUES).on_conflict_do_nothing(index_elements=[_a.c.id])
+    for name, module in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 MAKE_CURRENT = update(_cc).where(_cc.c.id == MEMBERSHIP).values(last_attempt_id=AID, updated_at=p(_cc.c.updated_at))
+# A claimed contact not dialed after all (outside its calling window, its number in a call, no
+# CPS token): back to the state it was claimed from, due at p_next_attempt_at; no attempt counted
+RELEASE_CLAIM = (
+    update(_cc).where(_cc.c.id == MEMBERSHIP, _cc.c.state == ContactState.DIALING.value)
+    .values(state=_cc.c.claimed_from, next_attempt_at=p(_cc.c.next_attempt_at), claimed_by=None, claimed_at=None,
+            updated_at=p(_cc.c.updated_at))
+)
 
 _AT = p(_a.c.answered_at, "p_at")
 MARK_ORIGINATED = update(_a).where(_a.c.id == AID).values(originated_at=func.coalesce(_a.c.originated_at, _AT))
+# answered_at and AMD are the FastAGI flow's to write, originated_at the originator's: one writer each
 MARK_ANSWERED = (
     update(_a).where(_a.c.id == AID)
-    .values(originated_at=func.coalesce(_a.c.originated_at, _AT), answered_at=func.coalesce(_a.c.answered_at, _AT),
-            amd_status=_fill(_a.c.amd_status), amd_cause=_fill(_a.c.amd_cause))
+    .values(answered_at=func.coalesce(_a.c.answered_at, _AT), amd_status=_fill(_a.c.amd_status),
+            amd_cause=_fill(_a.c.amd_cause))
     .returning(*INFO_COLUMNS)
 )
 
@@ -161,16 +176,16 @@ SET_DISPOSITION_OPEN = (
 )
 SET_DISPOSITION_OVERRIDE = update(_a).where(_a.c.id == AID).values(**_DISPOSITION_VALUES).returning(*RULE_COLUMNS)
 
-_BOOKKEEPING = (_a.c.originated_at, _a.c.ended_at, _a.c.hangup_cause, _a.c.originate_reason, _a.c.talk_seconds,
-                _a.c.detail)
+_BOOKKEEPING = (_a.c.originated_at, _a.c.ended_at, _a.c.hangup_cause, _a.c.originate_reason, _a.c.talk_seconds)
 _BOOKKEEPING_VALUES = {c.name: _fill(c) for c in _BOOKKEEPING}
-# the final result, set once
+# the final result, set once, with why (detail) when the code alone does not say
 FINISH = (
     update(_a).where(_a.c.id == AID, _a.c.result.is_(None))
-    .values(result=p(_a.c.result), charged=p(_a.c.charged), **_BOOKKEEPING_VALUES)
+    .values(result=p(_a.c.result), charged=p(_a.c.charged), detail=_fill(_a.c.detail), **_BOOKKEEPING_VALUES)
     .returning(*RULE_COLUMNS)
 )
-# a report that did not set the result still fills the bookkeeping fields left empty (none: zero rows)
+# a report that did not set the result still fills the bookkeeping fields left empty (none: zero
+# rows); never the detail, which explains the result someone else set
 BOOKKEEPING = (
     update(_a)
     .where(_a.c.id == AID, or_(*(and_(c.is_(None), p(c).is_not(None)) for c in _BOOKKEEPING)))
@@ -180,6 +195,7 @@ PREDIAL_ATTEMPT = insert(_a).values(
     id=AID, campaign_id=p(_a.c.campaign_id), contact_id=p(_a.c.contact_id), membership_id=MEMBERSHIP,
     dialer=p(_a.c.dialer), number=p(_a.c.number), attempt_no=p(_a.c.attempt_no), queued_at=p(_a.c.queued_at),
     ended_at=p(_a.c.ended_at), result=p(_a.c.result), charged=False, detail=p(_a.c.detail),
+    caller_abandoned=False, ivr_keys="", callback=False,
 )
 
 # --- the membership moved on by the retry rule ----------------------------------------------

@@ -259,6 +259,7 @@ def finish_attempt(attempt_id: str, result: Result, *, ended_at: dt.datetime, no
         yield from _rule(final, ended_at, ended_at, counted_already=False, inputs=got["inputs"],
                          service_errors=got.get("errors"), also=also)
         return True
+    kept.pop("p_detail")  # the detail explains a result: only with the result
     if any(v is not None for v in kept.values()):  # not set here: the bookkeeping fills what is empty
         also += (_do(sql.BOOKKEEPING, p_aid=attempt_id, p_ended_at=ended_at, **kept),)
     if chosen is not None:
@@ -272,10 +273,30 @@ def finish_unreported(attempt_id: str, *, ended_at: dt.datetime, hangup_cause: i
                       talk_seconds: int | None = None, detail: str | None = None) -> Write[bool]:
     """An answered call whose FastAGI flow never reported: result ``other``, counted as a dropped
     person (routing ``dropped``: nobody knows whether a person answered and waited) and retried
-    as one. True if the result was set here."""
-    yield from set_routing(attempt_id, Routing.DROPPED, now=ended_at)
-    return (yield from finish_attempt(attempt_id, Result.OTHER, ended_at=ended_at, hangup_cause=hangup_cause,
-                                      talk_seconds=talk_seconds, detail=detail))
+    as one. True if the result was set here.
+
+    Only while the attempt is open: a flow that did report, however late, keeps its result and
+    routing untouched (nothing is filled in either), and finding that out is one step."""
+    routing = _row(sql.SET_ROUTING_OPEN, p_aid=attempt_id, p_routing=Routing.DROPPED.value, p_agent=None,
+                   p_caller_abandoned=False, p_queue_status=None)
+    final = _row(sql.FINISH, p_aid=attempt_id, p_result=Result.OTHER.value, p_charged=Result.OTHER.charged,
+                 p_ended_at=ended_at, p_originated_at=None, p_hangup_cause=hangup_cause, p_originate_reason=None,
+                 p_talk_seconds=talk_seconds, p_detail=detail)
+    _, final, inputs = yield step(routing, final, _row(sql.RULE_INPUTS, p_aid=attempt_id))
+    if final is None:
+        return False
+    yield from _rule(final, ended_at, ended_at, counted_already=False, inputs=inputs)
+    return True
+
+
+def release_claim(membership_id: int, *, next_attempt_at: dt.datetime | None, now: dt.datetime) -> Write[bool]:
+    """Give back a claimed membership that was not dialed (outside its calling window, its number
+    in a call): back to the state it was claimed from, due at ``next_attempt_at``; no attempt
+    counted. True if it was still claimed."""
+    [count] = yield commit(Statement(sql.RELEASE_CLAIM, {"p_membership": membership_id,
+                                                        "p_next_attempt_at": next_attempt_at, "p_updated_at": now},
+                                     COUNT))
+    return count == 1
 
 
 def record_predial(membership_id: int, campaign_id: int, contact_id: int, result: Result, detail: str | None,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agi.db.engine import is_sqlite, make_engine
+from agi.db.engine import make_engine
 from agi.fastagi import Router
 from agi.flows.context import FlowContext
 from agi.flows.fax import fax
@@ -19,8 +19,6 @@ from agi.flows.hangup import hangup
 from agi.flows.outbound import outbound
 from agi.flows.wrapup import wrapup
 from agi.settings import Settings
-
-POOL_SIZE, POOL_OVERFLOW = 30, 10  # database connections per FastAGI server process
 
 FLOWS = {"outbound": outbound, "fax": fax, "hangup": hangup, "wrapup": wrapup}
 
@@ -33,10 +31,9 @@ def build_router(settings: Settings, engine: AsyncEngine | None = None,
     so talk times agree with the answer times the originator writes from the same clock)."""
     own_engine = engine is None
     if engine is None:
-        # PostgreSQL: a pool wide enough for the calls writing at once, so connections are not
-        # opened and closed per call (a backend fork each) under load (scripts/bench_agi.py)
-        pool = {} if is_sqlite(settings.db_url) else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
-        engine = make_engine(settings.db_url, **pool)
+        # PostgreSQL: a bounded pool (settings db_pool); the writes of calls writing at once share
+        # the writer's held connections (agi.db.writer), so none is opened per call under load
+        engine = make_engine(settings.db_url, pool=settings.db_pool)
     ctx = FlowContext(engine, **({"clock": clock} if clock is not None else {}))
     router = Router()
     if own_engine:

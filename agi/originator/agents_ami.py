@@ -47,8 +47,9 @@ class AgentDesk:
             for agent in self.agents:
                 if agent.pending:
                     await self.apply(agent)
-        async with self.engine.begin() as conn:
-            await desk.settle_acw(conn, self.agent_ids, self.clock.wall())
+        if self.agents:  # no agents here (broadcast, AMD-only dialers): no transaction twice a second
+            async with self.engine.begin() as conn:
+                await desk.settle_acw(conn, self.agent_ids, self.clock.wall())
 
     async def apply(self, agent: roster.AgentRow) -> None:
         """One request, in every queue of the agent's campaigns; the outcome written back."""

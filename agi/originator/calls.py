@@ -29,6 +29,7 @@ class Call:
     legs_down: set[str] = field(default_factory=set)  # ... of those that hung up
     cause_in: asyncio.Event = field(default_factory=asyncio.Event)  # rules.classify.cause_known holds
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # the main channel hung up
+    reported: asyncio.Event = field(default_factory=asyncio.Event)  # the FastAGI flows wrote its result
     verdict: bool | None = None  # True person, False machine/fax/other, None not known yet
     queued_at: float | None = None  # joined the agent queue
     routed: bool = False  # connected or dropped already fed to the pacing history

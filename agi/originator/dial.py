@@ -1,30 +1,34 @@
-"""The dial loop of one campaign: pace, claim, check, commit, then hand each call to be originated.
+"""The dial loop of one campaign: pace, claim, check, commit, then queue each call to be originated.
 
 Each tick, for a campaign that may dial: the pure pacing function (agi.rules.pacing) says how
-many calls to start within the free lines and the calls-per-second budgets; that many due
-contacts are claimed; each is checked again right before dialing (DNC list, calling window,
-allowed countries, the number not already in a call); the attempt rows are committed; only
-then is each Originate sent (``launch``, agi.originator.settle).
+many calls to start within the free lines and what the calls-per-second limits let go within
+the next tick (agi.originator.sender); that many due contacts are claimed; each is checked again
+right before dialing (DNC list, calling window, allowed countries, the number not already in a
+call); the attempt rows, pre-dial results and released claims are committed together, one
+transaction of the writer (agi.db.writer: one round trip on PostgreSQL); only then is each
+Originate queued to the sender, which sends it when the limits allow.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from agi.db import attempts as db
-from agi.db.claim import claim_due, release_claim
+from agi.db import attempt_writes as w
+from agi.db.claim import claim_due
+from agi.db.models import new_attempt_id
+from agi.db.writer import AttemptWriter
 from agi.metrics import db_write
 from agi.originator import store
 from agi.originator.calls import Call, CallStages, CallTracker
 from agi.originator.campaigns import CampaignRun
 from agi.originator.clock import Clock, as_dt
-from agi.originator.limits import RateLimiter
 from agi.originator.reconciler import MAX_CALL_S
+from agi.originator.sender import Sender
 from agi.outcomes import CampaignMode, Result
 from agi.rules.pacing import PacingState, calls_to_start, dial_level, line_limited, lines_needed
 from agi.rules.predial import Dialable, check_contact
@@ -34,6 +38,7 @@ log = logging.getLogger("agi.originator.dial")
 SAME_NUMBER_RETRY_S = 30.0  # a contact whose number is in a call already is due again this much later
 LINE_LIMITED_CLEARS_S = 60.0  # call-time seconds with a line to spare before "line-limited" ends
 NOTHING_DUE_WAIT_S = 1.0  # real seconds before claiming again for a campaign that had nothing due
+START_RETRY_FOR_S = 30.0  # the batch's writes are given up after this (its claims: the reconciler's)
 
 
 def pacing_mode(row) -> CampaignMode:
@@ -65,21 +70,26 @@ class ToDial:
     number: str
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What the checks right before dialing read for a claimed batch."""
+
+    checks: dict  # membership id -> Dialable or the pre-dial result (agi.rules.predial)
+    listed: set[str]  # numbers on the DNC list now
+    busy: set[str]  # numbers in a call now (of any dialer)
+
+
 class DialLoop:
-    def __init__(self, engine: AsyncEngine, clock: Clock, tracker: CallTracker, stats: dict, *,
-                 dialer: store.DialerRow, bucket: RateLimiter,
-                 launch: Callable[[CampaignRun, Call, int], None]) -> None:
+    def __init__(self, engine: AsyncEngine, writer: AttemptWriter, clock: Clock, tracker: CallTracker, stats: dict,
+                 *, dialer: store.DialerRow, sender: Sender, horizon: float) -> None:
         self.engine = engine
+        self.writer = writer
         self.clock = clock
         self.tracker = tracker
         self.stats = stats
         self.dialer = dialer
-        self.bucket = bucket  # the dialer's calls per second (the trunk's), real time
-        self.launch = launch
-
-    def _cps_budget(self, run: CampaignRun) -> int:
-        real = self.clock.elapsed()
-        return min(self.bucket.available(real), run.bucket.available(real))
+        self.sender = sender  # sends the Originates at the pace of the CPS limits
+        self.horizon = horizon  # real seconds of calls claimed at once: a tick's worth
 
     async def dial(self, run: CampaignRun) -> None:
         """Start the calls the campaign's pacing allows now."""
@@ -88,20 +98,23 @@ class DialLoop:
         now = self.clock.now()
         calls = self.tracker.stages(run.id, now)
         lines_free = min(self.dialer.lines - len(self.tracker.active()), run.lines_here - calls.lines)
-        cps_budget = self._cps_budget(run)
+        cps_budget = self.sender.budget(run, self.horizon)
         # paced even with no line or CPS token free (it then says 0): the live view shows the answer
-        state = pacing_state(run, calls, now=now, lines_free=max(0, lines_free), cps_budget=max(0, cps_budget))
+        state = pacing_state(run, calls, now=now, lines_free=max(0, lines_free), cps_budget=cps_budget)
         self._watch_lines(run, state, calls.lines)
         n = calls_to_start(state)
         run.calls_to_start, run.dial_level = n, dial_level(state, n)
         if n <= 0:
             return
-        async with self.engine.begin() as conn:
-            claimed = await claim_due(conn, run.id, self.dialer.name, n, as_dt(now))
+        when = as_dt(now)
+        with db_write("claim"):  # the claim and what the checks read, one transaction
+            async with self.engine.begin() as conn:
+                claimed = await claim_due(conn, run.id, self.dialer.name, n, when)
+                checked = await self._read_checks(conn, run, claimed, when) if claimed else None
         if not claimed:
             run.nothing_due_until = self.clock.elapsed() + NOTHING_DUE_WAIT_S
             return
-        await self._check_and_dial(run, claimed, now)
+        await self._start(run, claimed, checked, now)
 
     def _watch_lines(self, run: CampaignRun, state, lines_in_use: int) -> None:
         """Say once when agents wait for lines, with the lines the campaign's history says it would
@@ -121,73 +134,68 @@ class DialLoop:
         elif run.line_limited_since is not None and state.now - run.line_limited_at > LINE_LIMITED_CLEARS_S:
             run.line_limited_since = run.lines_wanted = None
 
-    async def _check_and_dial(self, run: CampaignRun, claimed: list, now: float) -> None:
-        """The pre-dial check right before dialing, then one committed attempt per call, then Originate."""
-        when = as_dt(now)
-        to_dial: list[ToDial] = []
-        with db_write("start_attempts"):  # the pre-dial checks and the attempt rows, one transaction
-            async with self.engine.begin() as conn:
-                checks = await self._checks(conn, run, claimed)
-                dialable = [d.number for d in checks.values() if isinstance(d, Dialable)]
-                # the DNC list, again, right before dialing (a number added mid-campaign is never dialed)
-                listed = await store.dnc_numbers(conn, dialable)
-                # a number already ringing or talking (another contact, campaign or dialer) is not dialed again
-                # at the same time: two rows sharing a household phone must not ring it twice at once
-                busy = {c.number for c in self.tracker.active()} | await store.numbers_in_call(
-                    conn, dialable, when - dt.timedelta(seconds=MAX_CALL_S))
-                for c in claimed:
-                    checked = checks[c.membership_id]
-                    if isinstance(checked, Dialable) and checked.number in listed:
-                        checked = Result.DNC
-                    started = await self._one(conn, run, c, checked, busy, when)
-                    if started is not None:
-                        to_dial.append(started)
-                        busy.add(started.number)
-        # committed: every attempt row exists before its Originate is sent
-        for d in to_dial:
-            call = self.tracker.add(Call(d.attempt_id, run.id, d.claim.membership_id, d.number, sent_at=now))
-            run.history.placed(now)
-            self.launch(run, call, d.claim.contact_id)
-
-    @staticmethod
-    async def _checks(conn: AsyncConnection, run: CampaignRun, claimed: list) -> dict:
-        """membership id -> Dialable or the pre-dial result (agi.rules.predial)."""
+    async def _read_checks(self, conn: AsyncConnection, run: CampaignRun, claimed: list,
+                           when: dt.datetime) -> Checked:
+        """The pre-dial checks of the batch, and what they need read right before dialing."""
         contacts = await store.contacts_for(conn, [c.contact_id for c in claimed])
         checks = {}
         for c in claimed:
             phones, flag = contacts.get(c.contact_id, ({}, False))
             checks[c.membership_id] = check_contact(phones, flag, run.policy)
-        return checks
+        dialable = [d.number for d in checks.values() if isinstance(d, Dialable)]
+        # the DNC list, again, right before dialing (a number added mid-campaign is never dialed)
+        listed = await store.dnc_numbers(conn, dialable)
+        # a number already ringing or talking (another contact, campaign or dialer) is not dialed again
+        # at the same time: two rows sharing a household phone must not ring it twice at once
+        busy = {c.number for c in self.tracker.active()} | await store.numbers_in_call(
+            conn, dialable, when - dt.timedelta(seconds=MAX_CALL_S))
+        return Checked(checks, listed, busy)
 
-    async def _one(self, conn: AsyncConnection, run: CampaignRun, c, checked, busy: set[str],
-                   when: dt.datetime) -> ToDial | None:
-        """One claimed contact: a pre-dial result, deferred, or a started attempt (returned)."""
+    async def _start(self, run: CampaignRun, claimed: list, checked: Checked, now: float) -> None:
+        """One write per claimed contact (an attempt, a pre-dial result or the claim given back),
+        committed together; then each started call is tracked and queued to be originated."""
+        when = as_dt(now)
+        writes, to_dial = [], []
+        busy = set(checked.busy)
+        for c in claimed:
+            verdict = checked.checks[c.membership_id]
+            if isinstance(verdict, Dialable) and verdict.number in checked.listed:
+                verdict = Result.DNC
+            write, started = self._one(run, c, verdict, busy, when)
+            writes.append(write)
+            if started is not None:
+                to_dial.append(started)
+                busy.add(started.number)
+        with db_write("start_attempts"):
+            await self.writer.run_all(writes, retry_for=START_RETRY_FOR_S)
+        # committed: every attempt row exists before its Originate is sent
+        for d in to_dial:
+            call = self.tracker.add(Call(d.attempt_id, run.id, d.claim.membership_id, d.number, sent_at=now))
+            run.history.placed(now)
+            self.sender.put(run, call, d.claim.contact_id)
+
+    def _one(self, run: CampaignRun, c, checked, busy: set[str], when: dt.datetime):
+        """One claimed contact: its write (a pre-dial result, the claim released, or a started
+        attempt) and, for a started one, the call to originate."""
         if not isinstance(checked, Dialable):
             self.stats["predial"] += 1
-            await db.record_predial(conn, c.membership_id, run.id, c.contact_id, checked,
-                                    "checked right before dialing", when, number=c.number, dialer=self.dialer.name)
-            return None
+            return functools.partial(w.record_predial, c.membership_id, run.id, c.contact_id, checked,
+                                     "checked right before dialing", when, number=c.number,
+                                     dialer=self.dialer.name), None
         zones = checked.timezones or ((c.timezone,) if c.timezone else ())
         if not run.window.allowed_at(when, zones):
             self.stats["deferred"] += 1
             later = run.window.next_allowed(when, zones)
-            await release_claim(conn, c.membership_id, next_attempt_at=later, now=when)
             if later is None:
                 log.info("campaign %s: %s never inside its calling window; left for the admin",
                          run.row.name, checked.number)
-            return None
+            return functools.partial(w.release_claim, c.membership_id, next_attempt_at=later, now=when), None
         if checked.number in busy:
             self.stats["deferred"] += 1
-            await release_claim(conn, c.membership_id, now=when,
-                                next_attempt_at=when + dt.timedelta(seconds=SAME_NUMBER_RETRY_S))
-            return None
-        real = self.clock.elapsed()
-        if self.bucket.available(real) < 1 or run.bucket.available(real) < 1:
-            await release_claim(conn, c.membership_id, next_attempt_at=None, now=when)
-            return None
-        self.bucket.take(real)
-        run.bucket.take(real)
-        attempt_id = await db.start_attempt(
-            conn, c.membership_id, campaign_id=run.id, contact_id=c.contact_id,
-            dialer=self.dialer.name, number=checked.number, attempt_no=c.attempts + 1, now=when)
-        return ToDial(attempt_id, c, checked.number)
+            return functools.partial(w.release_claim, c.membership_id, now=when,
+                                     next_attempt_at=when + dt.timedelta(seconds=SAME_NUMBER_RETRY_S)), None
+        attempt_id = new_attempt_id()  # made here: a write sent again inserts the same row (idempotent)
+        return functools.partial(
+            w.start_attempt, c.membership_id, campaign_id=run.id, contact_id=c.contact_id,
+            dialer=self.dialer.name, number=checked.number, attempt_no=c.attempts + 1, now=when,
+            attempt_id=attempt_id), ToDial(attempt_id, c, checked.number)

@@ -5,6 +5,7 @@ Each part can be read and tested alone, and each is given what it works with:
 - campaigns.py  -- the assigned campaigns and their state here (with the FastAGI-server check)
 - agent_poll.py -- the agent queues polled over AMI; agents.py keeps each campaign's numbers
 - dial.py       -- pace, claim, check right before dialing, commit the attempts
+- sender.py     -- send each Originate when the calls-per-second limits allow (limits.py), evenly spaced
 - settle.py     -- Originate once, settle the response, resolve an Originate whose reply was lost
 - feedback.py   -- what answered calls became (AMD, agent queue), for the pacing history
 - reconciler.py -- at start and every 30 s: attempts whose call is gone get a result
@@ -15,7 +16,9 @@ Each part can be read and tested alone, and each is given what it works with:
 
 Calls that never reach the dialplan get their result here (Reason + Q.850 causes); answered ones
 belong to the FastAGI flows. An Originate is sent at most once: after an AMI loss its fate is found
-from channel state, never by sending it again.
+from channel state, never by sending it again. The per-call writes go through one AttemptWriter
+(agi.db.writer: grouped, one round trip per group on PostgreSQL); while the database cannot be
+reached they are tried again and the ticks skip their database work, logged once (agi.db.outage).
 """
 
 from __future__ import annotations
@@ -32,32 +35,47 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agi.ami.client import AMIClient
 from agi.ami.errors import AMIError
 from agi.db import live_stats
+from agi.db.outage import OUTAGE, transient
+from agi.db.writer import AttemptWriter
 from agi.metrics import db_write
 from agi.originator import store
 from agi.originator.agent_poll import AgentPoll
 from agi.originator.agents_ami import AgentDesk
 from agi.originator.calls import CallTracker
 from agi.originator.campaigns import AgiServers, CampaignRun, Campaigns
-from agi.originator.clock import Clock
+from agi.originator.clock import Clock, Every
 from agi.originator.dial import DialLoop
 from agi.originator.feedback import Feedback
 from agi.originator.limits import RateLimiter
 from agi.originator.preview import PreviewLoop
 from agi.originator.publish import Publisher
 from agi.originator.reconciler import Reconciler
+from agi.originator.sender import Sender
 from agi.originator.settle import Settler
 from agi.rules.lifecycle import DIALER_BEAT_EVERY_S, HEARTBEAT_STALE_AFTER_S, may_dial
 
 log = logging.getLogger("agi.originator")
 
+# The AMI event classes the originator reads (dialplan/README.md's manager.conf read=): OriginateResponse,
+# Newchannel and Hangup (call), the queue's Agent*/QueueCaller* (agent), FullyBooted (system). Asked
+# for at login: a user allowed more is not sent the dialplan's and AGI's events (most of a call's).
+AMI_EVENTS = "system,call,agent"
+
 # real seconds between two runs of each housekeeping job
 HEARTBEAT_S = DIALER_BEAT_EVERY_S  # with the live figures (agi.originator.publish)
 REFRESH_S = 1.0
+# call-time seconds between two polls of the agent queues (AMI) and of the flows' verdicts
+# (database): call time, as what they feed (pacing, an answered call's report) is measured in it;
+# at most once per tick (a simulation's faster call time polls every tick), and at least every
+# POLL_S real seconds (a test's call time may stand still)
+POLL_S = 0.5
 DROP_COUNTS_S = 2.0
 RECONCILE_S = 30.0
 AGENT_TIME_FLUSH_S = 5.0  # between two writes of the measured agent time
 AGENTS_S = 0.5  # between two reads of the console's agents (their requests, after-call work)
 DRAIN_POLL_S = 0.1
+WRITE_GROUP_MAX = 500  # the originator's writes sharing one transaction at most
+OUTAGE_PAUSE_S = 0.5  # real seconds between two ticks while the database cannot be reached
 
 
 class Originator:
@@ -69,7 +87,7 @@ class Originator:
         *,
         agi_address: str,
         clock: Clock | Callable[[], float] = time.time,
-        tick: float = 0.2,
+        tick: float = 0.1,
         lines: int | None = None,
         cps: float | None = None,
         dial_template: str | None = None,
@@ -97,7 +115,11 @@ class Originator:
         self._every = {"heartbeat": self.clock.every(HEARTBEAT_S), "refresh": self.clock.every(REFRESH_S),
                        "drops": self.clock.every(DROP_COUNTS_S), "reconcile": self.clock.every(RECONCILE_S),
                        "agent_time": self.clock.every(AGENT_TIME_FLUSH_S, at_once=False),
+                       "poll": Every(POLL_S, self.clock.now), "poll_real": self.clock.every(POLL_S),
                        "agents": self.clock.every(AGENTS_S)}
+        # the per-call writes: every kind in one group at a time (nothing waits on them but the next
+        # Originates), so a busy second's writes travel in a few round trips
+        self.writer = AttemptWriter.for_engine(engine, by_kind=False, group_max=WRITE_GROUP_MAX)
 
     @property
     def agi_alive(self) -> bool:
@@ -150,10 +172,12 @@ class Originator:
                                    dialer_name=self.name)
         self.agent_poll = AgentPoll(engine, ami, clock, runs, dialer_id=dialer.id, dialer_name=self.name)
         self.feedback = Feedback(engine, clock, tracker, runs)
-        self.settler = Settler(engine, ami, clock, tracker, runs, self.stats, dial_template=dialer.dial_template,
-                               agi_address=self.agi_address, context=self.context, dialer_name=self.name)
-        self.dial_loop = DialLoop(engine, clock, tracker, self.stats, dialer=dialer, bucket=self.bucket,
-                                  launch=self.settler.launch)
+        self.settler = Settler(self.writer, ami, clock, tracker, runs, self.stats,
+                               dial_template=dialer.dial_template, agi_address=self.agi_address,
+                               context=self.context, dialer_name=self.name)
+        self.sender = Sender(clock, self.bucket, self.settler.launch)
+        self.dial_loop = DialLoop(engine, self.writer, clock, tracker, self.stats, dialer=dialer, sender=self.sender,
+                                  horizon=self.tick)
         self.reconciler = Reconciler(engine, ami, clock, tracker, self.stats, dialer_name=self.name)
         self.publisher = Publisher(ami, clock, tracker, runs, self.lifecycle, self.agi_servers,
                                    dialer_lines=dialer.lines)
@@ -170,8 +194,12 @@ class Originator:
                 await self.step()
             except AMIError as exc:
                 log.warning("dialer %s: AMI: %s", self.name, exc)
-            except Exception:
-                log.exception("dialer %s: tick failed; going on", self.name)
+            except Exception as exc:
+                if not transient(exc):
+                    log.exception("dialer %s: tick failed; going on", self.name)
+                else:  # logged once per outage; claims wait, the calls' writes are retried
+                    OUTAGE.failed(f"dialer {self.name}", exc)
+                    await asyncio.sleep(OUTAGE_PAUSE_S)
             try:
                 await asyncio.wait_for(stop.wait(), self.tick)
             except TimeoutError:
@@ -181,7 +209,11 @@ class Originator:
         deadline = self.clock.elapsed() + drain_deadline
         while len(self.tracker) and self.clock.elapsed() < deadline:
             await asyncio.sleep(DRAIN_POLL_S)
-            await self._housekeeping()
+            try:
+                await self._housekeeping()
+            except Exception as exc:  # the database may be down: the calls' own writes retry
+                if not transient(exc):
+                    log.exception("dialer %s: housekeeping failed while draining", self.name)
         await self.agent_poll.flush()
         await self._stopped()
         await self.close()
@@ -197,7 +229,9 @@ class Originator:
 
     async def close(self) -> None:
         if self.dialer is not None:
+            await self.sender.close()
             await self.settler.close()
+        await self.writer.close()
 
     async def step(self) -> None:
         """One tick: housekeeping, then dial what each running campaign's pacing allows."""
@@ -217,14 +251,17 @@ class Originator:
             await self._heartbeat()
         if every["refresh"].due():
             await self.lifecycle.refresh()
+            OUTAGE.ok()  # the database answers again (said once, if it was down)
         if every["drops"].due():
             await self.lifecycle.refresh_drop_counts()
-        if every["reconcile"].due():
+        if every["reconcile"].due() and not OUTAGE.down:  # not while calls' writes wait for the database
             await self.reconciler.reconcile()
-        await self.agent_poll.poll()
+        call_due, real_due = every["poll"].due(), every["poll_real"].due()
+        if call_due or real_due:
+            await self.agent_poll.poll()
+            await self.feedback.poll_verdicts()
         if every["agent_time"].due():
             await self.agent_poll.flush()
-        await self.feedback.poll_verdicts()
         if every["agents"].due():
             await self.agent_desk.tick()
 

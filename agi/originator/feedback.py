@@ -36,9 +36,11 @@ class Feedback:
         return call, (self.runs.get(call.campaign_id) if call else None)
 
     async def poll_verdicts(self) -> None:
-        """AMD verdicts and routing the FastAGI flows wrote for answered calls still to learn from."""
+        """AMD verdicts, routing and results the FastAGI flows wrote for answered calls still to
+        learn from: one read for all of them (a call whose result is read is ``reported``: the
+        originator has nothing to write for it)."""
         pending = [c.attempt_id for c in self.tracker.calls.values()
-                   if c.answered and (c.verdict is None or (c.verdict and not c.routed))]
+                   if c.answered and (c.verdict is None or (c.verdict and not c.routed) or not c.reported.is_set())]
         if not pending:
             return
         async with self.engine.connect() as conn:
@@ -49,9 +51,13 @@ class Feedback:
             run = self.runs.get(call.campaign_id) if call else None
             if call is not None and run is not None:
                 self._learn(call, run, r, now)
+            elif call is not None and r.result:
+                call.reported.set()
 
     @staticmethod
     def _learn(call: Call, run: CampaignRun, r, now: float) -> None:
+        if r.result:
+            call.reported.set()
         if call.verdict is None and (r.amd_status or r.result):
             call.verdict = is_person(r.amd_status, r.result)
             run.history.answered(now, call.answered_at - call.sent_at, call.verdict)

@@ -26,6 +26,7 @@ from agi.agents import desk, roster
 from agi.ami.client import AMIClient
 from agi.ami.errors import AMIError
 from agi.db import attempts as db
+from agi.db.agi_servers import dialplan_value
 from agi.db.claim import claim_due, release_claim
 from agi.ids import attempt_id_from_uniqueid
 from agi.logs import attempt_extra
@@ -165,7 +166,7 @@ class PreviewLoop:
                          number: str) -> None:
         row = run.row
         variables = {"__ATTEMPT_ID": attempt_id, "__CAMPAIGN_ID": row.id, "CONTACT_ID": contact_id,
-                     "__DIALER_AGI": self.agi_address,
+                     "__DIALER_AGI": dialplan_value(self.agi_address),
                      "DIALER_DIAL": self.dialer.dial_template.format(number=number),
                      "DIALER_RING_TIMEOUT": max(MIN_RING_TIMEOUT_S, row.ring_timeout)}
         self.stats["originated"] += 1

@@ -79,14 +79,20 @@ class Reconciler:
         return finished
 
     async def _suspects(self, now: float) -> list:
-        """Release claims that never became an attempt; the open attempts not tracked, or too old."""
+        """Release claims that never became an attempt; the open attempts not tracked, or too old.
+
+        A call tracked when the read starts is not a suspect even if it is gone from the tracker
+        when the read returns: it was settled meanwhile (its attempt is final by now, the read
+        only missed it)."""
+        tracked_before = set(self.tracker.calls)
         async with self.engine.begin() as conn:
             for membership_id in await store.orphan_claims(conn, self.name):
                 await release_claim(conn, membership_id, next_attempt_at=None, now=as_dt(now))
                 log.info("reconciler: claim of membership %s released (no attempt was started)", membership_id)
             rows = await store.open_attempts(conn, self.name)
         calls = self.tracker.calls
-        return [r for r in rows if r.id not in calls or now - calls[r.id].sent_at > MAX_CALL_S]
+        return [r for r in rows if (r.id not in calls and r.id not in tracked_before)
+                or (r.id in calls and now - calls[r.id].sent_at > MAX_CALL_S)]
 
     def _still_up(self, r, alive: set[str], now: float) -> bool:
         """The call has a channel and is not too old: left alone (a previous run's call is followed
@@ -113,5 +119,6 @@ class Reconciler:
                 await store.reschedule_after_reconcile(conn, r.id, when + RETRY_AFTER)
                 finished = 1
         self.tracker.remove(r.id)
-        log.warning("reconciler: attempt %s -> other (%s)", r.id, why, extra=attempt_extra(r.id))
+        if finished:  # else its own report landed first: nothing to say
+            log.warning("reconciler: attempt %s -> other (%s)", r.id, why, extra=attempt_extra(r.id))
         return finished

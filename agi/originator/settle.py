@@ -1,11 +1,14 @@
 """Each call from its Originate to its final result, as far as the originator decides it.
 
 ``Originate`` is sent once, with ``ChannelId`` = the attempt id. Its OriginateResponse settles
-the call: an answered call goes on in the dialplan (the FastAGI flows report its result; we do,
-after a grace, if they never do); a failed one ends here, classified by Reason and the Q.850
-causes of its channels, which may come after the response (``Call.wait_for_cause``). An
-Originate whose response was lost (AMI trouble) is never sent again: its fate is found from the
-events still to come or from Asterisk's channels.
+the call: an answered call goes on in the dialplan (the FastAGI flows write that it was answered
+and its result; we only write when the Originate went out, and a result if the flows never
+report one within a grace after the hang-up: the verdict poll, agi.originator.feedback, tells
+us they did); a failed one ends here, classified by Reason and the Q.850 causes of its channels,
+which may come after the response (``Call.wait_for_cause``). An Originate whose response was
+lost (AMI trouble) is never sent again: its fate is found from the events still to come or from
+Asterisk's channels. Every write goes through the process's AttemptWriter (grouped with the
+other calls' writes of the same kind, tried again while the database is unreachable).
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from agi import metrics
 from agi.ami.client import AMIClient, OriginateResult
 from agi.ami.errors import AMIActionError, AMIConnectionLost, AMIError, AMINotConnected, AMITimeout
-from agi.db import attempts as db
+from agi.db import attempt_writes as w
+from agi.db.agi_servers import dialplan_value
+from agi.db.outage import OUTAGE
+from agi.db.writer import AttemptWriter
 from agi.logs import attempt_extra
 from agi.originator.calls import Call, CallTracker
 from agi.originator.campaigns import CampaignRun
@@ -36,10 +40,10 @@ RESYNC_WAIT_S = 5.0  # after an AMI outage, wait this long (real) for the sessio
 
 
 class Settler:
-    def __init__(self, engine: AsyncEngine, ami: AMIClient, clock: Clock, tracker: CallTracker,
+    def __init__(self, writer: AttemptWriter, ami: AMIClient, clock: Clock, tracker: CallTracker,
                  runs: dict[int, CampaignRun], stats: dict, *, dial_template: str, agi_address: str,
                  context: str, dialer_name: str = "") -> None:
-        self.engine = engine
+        self.writer = writer
         self.ami = ami
         self.clock = clock
         self.tracker = tracker
@@ -59,8 +63,15 @@ class Settler:
     def spawn(self, coro) -> asyncio.Task:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
         return task
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("dialer %s: a call's task failed (%s: %s); the reconciler resolves its attempt",
+                      self.name, type(exc).__name__, exc, exc_info=exc)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -79,7 +90,7 @@ class Settler:
         timeout = max(MIN_RING_TIMEOUT_S, row.ring_timeout)
         # __: inherited by every channel made from this one (the agent's leg of Queue included)
         variables = {"__ATTEMPT_ID": call.attempt_id, "__CAMPAIGN_ID": row.id, "CONTACT_ID": contact_id,
-                     "__DIALER_AGI": self.agi_address,
+                     "__DIALER_AGI": dialplan_value(self.agi_address),
                      # played by the dialplan if the FastAGI server cannot be reached (dialer.conf)
                      "DIALER_DROP_MESSAGE": row.drop_message}
         channel = self.dial_template.format(number=call.number)
@@ -120,14 +131,11 @@ class Settler:
         self._ended(call, result.reason)
         if result.success:
             self.stats["answered"] += 1
-            call.answered_at = self.clock.now()
-            with metrics.db_write("mark_answered"):
-                async with self.engine.begin() as conn:
-                    if call.originated_at is not None:
-                        await db.mark_originated(conn, call.attempt_id, as_dt(call.originated_at))
-                    await db.mark_answered(conn, call.attempt_id, as_dt(call.answered_at))
+            call.answered_at = self.clock.now()  # the flows write it; pacing counts it from here
             if call.ended.is_set():  # hung up before we got here
                 self.spawn(self.after_answered_hangup(call))
+            if call.originated_at is not None:
+                await self.writer.run(w.mark_originated, call.attempt_id, as_dt(call.originated_at))
             return
         self.stats["failed"] += 1
         failed_at = self.clock.now()  # it rang until the response, however long its cause then takes
@@ -143,27 +151,29 @@ class Settler:
         """The attempt's final result, written here; the call leaves the tracker."""
         if call.originated_at is not None:
             fields.setdefault("originated_at", as_dt(call.originated_at))
-        with metrics.db_write("finish_attempt"):
-            async with self.engine.begin() as conn:
-                await db.finish_attempt(conn, call.attempt_id, result,
-                                        ended_at=as_dt(self.clock.now() if ended_at is None else ended_at), **fields)
+        await self.writer.run(w.finish_attempt, call.attempt_id, result,
+                              ended_at=as_dt(self.clock.now() if ended_at is None else ended_at), **fields)
         self.tracker.remove(call.attempt_id)
 
     async def after_answered_hangup(self, call: Call) -> None:
-        """The line is free at hang-up; the flows report the result, or we do after a grace."""
-        deadline = self.clock.elapsed() + ANSWERED_GRACE_S
-        while True:
-            async with self.engine.connect() as conn:
-                attempt = await db.get_attempt(conn, call.attempt_id)
-            if attempt is None or attempt.result is not None or self.clock.elapsed() >= deadline:
-                break
-            await asyncio.sleep(0.25)
-        if attempt is not None and attempt.result is None:
-            async with self.engine.begin() as conn:
-                await db.finish_unreported(conn, call.attempt_id, ended_at=as_dt(self.clock.now()),
-                                           hangup_cause=first_cause(call.causes),
-                                           detail="answered, but the FastAGI flows never reported a result")
+        """The line is free at hang-up; the flows report the result, or we do after a grace (a
+        grace that waits while the database is unreachable: the flows' writes are retried too)."""
+        await self._wait_reported(call)
+        if not call.reported.is_set():
+            await self.writer.run(w.finish_unreported, call.attempt_id, ended_at=as_dt(self.clock.now()),
+                                  hangup_cause=first_cause(call.causes),
+                                  detail="answered, but the FastAGI flows never reported a result")
         self.tracker.remove(call.attempt_id)
+
+    async def _wait_reported(self, call: Call) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(call.reported.wait(), ANSWERED_GRACE_S)
+                return
+            except TimeoutError:
+                pass
+            if not OUTAGE.down and OUTAGE.up_for() >= ANSWERED_GRACE_S:
+                return
 
     # --- an Originate whose response was lost ----------------------------------------------
 
@@ -199,8 +209,7 @@ class Settler:
         """No response, no channel: classified by the causes seen (answered calls: unless the flows
         reported already)."""
         if call.answered or call.ended.is_set() and call.causes:
-            async with self.engine.connect() as conn:
-                attempt = await db.get_attempt(conn, call.attempt_id)
+            attempt = await self.writer.run(w.get_attempt, call.attempt_id)
             if attempt is not None and attempt.result is not None:
                 self.tracker.remove(call.attempt_id)
                 return

@@ -22,6 +22,23 @@ def substitute(text: str, lookup: Callable[[str], str]) -> str:
     return text
 
 
+_FUNCTION = re.compile(r"(CUT|FIELDQTY)\(([^,()]+),([^,()]),?(\d+)?\)")  # the functions of FastAGI failover
+
+
+def function(name: str, lookup: Callable[[str], str]) -> str | None:
+    """``CUT(var,delim,n)`` (func_cut) and ``FIELDQTY(var,delim)`` (func_strings) of variable
+    ``var`` as ``lookup`` gives it; None for any other name."""
+    m = _FUNCTION.fullmatch(name)
+    if m is None:
+        return None
+    value = lookup(m.group(2))
+    fields = value.split(m.group(3)) if value else []
+    if m.group(1) == "FIELDQTY":
+        return str(len(fields))
+    n = int(m.group(4) or 1)
+    return fields[n - 1] if 0 < n <= len(fields) else ""
+
+
 def evaluate(expr: str) -> str:
     """A small subset of Asterisk's $[...] expressions: = != < > <= >= + - & | and plain values."""
     expr = expr.strip()

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from agi.sim.callee import FAX_DETECT_SECONDS
 from agi.sim.dialplan import Dialplan, split_app, split_args
-from agi.sim.expressions import substitute, truthy
+from agi.sim.expressions import function, substitute, truthy
 
 if TYPE_CHECKING:  # pragma: no cover
     from agi.sim.channels import Channel
@@ -61,6 +61,9 @@ class DialplanRunner:
         }
         if name in builtin:
             return builtin[name]
+        value = function(name, lambda var: self.lookup(chan, var))  # CUT, FIELDQTY
+        if value is not None:
+            return value
         return self.defaults.get(name, "")
 
     async def run(self, chan: Channel, context: str, exten: str, priority: int = 1) -> None:
@@ -104,7 +107,14 @@ class DialplanRunner:
                 chan.newexten(step.app, args, exten="h", priority=prio)
                 try:
                     await self.execute(chan, step.app, args)
-                except (Goto, _Return):
+                except Goto as g:  # within h, as Asterisk's autoloop does (pbx.c ast_pbx_h_exten_run)
+                    if g.target[:2] != (chan.context, "h"):
+                        break
+                    prio = g.target[2]
+                    continue
+                except _Return:
+                    break
+                if step.app.lower() == "hangup":  # Hangup() returns -1: h ends
                     break
                 prio += 1
             # Asterisk leaves h one past its last step; AMI shows it only in the next fresh

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from agi.sim.callee import Callee, far_end
 from agi.sim.channels import inherit_variables
 from agi.sim.dialplan import Dialplan, agi_args_of, split_args
-from agi.sim.expressions import substitute
+from agi.sim.expressions import function, substitute
 from agi.sim.queue_legs import drop_leg
 from agi.sim.queue_model import Member, QueueState
 
@@ -60,9 +60,12 @@ async def wrapup(system: QueueSystem, s: AgiSession, q: QueueState, m: Member, w
                       f"{s.host}:{s.port}")
     try:
         if agi is not None and s.run_agi is not None:
-            script, args = agi
-            result = await s.run_agi(leg, s.host, s.port, script, args, context=context, extension=exten,
-                                     priority=priority, server_timeout=s.server_timeout)
+            script, args, servers = agi
+            for host, port in servers:  # the next FastAGI server while one is unreachable (failover)
+                result = await s.run_agi(leg, host, port, script, args, context=context, extension=exten,
+                                         priority=priority, server_timeout=s.server_timeout)
+                if result.status != "FAILURE":
+                    break
             system.wrapups.append(result)
     finally:
         far_end(leg).cancel()
@@ -71,21 +74,39 @@ async def wrapup(system: QueueSystem, s: AgiSession, q: QueueState, m: Member, w
 
 
 def _wrapup_agi(dialplan: Dialplan, leg: Any, where: tuple[str, str, int],
-                agi_default: str) -> tuple[str, list[str]] | None:
+                agi_default: str) -> tuple[str, list[str], list[tuple[str, int]]] | None:
     """The FastAGI script and arguments of the ``AGI()`` the F() target runs, expanded with the
-    agent leg's own variables (dialplan/dialer.conf [dialer-wrapup]); None if it runs none."""
-    step = dialplan.find(*where)
+    agent leg's own variables (dialplan/dialer.conf [dialer-wrapup]), and the servers it tries in
+    turn (each ``AGI_TRY`` of the failover); None if it runs none."""
+    context, exten, priority = where
+    step = dialplan.find(context, exten, priority)
+    while step is not None and step.app.upper() == "SET":  # Set(AGI_TRY=1): the failover's counter
+        priority += 1
+        step = dialplan.find(context, exten, priority)
     if step is None or step.app.upper() != "AGI":
         return None
 
-    def lookup(name: str) -> str:
-        value = leg.variables.get(name)
-        if value is None:
-            value = agi_default if name == "DIALER_AGI" else dialplan.globals.get(name, "")
-        return value
+    def expanded(attempt: int) -> str:
+        def lookup(name: str) -> str:
+            if name == "AGI_TRY":
+                return str(attempt)
+            found = function(name, lookup)
+            if found is not None:
+                return found
+            value = leg.variables.get(name)
+            if value is None:
+                value = agi_default if name == "DIALER_AGI" else dialplan.globals.get(name, "")
+            return value
 
-    url, *args = split_args(substitute(step.args, lookup))
-    return agi_args_of(url)[1], args
+        return substitute(step.args, lookup)
+
+    count = max(1, len([a for a in (leg.variables.get("DIALER_AGI") or agi_default).split("&") if a]))
+    servers = []
+    for attempt in range(1, count + 1):
+        url, *args = split_args(expanded(attempt))
+        host, script, port, _ = agi_args_of(url)
+        servers.append((host, port))
+    return script, args, servers
 
 
 def f_option(options: str) -> tuple[str, str, int] | None:

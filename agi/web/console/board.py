@@ -1,6 +1,7 @@
 """The supervisor board (/board, role supervisor or admin): the live figures of `dialer top` (the same
 query module, agi.live), agents with their state and time in it, campaigns with state, why, pacing
-and drop rate (red over the cap), and start / pause / stop buttons (agi.admin.lifecycle, audited). Live by Server-Sent Events (/board/events).
+and drop rate (red over the cap), and start / pause / stop buttons (agi.admin.lifecycle, audited).
+Live by Server-Sent Events (/board/events).
 
 Pause is ``campaign stop`` (calls in progress finish, start resumes); stop is the admin's stop
 (``stopped_by_admin``: the contacts still waiting are cancelled).
