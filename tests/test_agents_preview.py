@@ -5,6 +5,8 @@ work, the disposition), then one whose line is busy; every seed 004 state is pas
 
 from __future__ import annotations
 
+import pytest
+
 import datetime as dt
 
 from sqlalchemy import select, update
@@ -17,6 +19,8 @@ from agi.outcomes import ContactState, Disposition, Result, Routing
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
 from tests.waiting import until
+
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
 
 PLAN = {"+12025550100": {"base": "human", "callee": {"hangup_after_bridge": 6}},
         "+12025550101": {"base": "human", "callee": {"hangup_after_bridge": 6}},

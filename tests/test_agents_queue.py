@@ -5,6 +5,8 @@ on their console (AgentConnect) with the contact, after-call work follows (Agent
 
 from __future__ import annotations
 
+import pytest
+
 import datetime as dt
 
 from sqlalchemy import insert, select, update
@@ -19,6 +21,8 @@ from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
 from test_agents_preview import until
+
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
 
 NOW = dt.datetime.now(dt.timezone.utc)
 PERSON_PRESSES_1 = {"default": {"base": "human", "callee": {"keys": ["1@0.5"], "hangup_after_bridge": 4}}}

@@ -4,6 +4,8 @@ campaign's state on that dialer says why, logged once, and dialing resumes by it
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import datetime as dt
 import logging
@@ -27,6 +29,8 @@ from agi.sim.scenarios import ScenarioPlan
 from agi.sim.simulator import Simulator
 from db_seed import seed_campaign
 from tests.waiting import until
+
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
 
 DIALER = [str(Path(sys.executable).parent / "dialer")]
 ALL_DAY = dict(window_start=dt.time(0, 0), window_end=dt.time(0, 0))

@@ -27,6 +27,8 @@ from agi.sim.scenarios import ScenarioPlan
 from browser_support import Shots, WebServer, browser, close
 from db_seed import seed_campaign
 
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
+
 PASSWORD = "a-long-password"
 
 

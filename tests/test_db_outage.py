@@ -29,6 +29,8 @@ from db_seed import seed_campaign
 from pgserver import PgServer
 from test_originator_e2e import truth
 
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
+
 CONTACTS = 60
 LINES = 10
 

@@ -3,10 +3,14 @@ predictive, side by side)."""
 
 from __future__ import annotations
 
+import pytest
+
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
 
 DIALER = str(Path(sys.executable).parent / "dialer")
 

@@ -6,6 +6,8 @@ The simulator runs dialplan/dialer.conf itself (CUT/FIELDQTY, the retry steps, t
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import datetime as dt
 
@@ -17,6 +19,8 @@ from agi.outcomes import Result, Routing
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
 from test_originator_e2e import truth
+
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
 
 CONTACTS = 80
 

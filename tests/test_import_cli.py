@@ -17,6 +17,8 @@ from agi.db.models import CampaignContact, Contact, Dialer, ImportRun
 from agi.sim.simulator import Simulator
 from test_qa_cli_faults import DIALER, _originate_until, clean_env, run_dialer
 
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
+
 
 async def dialer_ok(url: str, *args: str, timeout: float = 120.0) -> str:
     code, out = await run_dialer(*args, env={"DIALER_DB_URL": url}, timeout=timeout)

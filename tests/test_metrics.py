@@ -31,6 +31,8 @@ from db_seed import seed_campaign
 from test_fastagi_server import Flows, asterisk
 from tests.waiting import until
 
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
+
 DIALER = str(Path(sys.executable).parent / "dialer")
 _a = Attempt.__table__
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
@@ -64,7 +66,6 @@ def total(found: dict, name: str, **labels: str) -> float:
     return sum(v for (n, ls), v in found.items() if n == name and all((k, v2) in ls for k, v2 in labels.items()))
 
 
-@pytest.mark.slow
 async def test_a_scrape_during_a_simulated_campaign_adds_up_to_the_attempts_table(db_engine, tmp_path):
     url = db_engine.url.render_as_string(hide_password=False)
     async with db_engine.begin() as conn:

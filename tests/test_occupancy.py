@@ -24,6 +24,8 @@ from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
 
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
+
 H = 3600.0
 T = 1_790_000_000.0 - 1_790_000_000.0 % H  # a whole hour, epoch seconds
 

@@ -4,6 +4,8 @@ database's counts equal the simulator's own record of what happened, result by r
 
 from __future__ import annotations
 
+import pytest
+
 import datetime as dt
 from collections import Counter
 
@@ -15,6 +17,8 @@ from agi.outcomes import ContactState, Result, Routing
 from agi.sim.queues import QueueConfig
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
+
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
 
 # What really happened on the "network" -> the result docs/outcomes.md says it must be recorded as.
 NETWORK_RESULT = {

@@ -20,6 +20,8 @@ from agi.outcomes import ContactState, Result, Routing
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
 
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
+
 ALL_DAY = dict(window_start=dt.time(0, 0), window_end=dt.time(0, 0))
 
 

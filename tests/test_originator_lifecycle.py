@@ -4,6 +4,8 @@ completed when nothing is left, stopped by the admin."""
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import logging
 import datetime as dt
@@ -17,6 +19,8 @@ from agi.sim.queues import Member, QueueConfig
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
 from tests.waiting import until
+
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
 
 ALL_DAY = dict(window_start=dt.time(0, 0), window_end=dt.time(0, 0))
 

@@ -29,6 +29,8 @@ from agi.sim.simulator import Simulator
 from db_seed import seed_campaign
 from tests.waiting import until
 
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
+
 DIALER = [str(Path(sys.executable).parent / "dialer")]
 ALL_DAY = dict(window_start=dt.time(0, 0), window_end=dt.time(0, 0))
 

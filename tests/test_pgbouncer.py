@@ -21,8 +21,8 @@ from db_seed import seed_campaign
 from pgserver import PgBouncer
 from test_originator_e2e import truth
 
-pytestmark = pytest.mark.skipif(not PgBouncer.available(),
-                                reason="pgbouncer not installed (scripts/test installs it)")
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not PgBouncer.available(),
+                                                  reason="pgbouncer not installed (scripts/test installs it)")]
 
 
 @pytest.fixture

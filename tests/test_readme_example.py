@@ -30,6 +30,8 @@ import pytest
 from agi.outcomes import DIAL_RESULTS, FINISHED, Disposition, Result, Routing
 from agi.rules.predial import normalize, number_timezones
 
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 DIALER = str(Path(sys.executable).parent / "dialer")
 LONG_RUNNING = {"serve", "originate", "run"}  # run until SIGTERM (README: "SIGTERM lets calls finish")
@@ -180,7 +182,6 @@ def settled(shell: Shell) -> bool:
         "in_progress"] == 0
 
 
-@pytest.mark.slow
 def test_the_readme_campaign_end_to_end_places_calls_and_the_summary_adds_up(db_url, tmp_path):
     commands = readme_commands()
     now = dt.datetime.now(dt.timezone.utc)

@@ -3,12 +3,16 @@ the unanswered case; ami-originate-human*.txt cover the answered one)."""
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 
 from agi.sim.callee import Callee
 from agi.sim.dialplan import Dialplan
 from agi.sim.scenarios import Scenario, ScenarioPlan
 from agi.sim.simulator import Simulator
+
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
 
 RIG = Dialplan.parse("""
 [dialer]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 
 from agi.sim.scenarios import ScenarioPlan
 from agi.sim.simulator import Simulator
+
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
 
 
 class Agi:

@@ -5,6 +5,8 @@ Also: two simulators in one process, the fault hooks, the JSON-lines export.
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import json
 from collections import Counter
@@ -12,6 +14,8 @@ from collections import Counter
 from agi.rules.classify import REASON_ANSWERED, REASON_BUSY, REASON_CONGESTION, REASON_FAILURE, REASON_RING_TIMEOUT
 from agi.sim.scenarios import FAILURE_CAUSE, Network, ScenarioPlan
 from agi.sim.simulator import Simulator
+
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
 
 CALLS = 500
 

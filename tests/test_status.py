@@ -3,6 +3,8 @@ FastAGI server (real processes, SIGKILL: no goodbye) reported within a heartbeat
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import datetime as dt
 import os
@@ -23,6 +25,8 @@ from agi.rules.lifecycle import AGI_BEAT_EVERY_S, AGI_STALE_AFTER_S, DIALER_BEAT
 from agi.sim.scenarios import ScenarioPlan
 from agi.sim.simulator import Simulator
 from db_seed import seed_campaign
+
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
 
 DIALER = str(Path(sys.executable).parent / "dialer")
 NOW = lambda: dt.datetime.now(dt.timezone.utc)  # noqa: E731

@@ -43,6 +43,8 @@ from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
 from tests.waiting import until
 
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
+
 DIALER = str(Path(sys.executable).parent / "dialer")
 _a, _cc, _cl = Attempt.__table__, CampaignContact.__table__, CampaignLive.__table__
 
@@ -161,7 +163,6 @@ async def beat_after(engine, beat: dt.datetime | None) -> bool:
     return await last_beat(engine) != beat
 
 
-@pytest.mark.slow
 async def test_dialer_top_shows_a_running_simulated_campaign_as_the_database_has_it(db_engine):
     async with db_engine.begin() as conn:
         cid, _ = await seed_campaign(conn, 200, name="spring")

@@ -3,6 +3,8 @@ logs requests without any key, stops cleanly on SIGTERM; the OpenAPI document in
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import json
 import os
@@ -19,6 +21,8 @@ from agi.cli import web as web_cli
 from agi.web import limits
 from agi.web.app import create_app
 from test_webhooks import Receiver
+
+pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENAPI = ROOT / "docs" / "openapi.json"
