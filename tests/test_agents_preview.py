@@ -37,6 +37,22 @@ async def preview_campaign(engine, *, on_reject: str = "next_agent", bcw: int = 
     return camp, members
 
 
+async def ready_agent(engine, campaign: str):
+    """Ann, on the simulator's PJSIP/agent1, ready for ``campaign`` on the local dialer."""
+    async with engine.begin() as conn:
+        await roster.set_agent(conn, "ann", "PJSIP/agent1", [campaign], dialer="local")
+        agent = await roster.agent_of(conn, "ann")
+        await roster.request(conn, agent.id, roster.READY)
+    return agent
+
+
+async def offered(engine, agent_id: int):
+    """The agent's open call if it is an offer not yet seen, else None."""
+    async with engine.connect() as conn:
+        row = await desk.open_call(conn, agent_id)
+    return row if row is not None and row.state == desk.OFFERED else None
+
+
 async def contact_state(engine, membership_id: int) -> str:
     async with engine.connect() as conn:
         return (await conn.execute(select(CampaignContact.state).where(CampaignContact.id == membership_id))).scalar_one()
@@ -47,19 +63,11 @@ async def test_preview_agent_refuses_one_calls_the_next_and_disposes(db_engine):
     async with LocalStack(db_engine, plan=ScenarioPlan.from_dict({"table": PLAN, "default": "human"}),
                           speed=20.0, lines=5, cps=10) as stack:
         stack.sim.add_phone("PJSIP/agent1", answer_after=1.0, talk_seconds=60)
-        async with db_engine.begin() as conn:
-            await roster.set_agent(conn, "ann", "PJSIP/agent1", [str(camp)], dialer="local")
-            agent = await roster.agent_of(conn, "ann")
-            await roster.request(conn, agent.id, roster.READY)
+        agent = await ready_agent(db_engine, str(camp))
         await stack.assign(camp)
         stack.start()
 
-        async def offered():
-            async with db_engine.connect() as conn:
-                row = await desk.open_call(conn, agent.id)
-            return row if row is not None and row.state == desk.OFFERED else None
-
-        first = await until(offered)
+        first = await until(lambda: offered(db_engine, agent.id))
         assert first.membership_id == members[0]
         assert await contact_state(db_engine, members[0]) == ContactState.OPERATOR_ASSIGNED.value
         async with db_engine.begin() as conn:
@@ -71,7 +79,7 @@ async def test_preview_agent_refuses_one_calls_the_next_and_disposes(db_engine):
                 ContactState.REJECTED_BY_OPERATOR.value
         assert await contact_state(db_engine, members[0]) == ContactState.REJECTED_BY_OPERATOR.value
 
-        second = await until(offered)
+        second = await until(lambda: offered(db_engine, agent.id))
         assert second.membership_id == members[1]  # the refused one is not offered to the same agent again
         async with db_engine.begin() as conn:
             await desk.mark_seen(conn, agent.id, second.id, dt.datetime.now(dt.timezone.utc))
@@ -97,7 +105,7 @@ async def test_preview_agent_refuses_one_calls_the_next_and_disposes(db_engine):
         assert (acall.state, acall.disposed_by, acall.note) == (desk.DONE, "console", "wants a quote")
         assert await contact_state(db_engine, members[1]) == ContactState.DONE.value
 
-        third = await until(offered)
+        third = await until(lambda: offered(db_engine, agent.id))
         assert third.membership_id == members[2]
         async with db_engine.begin() as conn:
             await desk.mark_seen(conn, agent.id, third.id, dt.datetime.now(dt.timezone.utc))
@@ -124,24 +132,16 @@ async def test_preview_skip_setting_skips_a_refused_contact(db_engine):
     camp, members = await preview_campaign(db_engine, on_reject="skip")
     async with LocalStack(db_engine, plan=ScenarioPlan.from_dict({"table": PLAN, "default": "human"}),
                           speed=20.0) as stack:
-        async with db_engine.begin() as conn:
-            await roster.set_agent(conn, "ann", "PJSIP/agent1", ["pv"], dialer="local")
-            agent = await roster.agent_of(conn, "ann")
-            await roster.request(conn, agent.id, roster.READY)
+        agent = await ready_agent(db_engine, "pv")
         await stack.assign(camp)
         stack.start()
 
-        async def offered():
-            async with db_engine.connect() as conn:
-                row = await desk.open_call(conn, agent.id)
-            return row if row is not None and row.state == desk.OFFERED else None
-
-        first = await until(offered)
+        first = await until(lambda: offered(db_engine, agent.id))
         async with db_engine.begin() as conn:
             assert await desk.reject(conn, agent.id, first.id, dt.datetime.now(dt.timezone.utc)) == \
                 ContactState.SKIPPED.value
         assert await contact_state(db_engine, members[0]) == ContactState.SKIPPED.value
-        second = await until(offered)
+        second = await until(lambda: offered(db_engine, agent.id))
         assert second.membership_id == members[1]
 
 
@@ -163,19 +163,11 @@ async def test_an_agents_phone_that_does_not_answer_leaves_a_service_error_and_p
     async with LocalStack(db_engine, plan=ScenarioPlan.from_dict({"table": PLAN, "default": "human"}),
                           speed=20.0) as stack:
         stack.sim.add_phone("PJSIP/agent1", answers=False)
-        async with db_engine.begin() as conn:
-            await roster.set_agent(conn, "ann", "PJSIP/agent1", ["pv"], dialer="local")
-            agent = await roster.agent_of(conn, "ann")
-            await roster.request(conn, agent.id, roster.READY)
+        agent = await ready_agent(db_engine, "pv")
         await stack.assign(camp)
         stack.start()
 
-        async def offered():
-            async with db_engine.connect() as conn:
-                row = await desk.open_call(conn, agent.id)
-            return row if row is not None and row.state == desk.OFFERED else None
-
-        first = await until(offered)
+        first = await until(lambda: offered(db_engine, agent.id))
         async with db_engine.begin() as conn:
             await desk.mark_seen(conn, agent.id, first.id, dt.datetime.now(dt.timezone.utc))
             await desk.ask_call(conn, agent.id, first.id, dt.datetime.now(dt.timezone.utc))
