@@ -359,6 +359,57 @@ async def test_every_writer_racing_on_many_attempts_leaves_one_result_each(db_en
         assert (m.state, m.next_attempt_at) == (ContactState.RETRY_SCHEDULED, T0 + 30 * MIN)
 
 
+async def _first_step(conn, write):
+    """Run the first Step of ``write`` (an agi.db.attempt_writes generator) on ``conn`` and
+    return the rest as a coroutine function: the write paused between its round trips, as the
+    network can pause it, so another transaction's statements can come in between."""
+    from agi.db.attempts import _execute
+
+    results = [await _execute(conn, s) for s in write.send(None).statements]
+
+    async def rest():
+        nonlocal results
+        while True:
+            try:
+                step = write.send(results)
+            except StopIteration as done:
+                return done.value
+            results = [await _execute(conn, s) for s in step.statements]
+    return rest
+
+
+async def test_a_late_finish_and_a_routing_on_a_final_attempt_wait_for_each_other_without_deadlock(db_engine):
+    """Attempt first, then membership, in every write. A finish that lost (the result was set)
+    still fills the empty bookkeeping; sent after the membership's lock, it waited for the
+    attempt that a routing arriving after the result held while the routing waited for the
+    membership: PostgreSQL's deadlock. Here the two are interleaved exactly so."""
+    if db_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: no row locks to order")
+    from agi.db import attempt_writes as w
+
+    async with db_engine.begin() as conn:
+        camp, _ = await seed_campaign(conn, 1)
+    aid, m = await _dial(db_engine, camp)
+    assert await _finish(db_engine, aid, Result.LIVE_ANSWER, T0 + MIN)  # the result, no talk time yet
+
+    async with db_engine.connect() as late, db_engine.connect() as routing:
+        await late.begin()
+        rest_of_late = await _first_step(late, w.finish_attempt(aid, Result.OTHER, ended_at=T0 + MIN,
+                                                                 talk_seconds=12, hangup_cause=16))
+        await routing.begin()
+        routed = asyncio.create_task(set_routing(routing, aid, Routing.DROPPED, now=T0 + MIN))
+        await asyncio.sleep(0.3)  # the routing goes as far as it can (on the old order: it held the attempt)
+        assert await asyncio.wait_for(rest_of_late(), 10) is False  # old order: DeadlockDetected here ...
+        await late.commit()
+        assert await asyncio.wait_for(routed, 10) is True  # ... or here
+        await routing.commit()
+
+    async with db_engine.connect() as conn:
+        row = (await conn.execute(select(_a).where(_a.c.id == aid))).one()
+    assert (row.result, row.routing, row.talk_seconds, row.hangup_cause) == ("live_answer", "dropped", 12, 16)
+    assert (await _member(db_engine, m)).state == ContactState.RETRY_SCHEDULED  # dropped: retried
+
+
 async def test_repeated_service_errors_back_off_then_stop(db_engine):
     """A number whose trunk always fails is not redialed forever (retry.MAX_SERVICE_ERRORS)."""
     import datetime as _dt

@@ -249,6 +249,12 @@ def finish_attempt(attempt_id: str, result: Result, *, ended_at: dt.datetime, no
                                p_callback_at=callback_at)
     batch["final"] = _row(sql.FINISH, p_aid=attempt_id, p_result=result.value, p_charged=result.charged,
                           p_ended_at=ended_at, **kept)
+    filled = {k: v for k, v in kept.items() if k != "p_detail"}  # the detail explains a result: only with it
+    if any(v is not None for v in filled.values()):
+        # not set here (someone else's result): the bookkeeping still fills what is empty (after
+        # FINISH, zero rows). Before the membership's lock, as every write goes attempt first,
+        # then membership: sent after it, it deadlocked with a routing or choice on the attempt.
+        batch["filled"] = _do(sql.BOOKKEEPING, p_aid=attempt_id, p_ended_at=ended_at, **filled)
     batch["inputs"] = _row(sql.RULE_INPUTS, p_aid=attempt_id)
     if result is Result.SERVICE_ERROR:
         batch["errors"] = Statement(sql.SERVICE_ERRORS, {"p_aid": attempt_id}, SCALAR)
@@ -259,13 +265,8 @@ def finish_attempt(attempt_id: str, result: Result, *, ended_at: dt.datetime, no
         yield from _rule(final, ended_at, ended_at, counted_already=False, inputs=got["inputs"],
                          service_errors=got.get("errors"), also=also)
         return True
-    kept.pop("p_detail")  # the detail explains a result: only with the result
-    if any(v is not None for v in kept.values()):  # not set here: the bookkeeping fills what is empty
-        also += (_do(sql.BOOKKEEPING, p_aid=attempt_id, p_ended_at=ended_at, **kept),)
     if chosen is not None:
         yield from _again(chosen, now, also=also, inputs=got["inputs"])
-    elif also:
-        yield commit(*also)
     return False
 
 
