@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agi.ami.client import AMIClient
@@ -112,17 +112,18 @@ class LocalStack:
         cc = CampaignContact.__table__
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            open_ = await self.open_contacts(campaign_id)
+            horizon = dt.datetime.fromtimestamp(self.sim.clock.now() + retry_horizon_s, dt.timezone.utc)
+            due_soon = and_(cc.c.state == ContactState.RETRY_SCHEDULED.value, cc.c.next_attempt_at <= horizon)
+            # one statement, one snapshot: read apart, a retry claimed between the two reads (no
+            # longer due, not yet open) looked settled, and its call went out after the "end"
+            async with self.engine.connect() as conn:
+                open_, due = (await conn.execute(select(
+                    func.count().filter(cc.c.state.in_(OPEN_STATES)), func.count().filter(due_soon))
+                    .where(cc.c.campaign_id == campaign_id))).one()
             if progress:
                 progress(open_)
-            if open_ == 0 and not self.originator.tracker.calls:
-                horizon = dt.datetime.fromtimestamp(self.sim.clock.now() + retry_horizon_s, dt.timezone.utc)
-                async with self.engine.connect() as conn:
-                    due_soon = (await conn.execute(select(func.count()).where(
-                        cc.c.campaign_id == campaign_id, cc.c.state == ContactState.RETRY_SCHEDULED.value,
-                        cc.c.next_attempt_at <= horizon))).scalar_one()
-                if not due_soon:
-                    return
+            if open_ == 0 and not due and not self.originator.tracker.calls:
+                return
             await asyncio.sleep(0.1)
         raise TimeoutError(f"campaign {campaign_id} did not settle in {timeout:g} s "
                            f"({await self.open_contacts(campaign_id)} contacts still open)")
