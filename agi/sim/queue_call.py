@@ -124,7 +124,12 @@ async def _wait_for_agent(system: QueueSystem, s: AgiSession, q: QueueState, ent
                 since = entry.joined if first else now
                 got = await _ring(system, s, q, entry, free, deadline, since)
                 if got is not None:
-                    return got[0], got[1], clock.now()
+                    member, leg = got
+                    # a member's own dialplan answered at its Answer(): the talk counts from then,
+                    # not from when this task woke (later on a loaded machine: QUEUETALKTIME 1 for 2)
+                    far = getattr(leg, "far_leg", None) if is_driven(leg) else None
+                    answered = getattr(far, "answered_at", None)
+                    return member, leg, clock.now() if answered is None else answered
                 continue
         first = False
         # wait for a change in the queue (a member frees up), the deadline or the hang-up
