@@ -377,3 +377,18 @@ async def test_agent_hanging_up_sets_the_callers_hangupcause_to_normal_clearing(
     await conn.finish()
     await task
     await peer.close()
+
+
+def test_two_simulated_asterisks_given_one_queue_config_keep_their_own_members():
+    """A member's state is its calls (busy, CallsTaken, LastCall, a member added by QueueAdd):
+    each simulator has its own. Shared, a config used twice in one process (the trace tests'
+    tables) started the second with the first's calls, and its events said CallsTaken: 1."""
+    config = QueueConfig("sales", members=[Member("PJSIP/agent1", "Agent One")])
+    first, second = QueueSystem([config]), QueueSystem([config])
+    member = first.state()["sales"].members[0]
+    member.busy, member.calls_taken, member.last_call = True, 3, 1795304529
+    first.state()["sales"].members.append(Member("PJSIP/agent9"))
+    again = second.state()["sales"].members
+    assert [(m.interface, m.name, m.busy, m.calls_taken, m.last_call) for m in again] == [
+        ("PJSIP/agent1", "Agent One", False, 0, 0)]
+    assert [(m.busy, m.calls_taken) for m in config.members] == [(False, 0)]

@@ -463,6 +463,7 @@ async def test_core_show_channels_with_queue_calls_matches_the_transcript():
                      sounds={"human-hello": 30.0, "agent": 4.343},
                      plan=ScenarioPlan.table({"human": Scenario("human", ring_time=0.0, callee=Callee())}))
     sales = sim.queues.state()["sales"]
+    member = sales.members[0]  # the simulator's own copy of the configured member, on its calls
     reader, writer = await asyncio.open_connection("127.0.0.1", sim.ami_port)  # the helper connection
     writer.write(f"Action: Login\r\nUsername: {RIG_USER}\r\nSecret: {RIG_SECRET}\r\nEvents: off\r\n\r\n".encode())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agi.sim.line import set_var
@@ -87,7 +87,9 @@ class QueueState:
     def __init__(self, config: QueueConfig, now: float) -> None:
         self.config = config
         self.name = config.name
-        self.members = config.members
+        # each simulator its own members: a Member holds its calls (busy, CallsTaken, ...), and a
+        # config given to two simulators (the tests' shared tables, a restarted sim) shared them
+        self.members = [replace(m) for m in config.members]
         for m in self.members:
             m.login_time = int(now)
         self.entries: list[Entry] = []
