@@ -100,12 +100,7 @@ async def test_a_killed_dialer_serve_process_pauses_dialing_within_its_heartbeat
     stop = asyncio.Event()
     try:
         await until(lambda: _beats(db_engine, address), 20, "dialer serve's first heartbeat")
-        await orig.start()
-        async with db_engine.begin() as conn:
-            await conn.execute(DialerCampaign.__table__.insert().values(
-                dialer_id=orig.dialer.id, campaign_id=cid, state=CampaignState.SCHEDULED.value))
-            await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == cid).values(
-                state=CampaignState.RUNNING.value))
+        await start_and_assign(db_engine, orig, cid)
         task = asyncio.create_task(orig.run(stop, drain_deadline=15.0))
         await until(lambda: _count(sim, 8), 30, "calls placed")
         serve.send_signal(signal.SIGKILL)
@@ -133,6 +128,16 @@ async def test_a_killed_dialer_serve_process_pauses_dialing_within_its_heartbeat
     async with db_engine.connect() as conn:  # the graceful SIGTERM said so in its row
         row = (await conn.execute(select(AgiServer.__table__).where(AgiServer.__table__.c.address == address))).one()
     assert row.stopped_at is not None and row.live_sessions == 0
+
+
+async def start_and_assign(engine, orig: Originator, cid: int) -> None:
+    """Register the originator and give it the campaign, running (`campaign assign` + `start`)."""
+    await orig.start()
+    async with engine.begin() as conn:
+        await conn.execute(DialerCampaign.__table__.insert().values(
+            dialer_id=orig.dialer.id, campaign_id=cid, state=CampaignState.SCHEDULED.value))
+        await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == cid).values(
+            state=CampaignState.RUNNING.value))
 
 
 async def _is(engine, cid, state, dialer="local") -> bool:
