@@ -45,9 +45,10 @@ class AgiPresence:
         self._task: asyncio.Task | None = None
         self._failing = False
         self._stopping = False
+        self._marked = False  # the stop was written (a second stop updates its count)
 
     async def start(self) -> None:
-        self._stopping = False
+        self._stopping = self._marked = False
         await self._beat()
         if self._stopping:  # stopped while the first beat was written: say so
             await self._mark_stopped()
@@ -56,13 +57,16 @@ class AgiPresence:
         log.info("FastAGI server %s: heartbeat every %g s in the database", self.address, self.every)
 
     async def stop(self) -> None:
-        """Stop beating and mark this server stopped (originators stop sending it calls)."""
+        """Stop beating and mark this server stopped (originators stop sending it calls), with the
+        calls it still has. Called again once they are drained, it records what is left (0): the
+        row's count was otherwise the last beat's, taken while calls were still up."""
         self._stopping = True
-        if self._task is None:
-            return
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        self._task = None
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        elif not self._marked:
+            return  # never beat, or abandoned (a death, not a stop)
         await self._mark_stopped()
 
     def abandon(self) -> None:
@@ -72,9 +76,10 @@ class AgiPresence:
             self._task = None
 
     async def _mark_stopped(self) -> None:
+        self._marked = True
         try:
             async with self.engine.begin() as conn:
-                await agi_servers.mark_stopped(conn, self.address, self.pid, utcnow())
+                await agi_servers.mark_stopped(conn, self.address, self.pid, utcnow(), self.sessions())
         except Exception as exc:  # noqa: BLE001 - stopping anyway: the stale beat will tell
             log.warning("FastAGI server %s: could not record the stop (%s); its beat goes stale", self.address, exc)
 

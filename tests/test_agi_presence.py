@@ -62,6 +62,29 @@ def test_agi_addresses_are_normalised_for_matching():
     assert agi_servers.agi_addresses("") == ()
 
 
+async def test_a_stop_says_the_calls_still_up_and_after_the_drain_says_none(db_engine):
+    """`dialer serve` marks itself stopped when draining starts (with the calls it still has) and
+    again once they are done: the row then says 0, whenever the last beat was taken."""
+    from agi.presence import AgiPresence
+
+    live = [3]
+    presence = AgiPresence(db_engine, "127.0.0.1:4999", lambda: live[0], every=60)
+
+    async def row():
+        async with db_engine.connect() as conn:
+            return (await conn.execute(select(AgiServer.__table__.c.stopped_at, AgiServer.__table__.c.live_sessions)
+                                       .where(AgiServer.__table__.c.address == "127.0.0.1:4999"))).one()
+
+    await presence.start()  # beats once with 3 calls up
+    live[0] = 2
+    await presence.stop()  # draining starts
+    stopped_at, sessions = await row()
+    assert stopped_at is not None and sessions == 2
+    live[0] = 0
+    await presence.stop()  # drained
+    assert await row() == (stopped_at, 0)  # the stop keeps its first time
+
+
 async def test_a_stopped_fastagi_server_pauses_dialing_and_a_new_one_resumes_it(db_engine, caplog):
     caplog.set_level(logging.INFO, logger="agi.originator")
     cid = await make_campaign(db_engine, 40, 2025554000)

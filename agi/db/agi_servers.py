@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,10 +44,12 @@ async def beat(conn: AsyncConnection, address: str, *, hostname: str, pid: int, 
     }))
 
 
-async def mark_stopped(conn: AsyncConnection, address: str, pid: int, now: dt.datetime) -> None:
-    """A graceful stop: no new call should be sent here from now on (its own row only)."""
+async def mark_stopped(conn: AsyncConnection, address: str, pid: int, now: dt.datetime, live_sessions: int) -> None:
+    """A graceful stop: no new call should be sent here from now on (its own row only), with the
+    calls it still has; marked again after the drain, the stop keeps its first time."""
     await conn.execute(update(_s).where(_s.c.address == address, _s.c.pid == pid)
-                       .values(stopped_at=now, last_beat=now))
+                       .values(stopped_at=func.coalesce(_s.c.stopped_at, now), last_beat=now,
+                               live_sessions=live_sessions))
 
 
 async def alive(conn: AsyncConnection, addresses: tuple[str, ...], fresh_since: dt.datetime) -> set[str]:
