@@ -14,6 +14,7 @@ import datetime as dt
 import time
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from sqlalchemy import func, insert, select, update
 
@@ -58,8 +59,24 @@ async def wait_for(driver, css: str, text: str | None = None, timeout: float = 4
 
 
 async def click(driver, css: str, text: str | None = None) -> None:
-    el = await wait_for(driver, css, text)
-    await run(el.click)
+    await _on_element(driver, css, text, lambda el: el.click())
+
+
+async def type_into(driver, css: str, keys: str) -> None:
+    await _on_element(driver, css, None, lambda el: el.send_keys(keys))
+
+
+async def _on_element(driver, css: str, text: str | None, act) -> None:
+    """Act on the element once it shows. The live panel is replaced when the call changes (as a
+    person sees it: a fresh panel), so an element found just before may be gone: find it again."""
+    for _ in range(10):
+        el = await wait_for(driver, css, text)
+        try:
+            await run(act, el)
+            return
+        except StaleElementReferenceException:
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{css} was replaced ten times in a row before it could be used")
 
 
 async def log_in(driver, base: str, user: str, shots: Shots | None = None, shot: str | None = None) -> None:
@@ -119,7 +136,7 @@ async def test_an_agent_gets_a_screen_pop_in_a_predictive_campaign_and_disposes(
                 await until_db(db_engine, select(CampaignContact.id).where(
                     CampaignContact.id == members[0], CampaignContact.state == ContactState.ACW.value))
                 await click(driver, "#disp-interested")
-                await run((await wait_for(driver, "#note")).send_keys, "wants the gold plan")
+                await type_into(driver, "#note", "wants the gold plan")
                 await run(shots.take, driver, "03-agent-after-call-work")
                 await click(driver, "#btn-dispose")
                 await wait_for(driver, "#waiting", "Waiting for a call")
@@ -167,7 +184,7 @@ async def test_an_agent_refuses_a_preview_contact_calls_the_next_and_disposes(db
                 await click(driver, "#btn-call")
                 await wait_for(driver, "#acw-countdown", timeout=60)
                 await click(driver, "#disp-call_back")
-                await run((await wait_for(driver, "#note")).send_keys, "after the board meeting")
+                await type_into(driver, "#note", "after the board meeting")
                 await run(shots.take, driver, "06-preview-after-call-work")
                 await click(driver, "#btn-dispose")
                 await wait_for(driver, "#waiting")
