@@ -85,7 +85,10 @@ async def test_ready_pause_and_log_out_reach_the_queue_over_ami(db_engine):
 
 async def test_a_queue_call_pops_on_the_console_and_after_call_work_ends_with_the_disposition(db_engine):
     camp, members = await queue_campaign(db_engine)
-    async with LocalStack(db_engine, plan=ScenarioPlan.from_dict(PERSON_PRESSES_1), queues=sales_queue(),
+    # the person stays on (40 s) until the agent hangs up (talk 30 s: 1.5 s here); hanging up after
+    # 4 s (0.2 s) the connected card once came and went between two looks of a loaded test run
+    talks = {"default": {"base": "human", "callee": {"keys": ["1@0.5"], "hangup_after_bridge": 40}}}
+    async with LocalStack(db_engine, plan=ScenarioPlan.from_dict(talks), queues=sales_queue(),
                           speed=20.0) as stack:
         async with db_engine.begin() as conn:
             await roster.set_agent(conn, "bob", "PJSIP/agent1", ["pr"], dialer="local")
