@@ -19,6 +19,7 @@ from agi import reports
 from agi.outcomes import ContactState, Result, Routing
 from agi.sim.scenarios import ScenarioPlan
 from db_seed import seed_campaign
+from tests.waiting import until
 
 pytestmark = pytest.mark.e2e  # the whole stack (simulator, processes or a browser): `-m 'not e2e'` skips it
 
@@ -117,11 +118,20 @@ async def test_contact_outside_its_calling_window_waits_until_it_opens(db_engine
         assert len(opens) == 1
         wait = (opens.pop() - now).total_seconds()
         assert 1.5 * 3600 < wait < 2.5 * 3600  # deferred to the window's opening, New York time
-        async with db_engine.begin() as conn:  # the window opens: due now
+        async with db_engine.begin() as conn:  # the window opens ...
             await conn.execute(update(Campaign.__table__).where(Campaign.__table__.c.id == cid).values(**ALL_DAY))
+        # ... and once the originator runs with it, the contacts are due: made due before, one
+        # claimed with the window it still had was deferred again to the old opening (a loaded run)
+        await until(lambda: _opened(stack, cid), 20, "the originator running with the new window")
+        async with db_engine.begin() as conn:
             await conn.execute(update(cc).where(cc.c.campaign_id == cid).values(next_attempt_at=None))
         await stack.settle(cid, timeout=60)
         assert len(stack.sim.record) == 5
+
+
+async def _opened(stack, cid: int) -> bool:
+    run = stack.originator.campaigns.get(cid)
+    return run is not None and (run.window.start, run.window.end) == (ALL_DAY["window_start"], ALL_DAY["window_end"])
 
 
 async def test_lines_and_calls_per_second_never_exceed_the_limits(db_engine):
