@@ -292,6 +292,40 @@ def test_campaign_set_changes_only_what_is_given(db_engine, db_url):
     assert json.loads(ok(db_url, "campaign", "show", "renamed", "--json").output)["campaign"]["lines"] == 5
 
 
+def test_a_new_window_makes_the_contacts_deferred_to_the_old_one_due_again(db_engine, db_url):
+    """`campaign set --window` / `campaign schedule`: a contact the originator deferred to the old
+    window's opening is due again (checked against the new window at its next claim); a retry
+    keeps its time; other settings leave the deferral alone."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    ok(db_url, "campaign", "create", "w", "--window", "10:00-20:00")
+    later = dt.datetime(2030, 1, 2, 15, 0, tzinfo=dt.timezone.utc)
+
+    async def seed(conn):
+        cid = (await conn.execute(select(Campaign.id).where(Campaign.name == "w"))).scalar_one()
+        ids = await _members(conn, cid, [(ContactState.PENDING, None, None), (ContactState.RETRY_SCHEDULED, "busy", None)])
+        await conn.execute(update(CampaignContact).where(CampaignContact.id.in_(ids)).values(next_attempt_at=later))
+        return ids
+
+    deferred, retry = db(db_url, seed)
+
+    async def due(conn):
+        rows = (await conn.execute(select(CampaignContact.id, CampaignContact.next_attempt_at))).all()
+        return {i: at for i, at in rows}
+
+    ok(db_url, "campaign", "set", "w", "--lines", "5")
+    assert db(db_url, due)[deferred] is not None  # not the window: deferral kept
+    ok(db_url, "campaign", "set", "w", "--window", "08:00-20:00")
+    after = db(db_url, due)
+    assert after[deferred] is None and after[retry] is not None
+    db(db_url, lambda conn: conn.execute(update(CampaignContact).where(CampaignContact.id == deferred)
+                                         .values(next_attempt_at=later)))
+    ok(db_url, "campaign", "schedule", "w", "--hours", "09:00-18:00", "--start", "2029-12-01", "--stop", "2030-12-31")
+    assert db(db_url, due)[deferred] is None
+
+
 def test_dialers_add_and_list(db_engine, db_url):
     ok(db_url, "dialers", "add", "east", "--ami", "10.1.1.1:5039", "--lines", "40", "--template", "SIP/{number}@up")
     dup = cli(db_url, "dialers", "add", "east")

@@ -205,7 +205,23 @@ async def set_campaign(session: AsyncSession, ref: str, values: Mapping[str, Any
         return {}
     validate_campaign(c)
     await session.flush()
+    if WINDOW_FIELDS & changes.keys():
+        await window_changed(session, c.id)
     return changes
+
+
+# what the calling window rule reads of a campaign (agi.rules.window.CallingWindow.from_campaign)
+WINDOW_FIELDS = frozenset({"window_start", "window_end", "schedule", "schedule_tz", "start_at", "stop_at"})
+
+
+async def window_changed(session: AsyncSession, campaign_id: int) -> None:
+    """Contacts deferred to the old window's opening are due again: the originator checks them
+    against the new window at their next claim (and defers them again if it is still closed).
+    Without this, widening the window at 08:10 left contacts deferred to 09:00 waiting until 09:00.
+    Pending ones only: a retry keeps its time (the rule's, or the old opening if later)."""
+    await session.execute(update(CampaignContact).where(
+        CampaignContact.campaign_id == campaign_id, CampaignContact.state == ContactState.PENDING.value,
+        CampaignContact.next_attempt_at.is_not(None)).values(next_attempt_at=None))
 
 
 async def delete_campaign(session: AsyncSession, ref: str) -> dict:

@@ -10,7 +10,7 @@ import datetime as dt
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agi.admin.campaigns import get_campaign
+from agi.admin.campaigns import get_campaign, window_changed
 from agi.admin.contacts import contact_state_counts
 from agi.admin.dialers import dialer_count, set_dialer_states
 from agi.admin.text import DAYS, parse_days, parse_hours, parse_tz, parse_when
@@ -91,6 +91,7 @@ async def schedule_campaign(
         c.state = CampaignState.SCHEDULED.value
     await set_dialer_states(session, c.id, CampaignState.SCHEDULED, [CampaignState.UNSCHEDULED])
     await session.flush()
+    await window_changed(session, c.id)  # dates and hours are the window rule's too
     return {"campaign": c.name, "state": c.state, "was": old_state, "start_at": c.start_at,
             "stop_at": c.stop_at, "schedule": c.schedule, "tz": c.schedule_tz,
             "dialers": await dialer_count(session, c.id)}
